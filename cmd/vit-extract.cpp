@@ -1,0 +1,192 @@
+// vit-extract: run a frozen ViT over a dataset and write features, logits or
+// per-layer tokens as a vpet stream, one record per batch.
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "vpet/cli/common_options.h"
+#include "vpet/cli/log.h"
+#include "vpet/cli/program.h"
+#include "vpet/cli/progress.h"
+#include "vpet/data/dataset.h"
+#include "vpet/data/loader.h"
+#include "vpet/error.h"
+#include "vpet/io/stream.h"
+#include "vpet/model/checkpoint.h"
+
+namespace {
+
+using vpet::UsageError;
+
+enum class Feature { Cls, Mean, Tokens, Logits };
+
+Feature parse_feature(const std::string& name) {
+  if (name == "cls") return Feature::Cls;
+  if (name == "mean") return Feature::Mean;
+  if (name == "tokens") return Feature::Tokens;
+  if (name == "logits") return Feature::Logits;
+  throw UsageError("--feature: '" + name + "' is not one of cls, mean, tokens, logits");
+}
+
+// "all", or comma-separated layer numbers; negative numbers count from the end
+// (-1 = depth, the last block's output).
+std::vector<std::int64_t> parse_layers(const std::string& text, std::int64_t depth) {
+  std::vector<std::int64_t> layers;
+  if (text == "all") {
+    for (std::int64_t i = 0; i <= depth; ++i) layers.push_back(i);
+    return layers;
+  }
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t comma = text.find(',', start);
+    std::string item = text.substr(start, comma == std::string::npos ? comma : comma - start);
+    std::size_t used = 0;
+    std::int64_t layer = 0;
+    try {
+      layer = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (item.empty() || used != item.size()) {
+      throw UsageError("--layers: '" + item + "' is not a layer number (or use 'all')");
+    }
+    if (layer < 0) layer += depth + 1;
+    if (layer < 0 || layer > depth) {
+      throw UsageError("--layers: layer " + item + " is outside 0.." + std::to_string(depth) +
+                       " for this " + std::to_string(depth) + "-block model");
+    }
+    layers.push_back(layer);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return layers;
+}
+
+void declare(cxxopts::Options& options) {
+  vpet::cli::add_model_options(options);
+  vpet::cli::add_data_options(options);
+  vpet::cli::add_batch_option(options, 32);
+  vpet::cli::add_preprocess_options(options);
+  options.add_options("Extraction")(
+      "feature",
+      "What to emit: cls (final-normed class token, timm's pre-logits), mean "
+      "(pooled patch tokens), tokens (every token of --layers) or logits",
+      cxxopts::value<std::string>()->default_value("cls"),
+      "NAME")("layers",
+              "With --feature tokens: layer numbers (0: before the blocks, i: output of "
+              "block i-1, negative from the end) or 'all' (default: the last)",
+              cxxopts::value<std::string>(), "LIST");
+  vpet::cli::add_output_option(options, "Features stream");
+  vpet::cli::add_runtime_options(options);
+}
+
+int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args) {
+  namespace cli = vpet::cli;
+  const std::string model_path = cli::required_string(result, "model", "-m/--model");
+  const std::string data_spec = cli::required_string(result, "data", "-d/--data");
+  const Feature feature = parse_feature(result["feature"].as<std::string>());
+  if (result.count("layers") && feature != Feature::Tokens) {
+    throw UsageError("--layers applies to --feature tokens only");
+  }
+  const std::string output = result["output"].as<std::string>();
+
+  cli::Runtime runtime = cli::read_runtime_options(result);
+  vpet::data::LoaderOptions loader_options = cli::read_loader_options(result, runtime);
+  vpet::data::DatasetOptions dataset_options = cli::read_data_options(result);
+  // The dataset first: a bad list file should not wait for a large checkpoint to load.
+  vpet::data::Dataset dataset(data_spec, dataset_options);
+  if (dataset.size() == 0) throw vpet::Error(data_spec + ": no samples selected");
+  vpet::model::Backbone backbone =
+      vpet::model::load_backbone(model_path, cli::read_model_options(result, runtime));
+  for (const std::string& note : backbone.notes) cli::info(model_path + ": " + note);
+  const vpet::model::VitConfig& config = backbone.vit->config();
+  vpet::image::Preprocess preprocess = cli::read_preprocess_options(result, config);
+
+  vpet::model::ExtractRequest request;
+  switch (feature) {
+    case Feature::Cls:
+      if (!config.class_token) {
+        cli::info("the model has no class token: 'cls' gives its pre-logits (average pool)");
+      }
+      request.pre_logits = true;
+      break;
+    case Feature::Mean:
+      request.patch_mean = true;
+      break;
+    case Feature::Logits:
+      if (config.num_classes == 0) {
+        throw vpet::Error(model_path +
+                          ": the checkpoint has no head, so no logits; use "
+                          "--feature cls");
+      }
+      request.logits = true;
+      break;
+    case Feature::Tokens:
+      request.layers = result.count("layers")
+                           ? parse_layers(result["layers"].as<std::string>(), config.depth)
+                           : std::vector<std::int64_t>{config.depth};
+      break;
+  }
+
+  nlohmann::json header = vpet::io::make_header(feature == Feature::Tokens ? "tokens" : "features",
+                                                "vit-extract", args);
+  header["feature"] = result["feature"].as<std::string>();
+  if (feature == Feature::Tokens) {
+    header["layers"] = request.layers;
+    header["prefix_tokens"] = config.prefix_tokens();
+  }
+  header["samples"] = dataset.size();
+  header["num_classes"] = dataset.num_classes();
+  header["classes"] = dataset.class_names();
+  header["dataset"] = dataset.describe();
+  header["preprocess"] = vpet::image::to_json(preprocess);
+  header["backbone"] = backbone.describe();
+
+  vpet::io::StreamWriter writer(output, header);
+  vpet::data::BatchLoader loader(dataset, preprocess, loader_options);
+  cli::Progress progress("extracting", static_cast<std::int64_t>(dataset.size()));
+  torch::InferenceMode inference;
+  vpet::data::Batch batch;
+  while (loader.next(batch)) {
+    vpet::model::Extracted out = backbone.vit->extract(batch.images.to(runtime.device), request);
+    torch::Tensor features;
+    switch (feature) {
+      case Feature::Cls:
+        features = out.pre_logits;
+        break;
+      case Feature::Mean:
+        features = out.patch_mean;
+        break;
+      case Feature::Logits:
+        features = out.logits;
+        break;
+      case Feature::Tokens:
+        features = torch::stack(out.layers, 1);
+        break;
+    }
+    vpet::io::Record record;
+    record.tensors.emplace_back("features", features.to(torch::kCPU, torch::kFloat32));
+    record.tensors.emplace_back("labels", batch.labels);
+    record.tensors.emplace_back("index", batch.index);
+    writer.write(record);
+    progress.advance(batch.labels.size(0));
+  }
+  writer.close();
+  progress.finish();
+  if (loader.skipped() > 0) {
+    cli::warn("skipped " + std::to_string(loader.skipped()) + " unreadable image(s)");
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args = vpet::cli::command_line(argc, argv);
+  return vpet::cli::run_program(
+      {"vit-extract", "Run a frozen Vision Transformer over images; emit features or tokens.",
+       "-m MODEL -d DATA [OPTIONS]", declare,
+       [&](const cxxopts::ParseResult& result) { return run(result, args); }},
+      argc, argv);
+}

@@ -1,0 +1,198 @@
+#include "vpet/cli/common_options.h"
+
+#include <sstream>
+#include <thread>
+
+#include "vpet/cli/log.h"
+#include "vpet/error.h"
+
+namespace vpet::cli {
+namespace {
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  std::string part;
+  while (std::getline(stream, part, ',')) {
+    if (!part.empty()) parts.push_back(part);
+  }
+  return parts;
+}
+
+template <typename T>
+T at_least(const cxxopts::ParseResult& result, const std::string& name, T minimum) {
+  T value = result[name].as<T>();
+  if (value < minimum) {
+    throw UsageError("--" + name + " must be at least " + std::to_string(minimum) + ", got " +
+                     std::to_string(value));
+  }
+  return value;
+}
+
+torch::Device parse_device(const std::string& text) {
+  torch::Device device = torch::kCPU;
+  try {
+    device = torch::Device(text);
+  } catch (const c10::Error&) {
+    throw UsageError("--device: '" + text + "' is not a device (cpu, cuda or cuda:N)");
+  }
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available()) {
+      throw Error("--device " + text + ": CUDA is not available (this LibTorch is built for " +
+                  "CPU only, or no GPU is visible)");
+    }
+    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+      throw Error("--device " + text + ": only " + std::to_string(torch::cuda::device_count()) +
+                  " CUDA device(s) visible");
+    }
+  } else if (!device.is_cpu()) {
+    throw UsageError("--device: '" + text + "' is not supported (cpu, cuda or cuda:N)");
+  }
+  return device;
+}
+
+}  // namespace
+
+std::vector<std::string> command_line(int argc, char** argv) {
+  return std::vector<std::string>(argv, argv + argc);
+}
+
+std::string required_string(const cxxopts::ParseResult& result, const std::string& name,
+                            const std::string& spelling) {
+  if (!result.count(name)) throw UsageError("missing " + spelling);
+  return result[name].as<std::string>();
+}
+
+void add_runtime_options(cxxopts::Options& options) {
+  options.add_options("Runtime")("t,threads", "Threads for decoding and LibTorch (0: all cores)",
+                                 cxxopts::value<int>()->default_value("0"),
+                                 "N")("device", "Device: cpu, cuda or cuda:N",
+                                      cxxopts::value<std::string>()->default_value("cpu"), "DEV");
+}
+
+Runtime read_runtime_options(const cxxopts::ParseResult& result) {
+  Runtime runtime;
+  int threads = at_least(result, "threads", 0);
+  if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  runtime.threads = threads;
+  // LibTorch starts with one thread on small machines; set it explicitly.
+  torch::set_num_threads(threads);
+  runtime.device = parse_device(result["device"].as<std::string>());
+  return runtime;
+}
+
+void add_model_options(cxxopts::Options& options) {
+  options.add_options("Model")(
+      "m,model", "ViT checkpoint (.safetensors: timm, torchvision or Hugging Face layout)",
+      cxxopts::value<std::string>(),
+      "FILE")("heads", "Attention heads (default: from the checkpoint's metadata, else width/64)",
+              cxxopts::value<std::int64_t>(), "N");
+}
+
+model::LoadOptions read_model_options(const cxxopts::ParseResult& result, const Runtime& runtime) {
+  model::LoadOptions options;
+  if (result.count("heads")) options.heads = at_least<std::int64_t>(result, "heads", 1);
+  if (result.count("img-size")) {
+    std::int64_t size = at_least<int>(result, "img-size", 1);
+    options.img_size = std::array<std::int64_t, 2>{size, size};
+  }
+  options.device = runtime.device;
+  return options;
+}
+
+void add_data_options(cxxopts::Options& options) {
+  options.add_options("Data")(
+      "d,data",
+      "Dataset: a folder of class folders, a 'path label' list file, or an IDX "
+      "images file (prefix folder:, list: or idx: to force)",
+      cxxopts::value<std::string>(),
+      "SPEC")("labels", "IDX labels file (default: derived from the images file's name)",
+              cxxopts::value<std::string>(), "FILE")(
+      "classes", "Keep these classes (labels or names), relabelled 0..k-1 in this order",
+      cxxopts::value<std::string>(),
+      "LIST")("per-class", "Keep N samples per class, drawn with --seed (0: all)",
+              cxxopts::value<std::int64_t>()->default_value("0"),
+              "N")("limit", "Keep N samples in all, drawn with --seed (0: all)",
+                   cxxopts::value<std::int64_t>()->default_value("0"), "N")(
+      "seed", "Seed of the sampling", cxxopts::value<std::uint64_t>()->default_value("0"), "N")(
+      "skip-bad", "Warn about unreadable images and skip them instead of failing");
+}
+
+data::DatasetOptions read_data_options(const cxxopts::ParseResult& result) {
+  data::DatasetOptions options;
+  if (result.count("classes")) {
+    options.classes = split_commas(result["classes"].as<std::string>());
+    if (options.classes.empty()) throw UsageError("--classes: empty list");
+  }
+  options.per_class = at_least<std::int64_t>(result, "per-class", 0);
+  options.limit = at_least<std::int64_t>(result, "limit", 0);
+  options.seed = result["seed"].as<std::uint64_t>();
+  if (result.count("labels")) options.labels = result["labels"].as<std::string>();
+  return options;
+}
+
+void add_preprocess_options(cxxopts::Options& options) {
+  options.add_options("Preprocessing")("img-size",
+                                       "Side of the square model input (default: the checkpoint's)",
+                                       cxxopts::value<int>(), "N")(
+      "resize", "squash: resize to NxN; crop: shorter side to N/crop-fraction, centre crop",
+      cxxopts::value<std::string>()->default_value("squash"),
+      "POLICY")("crop-fraction", "Crop fraction of --resize crop (timm's crop_pct)",
+                cxxopts::value<double>()->default_value("0.875"),
+                "F")("interp", "Interpolation: bilinear or bicubic",
+                     cxxopts::value<std::string>()->default_value("bilinear"),
+                     "NAME")("norm", "Normalisation: imagenet, inception (0.5/0.5), clip or none",
+                             cxxopts::value<std::string>()->default_value("imagenet"), "NAME")(
+      "mean", "Normalisation mean, overrides --norm", cxxopts::value<std::string>(), "R,G,B")(
+      "std", "Normalisation std, overrides --norm", cxxopts::value<std::string>(), "R,G,B");
+}
+
+image::Preprocess read_preprocess_options(const cxxopts::ParseResult& result,
+                                          const model::VitConfig& model) {
+  image::Preprocess preprocess;
+  if (model.img_size[0] != model.img_size[1]) {
+    throw Error("the model's input is " + std::to_string(model.img_size[0]) + "x" +
+                std::to_string(model.img_size[1]) +
+                "; vpet's preprocessing makes square inputs: pass --img-size");
+  }
+  preprocess.size = static_cast<int>(model.img_size[0]);
+  preprocess.channels = static_cast<int>(model.in_chans);
+  preprocess.resize = image::parse_resize_mode(result["resize"].as<std::string>(), "--resize");
+  preprocess.crop_fraction = result["crop-fraction"].as<double>();
+  preprocess.interp = image::parse_interp(result["interp"].as<std::string>(), "--interp");
+  image::Normalization norm =
+      image::normalization_named(result["norm"].as<std::string>(), "--norm");
+  preprocess.mean = norm.mean;
+  preprocess.std = norm.std;
+  if (result.count("mean")) {
+    preprocess.mean = image::parse_triple(result["mean"].as<std::string>(), "--mean");
+  }
+  if (result.count("std")) {
+    preprocess.std = image::parse_triple(result["std"].as<std::string>(), "--std");
+  }
+  image::validate(preprocess);
+  return preprocess;
+}
+
+void add_batch_option(cxxopts::Options& options, int default_batch) {
+  options.add_options("Data")(
+      "b,batch", "Images per batch",
+      cxxopts::value<std::int64_t>()->default_value(std::to_string(default_batch)), "N");
+}
+
+data::LoaderOptions read_loader_options(const cxxopts::ParseResult& result,
+                                        const Runtime& runtime) {
+  data::LoaderOptions options;
+  options.batch = at_least<std::int64_t>(result, "batch", 1);
+  options.threads = runtime.threads;
+  options.skip_bad = result.count("skip-bad") > 0;
+  options.warn = [](const std::string& message) { warn(message); };
+  return options;
+}
+
+void add_output_option(cxxopts::Options& options, const std::string& what) {
+  options.add_options("Output")("o,output", what + " ('-': standard output)",
+                                cxxopts::value<std::string>()->default_value("-"), "FILE");
+}
+
+}  // namespace vpet::cli

@@ -1,0 +1,89 @@
+#include "vpet/data/loader.h"
+
+#include <cstring>
+
+#include "vpet/data/sample_pipeline.h"
+#include "vpet/error.h"
+
+namespace vpet::data {
+
+void validate(const LoaderOptions& options) {
+  if (options.batch < 1) {
+    throw UsageError("batch size must be at least 1, got " + std::to_string(options.batch));
+  }
+  if (options.prefetch < 1) {
+    throw UsageError("prefetch must be at least 1 batch, got " + std::to_string(options.prefetch));
+  }
+  if (options.threads < 0) {
+    throw UsageError("threads must be 0 (all cores) or more, got " +
+                     std::to_string(options.threads));
+  }
+}
+
+BatchLoader::BatchLoader(const Dataset& dataset, const image::Preprocess& preprocess,
+                         LoaderOptions options)
+    : dataset_(dataset),
+      preprocess_(preprocess),
+      options_(std::move(options)),
+      sample_floats_(static_cast<size_t>(preprocess.channels) * preprocess.size * preprocess.size) {
+  validate(options_);
+  image::validate(preprocess_);
+  const size_t window = static_cast<size_t>(options_.batch * options_.prefetch);
+  slots_.resize(window);
+  pipeline_ = std::make_unique<SamplePipeline>(
+      dataset_.size(), window, options_.threads, [this](size_t sample, size_t slot) {
+        const image::Image geometry = image::apply_geometry(dataset_.image(sample), preprocess_);
+        std::vector<float>& out = slots_[slot];
+        out.resize(sample_floats_);
+        image::normalize(geometry, preprocess_, out.data());
+      });
+}
+
+BatchLoader::~BatchLoader() = default;
+
+bool BatchLoader::next(Batch& batch) {
+  if (failure_) std::rethrow_exception(failure_);
+  if (cursor_ >= dataset_.size()) return false;
+  const int64_t size = preprocess_.size;
+  torch::Tensor images = torch::empty({options_.batch, preprocess_.channels, size, size});
+  torch::Tensor labels = torch::empty({options_.batch}, torch::kInt64);
+  torch::Tensor index = torch::empty({options_.batch}, torch::kInt64);
+  float* image_data = images.data_ptr<float>();
+  int64_t* label_data = labels.data_ptr<int64_t>();
+  int64_t* index_data = index.data_ptr<int64_t>();
+  int64_t rows = 0;
+  while (rows < options_.batch && cursor_ < dataset_.size()) {
+    const size_t sample = cursor_++;
+    size_t slot = 0;
+    try {
+      slot = pipeline_->wait(sample);
+    } catch (const Error& e) {
+      if (!options_.skip_bad) {
+        failure_ = std::current_exception();
+        pipeline_.reset();  // stop decoding: the run is over
+        throw;
+      }
+      pipeline_->release(sample);
+      ++skipped_;
+      if (options_.warn) options_.warn(std::string(e.what()) + " (skipped)");
+      continue;
+    } catch (...) {
+      failure_ = std::current_exception();
+      pipeline_.reset();
+      throw;
+    }
+    std::memcpy(image_data + rows * sample_floats_, slots_[slot].data(),
+                sample_floats_ * sizeof(float));
+    label_data[rows] = dataset_.sample(sample).label;
+    index_data[rows] = dataset_.sample(sample).index;
+    pipeline_->release(sample);
+    ++rows;
+  }
+  if (rows == 0) return false;
+  batch.images = images.narrow(0, 0, rows);
+  batch.labels = labels.narrow(0, 0, rows);
+  batch.index = index.narrow(0, 0, rows);
+  return true;
+}
+
+}  // namespace vpet::data

@@ -1,0 +1,118 @@
+// vpet files and streams (vpet-format(5)): a sequence of msgpack maps, the
+// first a header, every later one a record of the header's kind.
+//
+//   StreamWriter out("-", make_header("features", "vit-extract", args));
+//   out.write(record);   // packed and flushed: a pipe consumer starts at once
+//   out.close();         // commits: the file appears under its name only now
+//
+//   StreamReader in("features.vpet");
+//   in.require_kind("features");
+//   Record r;
+//   while (in.next(r)) use(r.tensor("features"));
+#pragma once
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vpet::io {
+
+constexpr int kFormatVersion = 1;
+
+// Largest record (or header) a reader accepts. Far above any real record;
+// it bounds what a corrupt or hostile length field can make the reader buffer.
+constexpr std::uint64_t kMaxRecordBytes = std::uint64_t{8} << 30;
+
+// One record: named tensors, in the order they were written, and any other
+// values as a JSON object. Tensors nested in maps of foreign files (Flax
+// state dicts, {"model": {"w": ...}}) are flattened to dotted names
+// ("model.w"); plain values alongside them are flattened the same way.
+struct Record {
+  std::vector<std::pair<std::string, torch::Tensor>> tensors;
+  nlohmann::json fields = nlohmann::json::object();
+
+  // The tensor called `name`; throws vpet::Error naming the missing key and
+  // the tensors the record does have.
+  const torch::Tensor& tensor(const std::string& name) const;
+  // The tensor called `name`, or nullptr.
+  const torch::Tensor* find_tensor(const std::string& name) const;
+};
+
+// A header with the fixed keys: format "vpet", version, kind, program,
+// program_version (VPET_VERSION) and args. Kind-specific keys are added by
+// the caller (header["backbone"] = ...). There is deliberately no timestamp:
+// the same run must give the same bytes.
+nlohmann::json make_header(const std::string& kind, const std::string& program,
+                           const std::vector<std::string>& args);
+
+// Writes a header and then records to a file (atomically: temporary +
+// rename on close()) or to standard output ("-"; binary to a terminal is
+// refused). Destroying a writer without close() removes the temporary.
+class StreamWriter {
+ public:
+  // Throws vpet::Error if the header lacks format "vpet" or a string kind.
+  StreamWriter(const std::string& path, const nlohmann::json& header);
+  ~StreamWriter();
+  StreamWriter(const StreamWriter&) = delete;
+  StreamWriter& operator=(const StreamWriter&) = delete;
+
+  // Packs the fields (sorted by name), then the tensors (in order), and
+  // flushes. Throws vpet::Error on an I/O failure, a name used twice, an
+  // undefined tensor or an unsupported dtype.
+  void write(const Record& record);
+  // Flushes and moves the file into place. Further writes throw.
+  void close();
+
+  std::uint64_t records_written() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads a vpet file or stream ("-" = standard input) record by record, as the
+// bytes arrive: a record is returned as soon as its last byte is in, without
+// waiting for more input (a pipe consumer keeps pace with its producer). A file
+// whose first map has no format "vpet" (any msgpack_numpy file Python wrote)
+// is read header-less: that first map is record 1.
+//
+// Errors (vpet::Error) name the input, the record and its byte offset: a
+// truncated stream, malformed msgpack, a top-level value that is not a map, a
+// bad tensor, a header of another version, a record over kMaxRecordBytes.
+class StreamReader {
+ public:
+  // Opens the input and reads the first map (the header, if it is one).
+  explicit StreamReader(const std::string& path);
+  ~StreamReader();
+  StreamReader(const StreamReader&) = delete;
+  StreamReader& operator=(const StreamReader&) = delete;
+
+  // Whether the input starts with a vpet header.
+  bool has_header() const;
+  // The header; throws vpet::Error saying the input is not a vpet stream
+  // when it has none.
+  const nlohmann::json& header() const;
+  // Throws vpet::Error unless the header exists and its kind is `kind`.
+  void require_kind(const std::string& kind) const;
+
+  // Reads the next record into `record` (replacing its contents); false at
+  // the end of the input.
+  bool next(Record& record);
+
+  // "standard input" or the path, as used in messages.
+  const std::string& name() const;
+  // Records returned so far (the header not counted).
+  std::uint64_t records_read() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vpet::io

@@ -1,0 +1,300 @@
+#include "vpet/model/checkpoint.h"
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "vpet/error.h"
+#include "vpet/model/fingerprint.h"
+
+namespace vpet::model {
+namespace {
+
+std::string shape_string(torch::IntArrayRef shape) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
+  return out + "]";
+}
+
+std::int64_t exact_sqrt(std::int64_t n) {
+  if (n <= 0) return -1;
+  const auto r = std::int64_t(std::llround(std::sqrt(double(n))));
+  return r * r == n ? r : -1;
+}
+
+std::string with_source_key(const CanonicalWeights& weights, const std::string& canonical) {
+  const auto it = weights.source_keys.find(canonical);
+  const std::string key =
+      it != weights.source_keys.end() ? it->second : layout_key(weights.layout, canonical);
+  return key == canonical ? key : key + " (" + canonical + ")";
+}
+
+// A count the user or the file states, with where it was stated.
+struct Stated {
+  std::int64_t value;
+  std::string where;
+};
+
+std::vector<Stated> stated_heads(const io::TensorMap& weights, const nlohmann::json& hf_config,
+                                 const LoadOptions& options, const std::string& source) {
+  std::vector<Stated> out;
+  for (const char* key : {"num_heads", "num_attention_heads", "heads"}) {
+    const auto it = weights.metadata.find(key);
+    if (it == weights.metadata.end()) continue;
+    std::size_t used = 0;
+    std::int64_t value = -1;
+    try {
+      value = std::stoll(it->second, &used);
+    } catch (const std::exception&) {
+    }
+    if (used != it->second.size() || value <= 0) {
+      throw Error(source + ": __metadata__ " + key + " is '" + it->second +
+                  "', not a positive integer");
+    }
+    out.push_back({value, std::string("__metadata__ ") + key});
+  }
+  if (hf_config.is_object() && hf_config.contains("num_attention_heads")) {
+    const auto& v = hf_config["num_attention_heads"];
+    if (!v.is_number_unsigned() || v.get<std::int64_t>() <= 0) {
+      throw Error(source + ": config.json num_attention_heads is not a positive integer");
+    }
+    out.push_back({v.get<std::int64_t>(), "config.json num_attention_heads"});
+  }
+  if (options.heads) out.push_back({*options.heads, "--heads"});
+  return out;
+}
+
+std::int64_t decide_heads(const std::vector<Stated>& stated, std::int64_t width,
+                          const std::string& source, std::vector<std::string>& notes) {
+  for (const auto& s : stated) {
+    if (s.value != stated.front().value) {
+      throw Error(source + ": " + stated.front().where + " says " +
+                  std::to_string(stated.front().value) + " heads but " + s.where + " says " +
+                  std::to_string(s.value));
+    }
+  }
+  if (!stated.empty()) return stated.front().value;
+  // Every standard ViT (Ti/S/B/L/H, DeiT, DINO) uses 64-dimensional heads.
+  if (width % 64 != 0) {
+    throw Error(source + ": the number of attention heads is not recorded in the file and width " +
+                std::to_string(width) + " is not a multiple of 64: pass --heads");
+  }
+  notes.push_back("heads = width/64 = " + std::to_string(width / 64) +
+                  " (not recorded in the file; pass --heads if wrong)");
+  return width / 64;
+}
+
+// Grid and no_embed_class from the position embedding's length.
+void decide_grid(VitConfig& c, std::int64_t pos_tokens, Layout layout, const LoadOptions& options,
+                 const std::string& source) {
+  const std::int64_t prefix = c.prefix_tokens();
+  std::int64_t gh = -1, gw = -1;
+  if (options.checkpoint_grid) {
+    gh = (*options.checkpoint_grid)[0];
+    gw = (*options.checkpoint_grid)[1];
+    if (pos_tokens == gh * gw + prefix) {
+      c.no_embed_class = false;
+    } else if (prefix > 0 && pos_tokens == gh * gw) {
+      c.no_embed_class = true;
+    } else {
+      throw Error(source + ": pos_embed has " + std::to_string(pos_tokens) +
+                  " entries, which fits neither " + std::to_string(gh) + "x" + std::to_string(gw) +
+                  " patches nor those plus " + std::to_string(prefix) + " prefix tokens");
+    }
+  } else {
+    const std::int64_t with_prefix = exact_sqrt(pos_tokens - prefix);
+    // Only timm has prefix tokens without position embedding.
+    const std::int64_t without_prefix =
+        prefix > 0 && layout == Layout::Timm ? exact_sqrt(pos_tokens) : -1;
+    if (with_prefix > 0 && without_prefix > 0) {
+      throw Error(source + ": pos_embed has " + std::to_string(pos_tokens) + " entries: either a " +
+                  std::to_string(with_prefix) + "x" + std::to_string(with_prefix) + " grid plus " +
+                  std::to_string(prefix) + " prefix tokens or a " + std::to_string(without_prefix) +
+                  "x" + std::to_string(without_prefix) + " grid alone; pass the checkpoint grid");
+    }
+    if (with_prefix < 0 && without_prefix < 0) {
+      throw Error(source + ": pos_embed has " + std::to_string(pos_tokens) + " entries, not " +
+                  std::to_string(prefix) +
+                  " prefix tokens plus a square grid of patches: pass the checkpoint grid");
+    }
+    c.no_embed_class = with_prefix < 0;
+    gh = gw = with_prefix > 0 ? with_prefix : without_prefix;
+  }
+  c.img_size = {gh * c.patch_size, gw * c.patch_size};
+}
+
+Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
+               const std::string& source, const LoadOptions& options,
+               const nlohmann::json& hf_config) {
+  const auto& t = weights.tensors;
+  auto has = [&](const std::string& name) { return t.count(name) > 0; };
+  auto need = [&](const std::string& name) -> const torch::Tensor& {
+    const auto it = t.find(name);
+    if (it == t.end()) {
+      throw Error(source + ": missing key '" + layout_key(weights.layout, name) + "'" +
+                  (layout_key(weights.layout, name) == name ? "" : " (" + name + ")"));
+    }
+    return it->second;
+  };
+
+  Backbone out;
+  out.layout = weights.layout;
+  out.source = source;
+  out.ignored_keys = weights.ignored;
+  out.notes = weights.notes;
+
+  VitConfig c;
+  const torch::Tensor& patch = need("patch_embed.proj.weight");
+  if (patch.dim() != 4 || patch.size(2) != patch.size(3)) {
+    throw Error(source + ": " + with_source_key(weights, "patch_embed.proj.weight") +
+                " has shape " + shape_string(patch.sizes()) +
+                "; expected [width, channels, patch, patch]");
+  }
+  c.width = patch.size(0);
+  c.in_chans = patch.size(1);
+  c.patch_size = patch.size(2);
+  c.depth = 0;
+  for (const auto& [name, tensor] : t) {
+    if (name.compare(0, 7, "blocks.") != 0) continue;
+    c.depth = std::max<std::int64_t>(c.depth, std::stoll(name.substr(7)) + 1);
+  }
+  if (c.depth == 0) throw Error(source + ": no transformer blocks in the checkpoint");
+  c.mlp_hidden = need("blocks.0.mlp.fc1.weight").size(0);
+  c.class_token = has("cls_token");
+  c.reg_tokens = has("reg_token") ? need("reg_token").size(1) : 0;
+  c.layer_scale = has("blocks.0.ls1.gamma");
+  c.qkv_bias = has("blocks.0.attn.qkv.bias");
+  c.patch_bias = has("patch_embed.proj.bias");
+  c.norm_pre = has("norm_pre.weight");
+  c.fc_norm = has("fc_norm.weight");
+  if (c.fc_norm && has("norm.weight")) {
+    throw Error(source + ": has both norm and fc_norm; a timm ViT has one or the other");
+  }
+  c.num_classes = has("head.weight") ? need("head.weight").size(0) : 0;
+  c.pool = options.pool ? *options.pool : (c.fc_norm || !c.class_token) ? Pool::Avg : Pool::Token;
+
+  if (hf_config.is_object() && hf_config.contains("hidden_act") &&
+      hf_config["hidden_act"] != "gelu") {
+    throw Error(source + ": config.json hidden_act is " + hf_config["hidden_act"].dump() +
+                "; vpet's ViT uses the exact (erf) GELU, \"gelu\"");
+  }
+  c.ln_eps = weights.layout == Layout::HuggingFace ? 1e-12 : 1e-6;
+  if (hf_config.is_object() && hf_config.contains("layer_norm_eps")) {
+    if (!hf_config["layer_norm_eps"].is_number()) {
+      throw Error(source + ": config.json layer_norm_eps is not a number");
+    }
+    c.ln_eps = hf_config["layer_norm_eps"].get<double>();
+  }
+  if (options.ln_eps) c.ln_eps = *options.ln_eps;
+  c.heads =
+      decide_heads(stated_heads(file, hf_config, options, source), c.width, source, out.notes);
+  if (c.width % c.heads != 0) {
+    throw Error(source + ": width " + std::to_string(c.width) + " is not divisible by " +
+                std::to_string(c.heads) + " heads");
+  }
+  const torch::Tensor& pos = need("pos_embed");
+  if (pos.dim() != 3 || pos.size(0) != 1 || pos.size(2) != c.width) {
+    throw Error(source + ": " + with_source_key(weights, "pos_embed") + " has shape " +
+                shape_string(pos.sizes()) + "; expected [1, tokens, " + std::to_string(c.width) +
+                "]");
+  }
+  decide_grid(c, pos.size(1), weights.layout, options, source);
+  c.validate();
+
+  out.vit = VisionTransformer(c);
+  std::map<std::string, torch::Tensor> loaded;
+  {
+    torch::NoGradGuard no_grad;
+    std::set<std::string> used;
+    for (auto& item : out.vit->named_parameters()) {
+      const std::string& name = item.key();
+      const torch::Tensor& stored = need(name);
+      torch::Tensor& param = item.value();
+      if (stored.sizes() != param.sizes()) {
+        throw Error(source + ": expected " + with_source_key(weights, name) + " " +
+                    shape_string(param.sizes()) + ", found " + shape_string(stored.sizes()));
+      }
+      if (!stored.is_floating_point()) {
+        throw Error(source + ": " + with_source_key(weights, name) + " is stored as " +
+                    std::string(c10::toString(stored.scalar_type())) +
+                    ", not a floating-point type");
+      }
+      param.copy_(stored.to(torch::kFloat32));
+      loaded[name] = param;
+      used.insert(name);
+    }
+    for (const auto& [name, tensor] : t) {
+      if (!used.count(name)) {
+        throw Error(source + ": unexpected key '" + with_source_key(weights, name) +
+                    "' for this configuration");
+      }
+    }
+  }
+  out.fingerprint = backbone_fingerprint(loaded);
+  if (options.img_size) out.vit->set_img_size(*options.img_size);
+  for (auto& p : out.vit->parameters()) p.requires_grad_(false);
+  out.vit->eval();
+  out.vit->to(options.device);
+  return out;
+}
+
+}  // namespace
+
+std::int64_t Backbone::parameter_count() const {
+  std::int64_t n = 0;
+  for (const auto& p : vit->parameters()) n += p.numel();
+  return n;
+}
+
+nlohmann::json Backbone::describe() const {
+  const VitConfig& c = vit->config();
+  return {{"layout", layout_name(layout)},
+          {"width", c.width},
+          {"depth", c.depth},
+          {"heads", c.heads},
+          {"mlp_hidden", c.mlp_hidden},
+          {"patch", c.patch_size},
+          {"img_size", {c.img_size[0], c.img_size[1]}},
+          {"in_chans", c.in_chans},
+          {"prefix_tokens", c.prefix_tokens()},
+          {"reg_tokens", c.reg_tokens},
+          {"no_embed_class", c.no_embed_class},
+          {"layer_scale", c.layer_scale},
+          {"ln_eps", c.ln_eps},
+          {"pool", pool_name(c.pool)},
+          {"fc_norm", c.fc_norm},
+          {"classes", c.num_classes},
+          {"fingerprint", fingerprint},
+          {"params", parameter_count()}};
+}
+
+Backbone import_backbone(const io::TensorMap& weights, const std::string& source,
+                         const LoadOptions& options, const nlohmann::json& hf_config) {
+  const CanonicalWeights canonical = to_canonical(weights, source);
+  return build(canonical, weights, source, options,
+               canonical.layout == Layout::HuggingFace ? hf_config : nlohmann::json());
+}
+
+Backbone load_backbone(const std::string& path, const LoadOptions& options) {
+  const io::TensorMap weights = io::read_safetensors(path);
+  const CanonicalWeights canonical = to_canonical(weights, path);
+  nlohmann::json hf_config;
+  if (canonical.layout == Layout::HuggingFace) {
+    // HF keeps the architecture in config.json beside the weights.
+    const auto slash = path.rfind('/');
+    const std::string config_path =
+        (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "config.json";
+    std::ifstream in(config_path);
+    if (in) {
+      try {
+        hf_config = nlohmann::json::parse(in);
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(config_path + ": not valid JSON: " + e.what());
+      }
+    }
+  }
+  return build(canonical, weights, path, options, hf_config);
+}
+
+}  // namespace vpet::model

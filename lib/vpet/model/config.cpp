@@ -1,0 +1,36 @@
+#include "vpet/model/config.h"
+
+#include "vpet/error.h"
+
+namespace vpet::model {
+
+const char* pool_name(Pool pool) {
+  return pool == Pool::Token ? "token" : "avg";
+}
+
+Pool parse_pool(const std::string& name) {
+  if (name == "token") return Pool::Token;
+  if (name == "avg") return Pool::Avg;
+  throw UsageError("unknown pooling '" + name + "' (expected token or avg)");
+}
+
+void VitConfig::validate() const {
+  auto fail = [](const std::string& what) { throw Error("ViT config: " + what); };
+  if (patch_size <= 0 || in_chans <= 0 || width <= 0 || depth < 0 || heads <= 0 ||
+      mlp_hidden <= 0 || reg_tokens < 0 || num_classes < 0) {
+    fail("sizes must be positive");
+  }
+  if (width % heads != 0) {
+    fail("width " + std::to_string(width) + " is not a multiple of " + std::to_string(heads) +
+         " heads");
+  }
+  for (std::int64_t side : img_size) {
+    if (side <= 0 || side % patch_size != 0) {
+      fail("image size " + std::to_string(img_size[0]) + "x" + std::to_string(img_size[1]) +
+           " is not a multiple of the patch size " + std::to_string(patch_size));
+    }
+  }
+  if (pool == Pool::Token && !class_token) fail("token pooling needs a class token");
+}
+
+}  // namespace vpet::model

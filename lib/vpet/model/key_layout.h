@@ -1,0 +1,45 @@
+// The key layouts ViT checkpoints come in (timm, torchvision, Hugging Face),
+// and their translation to vpet's canonical names, which are timm's (see
+// vit.h). Layout differences are only names and the split of q/k/v; the
+// tensors themselves are the same.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "vpet/io/safetensors.h"
+
+namespace vpet::model {
+
+enum class Layout { Timm, Torchvision, HuggingFace };
+
+const char* layout_name(Layout layout);  // "timm", "torchvision", "huggingface"
+
+struct CanonicalWeights {
+  Layout layout = Layout::Timm;
+  // Canonical name -> tensor as stored (dtype unchanged). HF's separate
+  // query/key/value are concatenated into the fused qkv rows.
+  std::map<std::string, torch::Tensor> tensors;
+  // Canonical name -> the key(s) it came from, for messages.
+  std::map<std::string, std::string> source_keys;
+  // Keys dropped because they play no part in the backbone's features
+  // (HF pooler, pre_logits, mask_token).
+  std::vector<std::string> ignored;
+  std::vector<std::string> notes;
+};
+
+// Detects the layout from the keys (after stripping a "module." or "model."
+// prefix that every key carries, and HF's "vit."), and renames every tensor.
+// Throws vpet::Error naming `source` and the key for a key the layout does not
+// know, a duplicate after renaming, or an incomplete q/k/v triple.
+CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& source);
+
+// The name `canonical` has in `layout` (HF qkv: "...{query,key,value}.weight"),
+// for messages about missing keys.
+std::string layout_key(Layout layout, const std::string& canonical);
+
+}  // namespace vpet::model

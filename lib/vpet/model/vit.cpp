@@ -1,0 +1,262 @@
+#include "vpet/model/vit.h"
+
+#include <torch/version.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "vpet/error.h"
+#include "vpet/model/pos_embed.h"
+
+namespace vpet::model {
+namespace {
+
+torch::nn::LayerNorm layer_norm(std::int64_t width, double eps) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({width}).eps(eps));
+}
+
+std::string size_string(std::int64_t c, std::int64_t h, std::int64_t w) {
+  return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
+}
+
+}  // namespace
+
+AttentionImpl::AttentionImpl(std::int64_t width, std::int64_t heads, bool qkv_bias)
+    : heads_(heads) {
+  qkv = register_module(
+      "qkv", torch::nn::Linear(torch::nn::LinearOptions(width, 3 * width).bias(qkv_bias)));
+  proj = register_module("proj", torch::nn::Linear(width, width));
+}
+
+AttentionImpl::Qkv AttentionImpl::project(const torch::Tensor& x) {
+  const auto parts = qkv->forward(x).chunk(3, -1);
+  return {parts[0], parts[1], parts[2]};
+}
+
+torch::Tensor AttentionImpl::attend(const Qkv& qkv_in, const torch::Tensor& mask) const {
+  const std::int64_t batch = qkv_in.q.size(0);
+  const std::int64_t width = qkv_in.q.size(2);
+  const std::int64_t head_dim = width / heads_;
+  // [B, N, D] -> [B, H, N, hd]: the same head split as timm's
+  // reshape(B, N, 3, H, hd) of the fused output.
+  auto split = [&](const torch::Tensor& t) {
+    return t.reshape({batch, t.size(1), heads_, head_dim}).transpose(1, 2);
+  };
+  const torch::Tensor q = split(qkv_in.q), k = split(qkv_in.k), v = split(qkv_in.v);
+  torch::Tensor out;
+#if TORCH_VERSION_MAJOR >= 2
+  // Fused kernels (flash / memory-efficient on CUDA); default scale 1/sqrt(hd).
+  out = at::scaled_dot_product_attention(
+      q, k, v, mask.defined() ? c10::optional<at::Tensor>(mask) : c10::nullopt);
+#else
+  // LibTorch 1.13 has no public fused attention: timm's explicit path.
+  torch::Tensor scores =
+      torch::matmul(q * (1.0 / std::sqrt(double(head_dim))), k.transpose(-2, -1));
+  if (mask.defined()) {
+    scores = mask.scalar_type() == torch::kBool
+                 ? scores.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity())
+                 : scores + mask;
+  }
+  out = torch::matmul(scores.softmax(-1), v);
+#endif
+  return out.transpose(1, 2).reshape({batch, q.size(2), width});
+}
+
+torch::Tensor AttentionImpl::forward(const torch::Tensor& x) {
+  return proj->forward(attend(project(x)));
+}
+
+torch::Tensor AttentionImpl::weight_of(QkvPart part) const {
+  const std::int64_t width = proj->weight.size(0);
+  return qkv->weight.narrow(0, std::int64_t(part) * width, width);
+}
+
+torch::Tensor AttentionImpl::bias_of(QkvPart part) const {
+  if (!qkv->bias.defined()) return {};
+  const std::int64_t width = proj->weight.size(0);
+  return qkv->bias.narrow(0, std::int64_t(part) * width, width);
+}
+
+MlpImpl::MlpImpl(std::int64_t width, std::int64_t hidden) {
+  fc1 = register_module("fc1", torch::nn::Linear(width, hidden));
+  fc2 = register_module("fc2", torch::nn::Linear(hidden, width));
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  return fc2->forward(torch::gelu(fc1->forward(x)));
+}
+
+LayerScaleImpl::LayerScaleImpl(std::int64_t width) {
+  gamma = register_parameter("gamma", torch::ones({width}));
+}
+
+BlockImpl::BlockImpl(const VitConfig& config) {
+  norm1 = register_module("norm1", layer_norm(config.width, config.ln_eps));
+  attn = register_module("attn", Attention(config.width, config.heads, config.qkv_bias));
+  if (config.layer_scale) ls1 = register_module("ls1", LayerScale(config.width));
+  norm2 = register_module("norm2", layer_norm(config.width, config.ln_eps));
+  mlp = register_module("mlp", Mlp(config.width, config.mlp_hidden));
+  if (config.layer_scale) ls2 = register_module("ls2", LayerScale(config.width));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& input) {
+  torch::Tensor branch = attn->forward(norm1->forward(input));
+  const torch::Tensor x = input + (ls1 ? ls1->forward(branch) : branch);
+  branch = mlp->forward(norm2->forward(x));
+  return x + (ls2 ? ls2->forward(branch) : branch);
+}
+
+PatchEmbedImpl::PatchEmbedImpl(const VitConfig& config) {
+  proj = register_module(
+      "proj",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(config.in_chans, config.width, config.patch_size)
+                            .stride(config.patch_size)
+                            .bias(config.patch_bias)));
+}
+
+torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& pixels) {
+  return proj->forward(pixels).flatten(2).transpose(1, 2);
+}
+
+VisionTransformerImpl::VisionTransformerImpl(const VitConfig& config) : config_(config) {
+  config_.validate();
+  const std::int64_t d = config_.width;
+  patch_embed = register_module("patch_embed", PatchEmbed(config_));
+  if (config_.class_token)
+    cls_token = register_parameter("cls_token", torch::randn({1, 1, d}) * 0.02);
+  if (config_.reg_tokens > 0) {
+    reg_token = register_parameter("reg_token", torch::randn({1, config_.reg_tokens, d}) * 0.02);
+  }
+  pos_embed = register_parameter("pos_embed", torch::randn({1, config_.pos_tokens(), d}) * 0.02);
+  if (config_.norm_pre) norm_pre = register_module("norm_pre", layer_norm(d, config_.ln_eps));
+  block_list = register_module("blocks", torch::nn::ModuleList());
+  for (std::int64_t i = 0; i < config_.depth; ++i) {
+    blocks.push_back(Block(config_));
+    block_list->push_back(blocks.back());
+  }
+  if (config_.fc_norm) {
+    fc_norm = register_module("fc_norm", layer_norm(d, config_.ln_eps));
+  } else {
+    norm = register_module("norm", layer_norm(d, config_.ln_eps));
+  }
+  if (config_.num_classes > 0)
+    head = register_module("head", torch::nn::Linear(d, config_.num_classes));
+}
+
+torch::Tensor VisionTransformerImpl::patch_tokens(const torch::Tensor& pixels) {
+  const auto& c = config_;
+  if (pixels.dim() != 4 || pixels.size(1) != c.in_chans || pixels.size(2) != c.img_size[0] ||
+      pixels.size(3) != c.img_size[1]) {
+    std::string got = pixels.dim() == 4
+                          ? size_string(pixels.size(1), pixels.size(2), pixels.size(3))
+                          : "a " + std::to_string(pixels.dim()) + "-d tensor";
+    throw Error("ViT input is " + got + " per image but the model is built for " +
+                size_string(c.in_chans, c.img_size[0], c.img_size[1]) +
+                " (load the model with that image size to resample its position embedding)");
+  }
+  return patch_embed->forward(pixels);
+}
+
+torch::Tensor VisionTransformerImpl::tokens(const torch::Tensor& pixels) {
+  const torch::Tensor patches = patch_tokens(pixels);
+  const std::int64_t batch = patches.size(0);
+  std::vector<torch::Tensor> parts;
+  if (cls_token.defined()) parts.push_back(cls_token.expand({batch, -1, -1}));
+  if (reg_token.defined()) parts.push_back(reg_token.expand({batch, -1, -1}));
+  if (parts.empty()) return patches;
+  parts.push_back(patches);
+  return torch::cat(parts, 1);
+}
+
+torch::Tensor VisionTransformerImpl::add_pos_embed(const torch::Tensor& tokens) {
+  torch::Tensor x;
+  if (config_.no_embed_class) {
+    const std::int64_t prefix = config_.prefix_tokens();
+    x = torch::cat({tokens.narrow(1, 0, prefix),
+                    tokens.narrow(1, prefix, tokens.size(1) - prefix) + pos_embed},
+                   1);
+  } else {
+    x = tokens + pos_embed;
+  }
+  return norm_pre ? norm_pre->forward(x) : x;
+}
+
+torch::Tensor VisionTransformerImpl::final_norm(const torch::Tensor& x) {
+  return norm ? norm->forward(x) : x;
+}
+
+torch::Tensor VisionTransformerImpl::pre_logits(const torch::Tensor& x) {
+  if (config_.pool == Pool::Avg) return patch_mean(x);
+  const torch::Tensor cls = x.select(1, 0);
+  return fc_norm ? fc_norm->forward(cls) : cls;
+}
+
+torch::Tensor VisionTransformerImpl::patch_mean(const torch::Tensor& x) {
+  const std::int64_t prefix = config_.prefix_tokens();
+  const torch::Tensor mean = x.narrow(1, prefix, x.size(1) - prefix).mean(1);
+  return fc_norm ? fc_norm->forward(mean) : mean;
+}
+
+torch::Tensor VisionTransformerImpl::head_logits(const torch::Tensor& features) {
+  return head ? head->forward(features) : features;
+}
+
+torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixels) {
+  torch::Tensor x = add_pos_embed(tokens(pixels));
+  for (auto& block : blocks) x = block->forward(x);
+  return head_logits(pre_logits(final_norm(x)));
+}
+
+Extracted VisionTransformerImpl::extract(const torch::Tensor& pixels,
+                                         const ExtractRequest& request) {
+  const bool need_final = request.pre_logits || request.patch_mean || request.logits;
+  std::int64_t depth_needed = need_final ? config_.depth : 0;
+  for (std::int64_t layer : request.layers) {
+    if (layer < 0 || layer > config_.depth) {
+      throw UsageError("layer " + std::to_string(layer) +
+                       " is out of range: this ViT has layers 0.." + std::to_string(config_.depth) +
+                       " (0 = tokens before the position embedding)");
+    }
+    depth_needed = std::max(depth_needed, layer);
+  }
+  // Keep each requested layer once, then hand it to every slot that asked.
+  std::vector<torch::Tensor> by_layer(std::size_t(config_.depth + 1));
+  auto wanted = [&](std::int64_t layer) {
+    return std::find(request.layers.begin(), request.layers.end(), layer) != request.layers.end();
+  };
+  torch::Tensor x = tokens(pixels);
+  if (wanted(0)) by_layer[0] = x;
+  x = add_pos_embed(x);
+  for (std::int64_t i = 0; i < depth_needed; ++i) {
+    x = blocks[std::size_t(i)]->forward(x);
+    if (wanted(i + 1)) by_layer[std::size_t(i + 1)] = x;
+  }
+  Extracted out;
+  for (std::int64_t layer : request.layers) out.layers.push_back(by_layer[std::size_t(layer)]);
+  if (need_final) {
+    x = final_norm(x);
+    const torch::Tensor features = pre_logits(x);
+    if (request.pre_logits) out.pre_logits = features;
+    if (request.patch_mean) out.patch_mean = patch_mean(x);
+    if (request.logits) out.logits = head_logits(features);
+  }
+  return out;
+}
+
+void VisionTransformerImpl::set_img_size(std::array<std::int64_t, 2> img_size) {
+  VitConfig next = config_;
+  next.img_size = img_size;
+  next.validate();
+  torch::NoGradGuard no_grad;
+  const torch::Tensor resampled =
+      resample_pos_embed(pos_embed, config_.no_embed_class ? 0 : config_.prefix_tokens(),
+                         {config_.grid_h(), config_.grid_w()}, {next.grid_h(), next.grid_w()});
+  // set_data keeps the registered parameter (and its requires_grad) while
+  // changing its shape.
+  pos_embed.set_data(resampled.contiguous());
+  config_ = next;
+}
+
+}  // namespace vpet::model

@@ -1,0 +1,170 @@
+// The Vision Transformer, with timm's semantics and parameter names
+// (timm/models/vision_transformer.py). The forward pass is split at the
+// named points where parameter-efficient methods act (DESIGN §2):
+//
+//   pixels ─ patch_tokens ─ tokens ─ add_pos_embed ─ blocks[0..depth) ─ final_norm
+//          (conv)          ("layer 0")  (block 0 input)  (each block's input)
+//   ─ pre_logits (pool, fc_norm: the pooled feature before the head) ─ head
+//
+// Inside a block, the linears q, k, v (one fused qkv weight, split by rows),
+// o (attn.proj), fc1 and fc2 are named submodules, and attention is split
+// into projection and attend() so keys/values and a mask can be supplied.
+//
+// Parameter names are timm's (blocks.3.attn.qkv.weight, ...): they are the
+// canonical names the checkpoint importer maps every layout to.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "vpet/model/config.h"
+
+namespace vpet::model {
+
+// Rows of the fused qkv projection: [q; k; v], each width rows.
+enum class QkvPart { Q = 0, K = 1, V = 2 };
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  AttentionImpl(std::int64_t width, std::int64_t heads, bool qkv_bias);
+
+  struct Qkv {
+    torch::Tensor q, k, v;  // each [B, N, D], heads not yet split
+  };
+  // The q, k and v linears of x [B, N, D]. One fused matmul, then split, so
+  // each can be adapted on its own.
+  Qkv project(const torch::Tensor& x);
+  // Multi-head scaled dot-product attention, heads merged back: [B, N, D].
+  // k and v may hold more tokens than q (memory tokens). mask, when defined,
+  // broadcasts to [B, heads, N, M]: bool (true = may attend) or additive float.
+  torch::Tensor attend(const Qkv& qkv, const torch::Tensor& mask = {}) const;
+  // proj(attend(project(x))): timm Attention.forward.
+  torch::Tensor forward(const torch::Tensor& x);
+
+  // Views into the fused parameters for one of q, k, v: [D, D] and [D]
+  // (undefined bias when qkv_bias is off). They share storage with qkv.
+  torch::Tensor weight_of(QkvPart part) const;
+  torch::Tensor bias_of(QkvPart part) const;
+
+  std::int64_t heads() const { return heads_; }
+
+  torch::nn::Linear qkv{nullptr};   // [3D, D]
+  torch::nn::Linear proj{nullptr};  // o: [D, D]
+
+ private:
+  std::int64_t heads_;
+};
+TORCH_MODULE(Attention);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(std::int64_t width, std::int64_t hidden);
+  torch::Tensor forward(const torch::Tensor& x);  // fc2(gelu(fc1(x))), exact erf GELU
+
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+// Per-channel scale of a residual branch (timm LayerScale, parameter gamma).
+class LayerScaleImpl : public torch::nn::Module {
+ public:
+  explicit LayerScaleImpl(std::int64_t width);
+  torch::Tensor forward(const torch::Tensor& x) { return x * gamma; }
+
+  torch::Tensor gamma;
+};
+TORCH_MODULE(LayerScale);
+
+// Pre-norm transformer block: x + ls1(attn(norm1(x))), then x + ls2(mlp(norm2(x))).
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(const VitConfig& config);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  Attention attn{nullptr};
+  Mlp mlp{nullptr};
+  LayerScale ls1{nullptr}, ls2{nullptr};  // null without layer scale
+};
+TORCH_MODULE(Block);
+
+class PatchEmbedImpl : public torch::nn::Module {
+ public:
+  explicit PatchEmbedImpl(const VitConfig& config);
+  // [B, C, H, W] -> [B, gh*gw, D], patches in row-major grid order.
+  torch::Tensor forward(const torch::Tensor& pixels);
+
+  torch::nn::Conv2d proj{nullptr};
+};
+TORCH_MODULE(PatchEmbed);
+
+// What vit-extract asks one forward pass for.
+struct ExtractRequest {
+  // Layer 0: tokens(), before the position embedding. Layer i (1..depth):
+  // the output of block i-1. Each [B, prefix + N, D].
+  std::vector<std::int64_t> layers;
+  bool pre_logits = false;  // timm forward_head(pre_logits=True)
+  bool patch_mean = false;  // fc_norm(mean of final-normed patch tokens)
+  bool logits = false;
+};
+
+struct Extracted {
+  std::vector<torch::Tensor> layers;             // in request order
+  torch::Tensor pre_logits, patch_mean, logits;  // defined when requested
+};
+
+class VisionTransformerImpl : public torch::nn::Module {
+ public:
+  // Parameters get LibTorch's default initialisation (tokens: normal, std
+  // 0.02); a checkpoint normally overwrites them all.
+  explicit VisionTransformerImpl(const VitConfig& config);
+
+  const VitConfig& config() const { return config_; }
+
+  // The pieces of the forward pass, in order.
+  // [B, C, H, W] pixels of exactly config().img_size -> [B, N, D].
+  torch::Tensor patch_tokens(const torch::Tensor& pixels);
+  // [cls, reg..., patches] before any position embedding: [B, prefix + N, D].
+  torch::Tensor tokens(const torch::Tensor& pixels);
+  // + position embedding (timm _pos_embed: prefix tokens included unless
+  // no_embed_class), then norm_pre: the input of block 0.
+  torch::Tensor add_pos_embed(const torch::Tensor& tokens);
+  // The final norm (identity for an fc_norm model).
+  torch::Tensor final_norm(const torch::Tensor& x);
+  // fc_norm(pool(x)) of the final-normed sequence: the feature the head sees.
+  torch::Tensor pre_logits(const torch::Tensor& x);
+  // fc_norm(mean over the patch tokens of the final-normed sequence).
+  torch::Tensor patch_mean(const torch::Tensor& x);
+  // head(features), or the features themselves when there is no head.
+  torch::Tensor head_logits(const torch::Tensor& features);
+
+  // The whole pass: logits [B, classes] (pre-logits when there is no head).
+  torch::Tensor forward(const torch::Tensor& pixels);
+  // Several outputs of one pass; runs blocks only as deep as needed.
+  // Throws vpet::UsageError for a layer outside 0..depth.
+  Extracted extract(const torch::Tensor& pixels, const ExtractRequest& request);
+
+  // Rebuilds the position embedding for another input size (timm resampling,
+  // see pos_embed.h) and updates config().img_size. Call once, not per batch.
+  void set_img_size(std::array<std::int64_t, 2> img_size);
+
+  PatchEmbed patch_embed{nullptr};
+  torch::Tensor cls_token;  // [1, 1, D], undefined without a class token
+  torch::Tensor reg_token;  // [1, R, D], undefined without registers
+  torch::Tensor pos_embed;  // [1, pos_tokens, D]
+  torch::nn::LayerNorm norm_pre{nullptr};
+  torch::nn::ModuleList block_list{nullptr};  // registered as "blocks"
+  std::vector<Block> blocks;                  // the same modules, typed
+  torch::nn::LayerNorm norm{nullptr};         // null when fc_norm is on
+  torch::nn::LayerNorm fc_norm{nullptr};
+  torch::nn::Linear head{nullptr};
+
+ private:
+  VitConfig config_;
+};
+TORCH_MODULE(VisionTransformer);
+
+}  // namespace vpet::model

@@ -1,0 +1,57 @@
+#!/usr/bin/env bats
+# Every program's options are documented where users look: man page and completions.
+
+load helpers
+
+PROGRAMS=(vit-extract vpet-info)
+
+long_options() {
+  "$BIN/$1" --help | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u
+}
+
+@test "each program has a man page that renders" {
+  for p in "${PROGRAMS[@]}" ; do
+    [ -f "$BATS_TEST_DIRNAME/../../man/$p.1" ]
+    run man -l "$BATS_TEST_DIRNAME/../../man/$p.1"
+    assert_success
+  done
+  for page in vpet.7 vpet-format.5; do
+    [ -f "$BATS_TEST_DIRNAME/../../man/$page" ]
+  done
+}
+
+@test "every --help option is in the man page and both completions" {
+  for p in "${PROGRAMS[@]}"; do
+    for option in $(long_options "$p"); do
+      grep -q -- "${option//-/\\\\-}" "$BATS_TEST_DIRNAME/../../man/$p.1" ||
+        grep -q -- "$option" "$BATS_TEST_DIRNAME/../../man/$p.1" ||
+        fail "$p: $option missing from man/$p.1"
+      grep -q -- "$option" "$BATS_TEST_DIRNAME/../../completions/vpet.bash" ||
+        fail "$p: $option missing from completions/vpet.bash"
+      grep -q -- "$option" "$BATS_TEST_DIRNAME/../../completions/_vpet" ||
+        fail "$p: $option missing from completions/_vpet"
+    done
+  done
+}
+
+@test "the bash completion completes options and values" {
+  source /usr/share/bash-completion/bash_completion 2>/dev/null || skip "bash-completion not installed"
+  source "$BATS_TEST_DIRNAME/../../completions/vpet.bash"
+  COMP_WORDS=(vit-extract --feat); COMP_CWORD=1; COMP_LINE="vit-extract --feat"; COMP_POINT=${#COMP_LINE}
+  _vpet_complete
+  [ "${COMPREPLY[*]}" = "--feature" ]
+  COMP_WORDS=(vit-extract --feature t); COMP_CWORD=2; COMP_LINE="vit-extract --feature t"; COMP_POINT=${#COMP_LINE}
+  _vpet_complete
+  [ "${COMPREPLY[*]}" = "tokens" ]
+}
+
+@test "the zsh completion parses" {
+  command -v zsh >/dev/null || skip "zsh not installed"
+  run zsh -n "$BATS_TEST_DIRNAME/../../completions/_vpet"
+  assert_success
+}
+
+@test "the README shows a pipeline and the test command" {
+  grep -q "make test" "$BATS_TEST_DIRNAME/../../README.md"
+  grep -q "vit-extract .*| *build/bin/vpet-info -\|vpet-info -" "$BATS_TEST_DIRNAME/../../README.md"
+}

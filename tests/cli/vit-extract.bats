@@ -1,0 +1,215 @@
+#!/usr/bin/env bats
+# vit-extract: interface, parity with torchvision on real image files, pipes, bad input.
+
+load helpers
+
+# Preprocessing the parity fixtures were made with (make_vit_fixtures.py):
+# Image.open(p).convert('RGB') -> Resize((S, S)) bilinear -> ToTensor -> Normalize(ImageNet).
+PARITY_PRE=(--resize squash --interp bilinear --norm imagenet)
+
+@test "--help lists every option with its default" {
+  run "$BIN/vit-extract" --help
+  assert_success
+  assert_output --partial "--feature"
+  assert_output --partial "(default: cls)"
+  assert_output --partial "(default: squash)"
+  assert_output --partial "--skip-bad"
+}
+
+@test "--version" {
+  run "$BIN/vit-extract" --version
+  assert_success
+  assert_output --regexp '^vit-extract \(vpet\) [0-9]+\.[0-9]+\.[0-9]+'
+}
+
+@test "usage errors exit 2" {
+  run "$BIN/vit-extract" --no-such-option
+  assert_failure 2
+  assert_output --partial "no-such-option"
+  run "$BIN/vit-extract" -d "$FIXTURES/vit/images"
+  assert_failure 2
+  assert_output --partial "missing -m/--model"
+  run "$BIN/vit-extract" -m "$FIXTURES/vit/a_timm.safetensors" -d x --feature pixels
+  assert_failure 2
+  run "$BIN/vit-extract" -m "$FIXTURES/vit/a_timm.safetensors" -d x --batch 0
+  assert_failure 2
+  run "$BIN/vit-extract" -m "$FIXTURES/vit/a_timm.safetensors" -d x --layers 1
+  assert_failure 2
+  assert_output --partial "--feature tokens"
+}
+
+# Logits and pre-logits of the committed PNG (RGB, gray) and JPEG images equal
+# torchvision's, in every key layout.
+# A fourth argument "headless": the checkpoint has no classifier (HF ViTModel).
+parity() {
+  local model=$1 expected=$2 eps=$3 headless=${4:-}
+  local list
+  list=$(make_image_list)
+  if [ -z "$headless" ]; then
+    run "$BIN/vit-extract" -q -m "$model" -d "$list" "${PARITY_PRE[@]}" --feature logits \
+      -o "$BATS_TEST_TMPDIR/logits.vpet"
+    assert_success
+    run "$PY" "$BATS_TEST_DIRNAME/compare_stream.py" "$BATS_TEST_TMPDIR/logits.vpet" \
+      "$expected" "$eps/image.logits" 1e-4
+    assert_success
+  else
+    run "$BIN/vit-extract" -q -m "$model" -d "$list" --feature logits -o "$BATS_TEST_TMPDIR/l.vpet"
+    assert_failure 1
+    assert_output --partial "no head"
+  fi
+  run "$BIN/vit-extract" -q -m "$model" -d "$list" "${PARITY_PRE[@]}" --feature cls \
+    -o "$BATS_TEST_TMPDIR/cls.vpet"
+  assert_success
+  run "$PY" "$BATS_TEST_DIRNAME/compare_stream.py" "$BATS_TEST_TMPDIR/cls.vpet" \
+    "$expected" "$eps/image.pre_logits" 1e-4
+  assert_success
+}
+
+@test "parity with torchvision: torchvision layout" {
+  parity "$FIXTURES/vit/a_torchvision.safetensors" "$FIXTURES/vit/expected_a.safetensors" e6
+  parity "$FIXTURES/vit/b_torchvision.safetensors" "$FIXTURES/vit/expected_b.safetensors" e6
+}
+
+@test "parity with torchvision: timm layout" {
+  parity "$FIXTURES/vit/a_timm.safetensors" "$FIXTURES/vit/expected_a.safetensors" e6
+  parity "$FIXTURES/vit/b_timm.safetensors" "$FIXTURES/vit/expected_b.safetensors" e6
+}
+
+@test "parity with torchvision: Hugging Face layout (eps 1e-12)" {
+  parity "$FIXTURES/vit/a_hf/model.safetensors" "$FIXTURES/vit/expected_a.safetensors" e12
+  parity "$FIXTURES/vit/b_hf/model.safetensors" "$FIXTURES/vit/expected_b.safetensors" e12 headless
+}
+
+@test "msgpack_numpy reads the stream: header, features, labels, index" {
+  local list
+  list=$(make_image_list)
+  "$BIN/vit-extract" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$list" -b 2 \
+    -o "$BATS_TEST_TMPDIR/f.vpet"
+  run "$PY" - "$BATS_TEST_TMPDIR/f.vpet" <<'PY'
+import sys, msgpack, msgpack_numpy, numpy as np
+with open(sys.argv[1], "rb") as f:
+    header, *records = msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False)
+assert header["format"] == "vpet" and header["kind"] == "features", header
+assert header["program"] == "vit-extract"
+assert header["backbone"]["fingerprint"].startswith("sha256:")
+assert header["preprocess"]["resize"] == "squash"
+assert len(records) == 2, len(records)  # batches of 2 and 1
+f = np.concatenate([r["features"] for r in records])
+assert f.dtype == np.float32 and f.shape == (3, 48), (f.dtype, f.shape)
+assert np.concatenate([r["labels"] for r in records]).tolist() == [0, 1, 2]
+assert np.concatenate([r["index"] for r in records]).dtype == np.int64
+print("ok")
+PY
+  assert_success
+  assert_output "ok"
+}
+
+@test "tokens of every layer: [B, depth+1, prefix+patches, D], layer 0 before pos-embed" {
+  local list
+  list=$(make_image_list)
+  "$BIN/vit-extract" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$list" --feature tokens \
+    --layers all -o "$BATS_TEST_TMPDIR/t.vpet"
+  run "$PY" - "$BATS_TEST_TMPDIR/t.vpet" <<'PY'
+import sys, msgpack, msgpack_numpy, numpy as np
+with open(sys.argv[1], "rb") as f:
+    header, *records = msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False)
+assert header["kind"] == "tokens" and header["layers"] == [0, 1, 2], header
+assert header["prefix_tokens"] == 1
+t = np.concatenate([r["features"] for r in records])
+assert t.shape == (3, 3, 17, 48), t.shape
+print("ok")
+PY
+  assert_success
+  run "$BIN/vit-extract" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$list" --feature tokens \
+    --layers 0,-1 -o "$BATS_TEST_TMPDIR/t2.vpet"
+  assert_success
+  run "$BIN/vit-extract" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$list" --feature tokens \
+    --layers 3 -o "$BATS_TEST_TMPDIR/t3.vpet"
+  assert_failure 2
+  assert_output --partial "outside 0..2"
+}
+
+@test "a pipe into vpet-info" {
+  local list
+  list=$(make_image_list)
+  run bash -c "'$BIN/vit-extract' -q -m '$FIXTURES/vit/a_timm.safetensors' -d '$list' | '$BIN/vpet-info' -"
+  assert_success
+  assert_output --partial '"kind": "features"'
+  assert_output --partial "records: 1"
+  assert_output --regexp "features +float32 +\[3, 48\]"
+}
+
+@test "Fashion-MNIST IDX (gzip) feeds a 3-channel model" {
+  local idx=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+  [ -e "$idx" ] || skip "dataset-fashion-mnist not installed"
+  run "$BIN/vit-extract" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$idx" --limit 10 \
+    --classes 5,6 -o "$BATS_TEST_TMPDIR/f.vpet"
+  assert_success
+  run "$BIN/vpet-info" "$BATS_TEST_TMPDIR/f.vpet"
+  assert_output --regexp "features +float32 +\[10, 48\]"
+}
+
+@test "a corrupt image fails with its name, exit 1, and leaves no output file" {
+  cp "$FIXTURES/vit/images/rgb.png" "$BATS_TEST_TMPDIR/good.png"
+  head -c 100 "$FIXTURES/vit/images/photo.jpg" >"$BATS_TEST_TMPDIR/broken.jpg"
+  printf 'good.png 0\nbroken.jpg 1\n' >"$BATS_TEST_TMPDIR/list.txt"
+  run "$BIN/vit-extract" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$BATS_TEST_TMPDIR/list.txt" \
+    -b 1 -o "$BATS_TEST_TMPDIR/out.vpet"
+  assert_failure 1
+  assert_output --partial "broken.jpg"
+  assert_only_files "broken.jpg good.png list.txt "
+}
+
+@test "--skip-bad turns an unreadable image into a warning" {
+  cp "$FIXTURES/vit/images/rgb.png" "$BATS_TEST_TMPDIR/good.png"
+  echo "not an image" >"$BATS_TEST_TMPDIR/text.png"
+  printf 'good.png 0\ntext.png 1\n' >"$BATS_TEST_TMPDIR/list.txt"
+  run "$BIN/vit-extract" -q --skip-bad -m "$FIXTURES/vit/a_timm.safetensors" \
+    -d "$BATS_TEST_TMPDIR/list.txt" -o "$BATS_TEST_TMPDIR/out.vpet"
+  assert_success
+  assert_output --partial "text.png"
+  run "$BIN/vpet-info" "$BATS_TEST_TMPDIR/out.vpet"
+  assert_output --regexp "features +float32 +\[1, 48\]"
+}
+
+@test "a bad list file names the file and line" {
+  printf 'a.png 0\nb.png x\n' >"$BATS_TEST_TMPDIR/list.txt"
+  run "$BIN/vit-extract" -m "$FIXTURES/vit/a_timm.safetensors" -d "$BATS_TEST_TMPDIR/list.txt" \
+    -o "$BATS_TEST_TMPDIR/out.vpet"
+  assert_failure 1
+  assert_output --partial "list.txt:2"
+  [ ! -e "$BATS_TEST_TMPDIR/out.vpet" ]
+}
+
+@test "a corrupt IDX file fails with exit 1 naming it" {
+  head -c 1000 /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz \
+    >"$BATS_TEST_TMPDIR/t10k-images-idx3-ubyte.gz" || skip "dataset-fashion-mnist not installed"
+  cp /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz "$BATS_TEST_TMPDIR/"
+  run "$BIN/vit-extract" -m "$FIXTURES/vit/a_timm.safetensors" \
+    -d "$BATS_TEST_TMPDIR/t10k-images-idx3-ubyte.gz" -o "$BATS_TEST_TMPDIR/out.vpet"
+  assert_failure 1
+  assert_output --partial "t10k-images-idx3-ubyte.gz"
+  [ ! -e "$BATS_TEST_TMPDIR/out.vpet" ]
+}
+
+@test "a truncated or corrupt checkpoint fails with exit 1 naming it" {
+  local list
+  list=$(make_image_list)
+  head -c 5000 "$FIXTURES/vit/a_timm.safetensors" >"$BATS_TEST_TMPDIR/cut.safetensors"
+  run "$BIN/vit-extract" -m "$BATS_TEST_TMPDIR/cut.safetensors" -d "$list" \
+    -o "$BATS_TEST_TMPDIR/out.vpet"
+  assert_failure 1
+  assert_output --partial "cut.safetensors"
+  head -c 4000 /dev/urandom >"$BATS_TEST_TMPDIR/noise.safetensors"
+  run "$BIN/vit-extract" -m "$BATS_TEST_TMPDIR/noise.safetensors" -d "$list" \
+    -o "$BATS_TEST_TMPDIR/out.vpet"
+  assert_failure 1
+  assert_output --partial "noise.safetensors"
+  [ ! -e "$BATS_TEST_TMPDIR/out.vpet" ]
+}
+
+@test "a missing dataset fails with exit 1" {
+  run "$BIN/vit-extract" -m "$FIXTURES/vit/a_timm.safetensors" -d "$BATS_TEST_TMPDIR/nope"
+  assert_failure 1
+  assert_output --partial "nope"
+}
