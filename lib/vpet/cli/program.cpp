@@ -25,8 +25,8 @@ int usage_failure(const Program& program, const std::string& message) {
 // cxxopts lists groups alphabetically; users read options in the order of the
 // work: what model, what data, how it is prepared, what to do, where it goes.
 std::vector<std::string> groups_in_reading_order(const cxxopts::Options& options) {
-  static const std::vector<std::string> order = {
-      "Input", "Model", "Data", "Preprocessing", "Extraction", "Output", "Runtime", "General"};
+  static const std::vector<std::string> order = {"Input",      "Model",  "Data",    "Preprocessing",
+                                                 "Extraction", "Output", "Runtime", "General"};
   std::vector<std::string> groups = options.groups();
   auto rank = [&](const std::string& group) {
     return std::find(order.begin(), order.end(), group) - order.begin();

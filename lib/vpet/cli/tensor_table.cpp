@@ -3,17 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "vpet/io/tensor_text.h"
+
 namespace vpet::cli {
 namespace {
-
-std::string shape_text(const std::vector<std::int64_t>& shape) {
-  std::string text = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i) text += ", ";
-    text += std::to_string(shape[i]);
-  }
-  return text + "]";
-}
 
 std::string number_text(double value) {
   char text[32];
@@ -23,39 +16,12 @@ std::string number_text(double value) {
 
 }  // namespace
 
-std::string dtype_name(torch::ScalarType dtype) {
-  switch (dtype) {
-    case torch::kFloat32:
-      return "float32";
-    case torch::kFloat16:
-      return "float16";
-    case torch::kBFloat16:
-      return "bfloat16";
-    case torch::kFloat64:
-      return "float64";
-    case torch::kInt64:
-      return "int64";
-    case torch::kInt32:
-      return "int32";
-    case torch::kInt16:
-      return "int16";
-    case torch::kInt8:
-      return "int8";
-    case torch::kUInt8:
-      return "uint8";
-    case torch::kBool:
-      return "bool";
-    default:
-      return c10::toString(dtype);
-  }
-}
-
 void TensorTable::add(const std::string& name, const torch::Tensor& tensor) {
   auto found =
       std::find_if(rows_.begin(), rows_.end(), [&](const Row& row) { return row.name == name; });
   std::vector<std::int64_t> shape(tensor.sizes().begin(), tensor.sizes().end());
   if (found == rows_.end()) {
-    rows_.push_back(Row{name, dtype_name(tensor.scalar_type()), shape});
+    rows_.push_back(Row{name, io::dtype_name(tensor.scalar_type()), shape});
     found = rows_.end() - 1;
   } else {
     Row& row = *found;
@@ -66,7 +32,7 @@ void TensorTable::add(const std::string& name, const torch::Tensor& tensor) {
     } else {
       row.shape_joins = false;
     }
-    if (row.dtype != dtype_name(tensor.scalar_type())) row.dtype = "mixed";
+    if (row.dtype != io::dtype_name(tensor.scalar_type())) row.dtype = "mixed";
   }
   if (tensor.numel() == 0) return;
   // float64 statistics: exact for every stored dtype, NaN propagates as NaN.
@@ -89,10 +55,10 @@ void TensorTable::print(std::ostream& out) const {
   std::vector<std::vector<std::string>> cells = {{"name", "dtype", "shape", "min", "max", "mean"}};
   for (const Row& row : rows_) {
     bool has_values = row.count > 0;
-    cells.push_back({row.name, row.dtype, row.shape_joins ? shape_text(row.shape) : "(varies)",
-                     has_values ? number_text(row.min) : "-",
-                     has_values ? number_text(row.max) : "-",
-                     has_values ? number_text(row.sum / row.count) : "-"});
+    cells.push_back(
+        {row.name, row.dtype, row.shape_joins ? io::shape_string(row.shape) : "(varies)",
+         has_values ? number_text(row.min) : "-", has_values ? number_text(row.max) : "-",
+         has_values ? number_text(row.sum / row.count) : "-"});
   }
   std::vector<std::size_t> widths(cells[0].size(), 0);
   for (const auto& line : cells) {

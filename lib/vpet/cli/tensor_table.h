@@ -11,10 +11,6 @@
 
 namespace vpet::cli {
 
-// "float32", "bfloat16", "int64", "bool", ...: numpy's names, which users of
-// both Python and vpet read without translation.
-std::string dtype_name(torch::ScalarType dtype);
-
 class TensorTable {
  public:
   // Adds a tensor. A name seen before joins its earlier rows along the first

@@ -17,6 +17,7 @@
 
 #include "vpet/error.h"
 #include "vpet/io/atomic_file.h"
+#include "vpet/io/tensor_text.h"
 
 namespace vpet::io {
 namespace {
@@ -57,15 +58,6 @@ const DtypeInfo* find_dtype(torch::Dtype dtype) {
     if (dtype == d.dtype) return &d;
   }
   return nullptr;
-}
-
-std::string shape_string(const std::vector<std::int64_t>& shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    if (i) out += ", ";
-    out += std::to_string(shape[i]);
-  }
-  return out + "]";
 }
 
 std::uint64_t read_u64_le(const std::uint8_t* p) {

@@ -6,16 +6,11 @@
 #include <sstream>
 
 #include "vpet/error.h"
+#include "vpet/io/tensor_text.h"
 #include "vpet/model/fingerprint.h"
 
 namespace vpet::model {
 namespace {
-
-std::string shape_string(torch::IntArrayRef shape) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? ", " : "") + std::to_string(shape[i]);
-  return out + "]";
-}
 
 std::int64_t exact_sqrt(std::int64_t n) {
   if (n <= 0) return -1;
@@ -148,7 +143,7 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
   const torch::Tensor& patch = need("patch_embed.proj.weight");
   if (patch.dim() != 4 || patch.size(2) != patch.size(3)) {
     throw Error(source + ": " + with_source_key(weights, "patch_embed.proj.weight") +
-                " has shape " + shape_string(patch.sizes()) +
+                " has shape " + io::shape_string(patch.sizes()) +
                 "; expected [width, channels, patch, patch]");
   }
   c.width = patch.size(0);
@@ -196,8 +191,8 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
   const torch::Tensor& pos = need("pos_embed");
   if (pos.dim() != 3 || pos.size(0) != 1 || pos.size(2) != c.width) {
     throw Error(source + ": " + with_source_key(weights, "pos_embed") + " has shape " +
-                shape_string(pos.sizes()) + "; expected [1, tokens, " + std::to_string(c.width) +
-                "]");
+                io::shape_string(pos.sizes()) + "; expected [1, tokens, " +
+                std::to_string(c.width) + "]");
   }
   decide_grid(c, pos.size(1), weights.layout, options, source);
   c.validate();
@@ -213,7 +208,8 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
       torch::Tensor& param = item.value();
       if (stored.sizes() != param.sizes()) {
         throw Error(source + ": expected " + with_source_key(weights, name) + " " +
-                    shape_string(param.sizes()) + ", found " + shape_string(stored.sizes()));
+                    io::shape_string(param.sizes()) + ", found " +
+                    io::shape_string(stored.sizes()));
       }
       if (!stored.is_floating_point()) {
         throw Error(source + ": " + with_source_key(weights, name) + " is stored as " +

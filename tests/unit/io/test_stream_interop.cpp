@@ -13,6 +13,7 @@
 
 #include "vpet/io/stream.h"
 #include "vpet/io/tensor_codec.h"
+#include "vpet/io/tensor_text.h"
 
 namespace vpet::io {
 namespace {
@@ -99,27 +100,6 @@ TEST(StreamInterop, EncodesTheSameBytesAsMsgpackNumpyPackb) {
   EXPECT_TRUE(std::string(buffer.data(), buffer.size()) == want);
 }
 
-std::string numpy_name(torch::ScalarType dtype) {
-  switch (dtype) {
-    case torch::kFloat32:
-      return "float32";
-    case torch::kFloat16:
-      return "float16";
-    case torch::kFloat64:
-      return "float64";
-    case torch::kInt64:
-      return "int64";
-    case torch::kInt32:
-      return "int32";
-    case torch::kUInt8:
-      return "uint8";
-    case torch::kBool:
-      return "bool";
-    default:
-      return "?";
-  }
-}
-
 TEST(StreamInterop, MsgpackNumpyReadsWhatStreamWriterWrote) {
   const std::string python = "/usr/bin/python3";
   const std::string script = std::string(VPET_FIXTURES) + "/make_msgpack_fixtures.py";
@@ -139,7 +119,7 @@ TEST(StreamInterop, MsgpackNumpyReadsWhatStreamWriterWrote) {
   const torch::Tensor base = torch::arange(-3, 9, torch::kFloat64).reshape({3, 4}) * 0.75;
   for (auto dtype :
        {torch::kFloat32, torch::kFloat16, torch::kFloat64, torch::kInt64, torch::kInt32}) {
-    records[0].tensors.emplace_back(numpy_name(dtype), base.to(dtype));
+    records[0].tensors.emplace_back(vpet::io::dtype_name(dtype), base.to(dtype));
   }
   records[0].tensors.emplace_back("uint8",
                                   torch::arange(250, 256, torch::kInt64).to(torch::kUInt8));
@@ -174,7 +154,7 @@ TEST(StreamInterop, MsgpackNumpyReadsWhatStreamWriterWrote) {
     for (const auto& [name, tensor] : records[i].tensors) {
       ASSERT_TRUE(got.contains(name)) << name;
       EXPECT_EQ(got[name].value("__ndarray__", false), true) << name;
-      EXPECT_EQ(got[name]["dtype"], numpy_name(tensor.scalar_type())) << name;
+      EXPECT_EQ(got[name]["dtype"], vpet::io::dtype_name(tensor.scalar_type())) << name;
       expect_tensor(tensor.contiguous(), got[name], name);
     }
     for (auto it = records[i].fields.begin(); it != records[i].fields.end(); ++it) {
