@@ -68,15 +68,17 @@ void declare(cxxopts::Options& options) {
   vpet::cli::add_data_options(options);
   vpet::cli::add_batch_option(options, 32);
   vpet::cli::add_preprocess_options(options);
-  options.add_options("Extraction")(
-      "feature",
-      "What to emit: cls (final-normed class token, timm's pre-logits), mean "
-      "(pooled patch tokens), tokens (every token of --layers) or logits",
-      cxxopts::value<std::string>()->default_value("cls"),
-      "NAME")("layers",
-              "With --feature tokens: layer numbers (0: before the blocks, i: output of "
-              "block i-1, negative from the end) or 'all' (default: the last)",
-              cxxopts::value<std::string>(), "LIST");
+  // clang-format off
+  options.add_options("Extraction")
+    ("feature",
+     "What to emit: cls (final-normed class token, timm's pre-logits), mean " "(pooled patch tokens), tokens (every token of --layers) or logits",
+     cxxopts::value<std::string>()->default_value("cls"),
+     "NAME")
+    ("layers",
+     "With --feature tokens: layer numbers (0: before the blocks, i: output of " "block i-1, negative from the end) or 'all' (default: the last)",
+     cxxopts::value<std::string>(),
+     "LIST");
+  // clang-format on
   vpet::cli::add_output_option(options, "Features stream");
   vpet::cli::add_runtime_options(options);
 }

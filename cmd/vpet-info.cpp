@@ -26,10 +26,15 @@ bool looks_like_safetensors(const std::string& path) {
 }
 
 void declare(cxxopts::Options& options) {
-  options.add_options("Output")("json", "Print one JSON object instead of text")(
-      "records", "List every record separately instead of summing up")(
-      "input", "vpet file or stream, or safetensors file ('-': standard input)",
-      cxxopts::value<std::string>()->default_value("-"), "FILE");
+  // clang-format off
+  options.add_options("Output")
+    ("json", "Print one JSON object instead of text")
+    ("records", "List every record separately instead of summing up")
+    ("input",
+     "vpet file or stream, or safetensors file ('-': standard input)",
+     cxxopts::value<std::string>()->default_value("-"),
+     "FILE");
+  // clang-format on
   options.parse_positional({"input"});
 }
 

@@ -3,7 +3,7 @@
 
 load helpers
 
-PROGRAMS=(vit-extract vpet-info)
+PROGRAMS=(vit-extract vpet-info peft-train peft-eval)
 
 long_options() {
   "$BIN/$1" --help | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u

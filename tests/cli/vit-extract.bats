@@ -213,3 +213,14 @@ PY
   assert_failure 1
   assert_output --partial "nope"
 }
+
+@test "a Hugging Face snapshot folder stands for its model.safetensors" {
+  local list
+  list=$(make_image_list)
+  run "$BIN/vit-extract" -q -m "$FIXTURES/vit/b_hf" -d "$list" "${PARITY_PRE[@]}" \
+    -o "$BATS_TEST_TMPDIR/cls.vpet"
+  assert_success
+  run "$PY" "$BATS_TEST_DIRNAME/compare_stream.py" "$BATS_TEST_TMPDIR/cls.vpet" \
+    "$FIXTURES/vit/expected_b.safetensors" "e12/image.pre_logits" 1e-4
+  assert_success
+}

@@ -64,10 +64,17 @@ std::string required_string(const cxxopts::ParseResult& result, const std::strin
 }
 
 void add_runtime_options(cxxopts::Options& options) {
-  options.add_options("Runtime")("t,threads", "Threads for decoding and LibTorch (0: all cores)",
-                                 cxxopts::value<int>()->default_value("0"),
-                                 "N")("device", "Device: cpu, cuda or cuda:N",
-                                      cxxopts::value<std::string>()->default_value("cpu"), "DEV");
+  // clang-format off
+  options.add_options("Runtime")
+    ("t,threads",
+     "Threads for decoding and LibTorch (0: all cores)",
+     cxxopts::value<int>()->default_value("0"),
+     "N")
+    ("device",
+     "Device: cpu, cuda or cuda:N",
+     cxxopts::value<std::string>()->default_value("cpu"),
+     "DEV");
+  // clang-format on
 }
 
 Runtime read_runtime_options(const cxxopts::ParseResult& result) {
@@ -82,11 +89,17 @@ Runtime read_runtime_options(const cxxopts::ParseResult& result) {
 }
 
 void add_model_options(cxxopts::Options& options) {
-  options.add_options("Model")(
-      "m,model", "ViT checkpoint (.safetensors: timm, torchvision or Hugging Face layout)",
-      cxxopts::value<std::string>(),
-      "FILE")("heads", "Attention heads (default: from the checkpoint's metadata, else width/64)",
-              cxxopts::value<std::int64_t>(), "N");
+  // clang-format off
+  options.add_options("Model")
+    ("m,model",
+     "ViT checkpoint (.safetensors: timm, torchvision or Hugging Face layout)",
+     cxxopts::value<std::string>(),
+     "FILE")
+    ("heads",
+     "Attention heads (default: from the checkpoint's metadata, else width/64)",
+     cxxopts::value<std::int64_t>(),
+     "N");
+  // clang-format on
 }
 
 model::LoadOptions read_model_options(const cxxopts::ParseResult& result, const Runtime& runtime) {
@@ -101,21 +114,31 @@ model::LoadOptions read_model_options(const cxxopts::ParseResult& result, const 
 }
 
 void add_data_options(cxxopts::Options& options) {
-  options.add_options("Data")(
-      "d,data",
-      "Dataset: a folder of class folders, a 'path label' list file, or an IDX "
-      "images file (prefix folder:, list: or idx: to force)",
-      cxxopts::value<std::string>(),
-      "SPEC")("labels", "IDX labels file (default: derived from the images file's name)",
-              cxxopts::value<std::string>(), "FILE")(
-      "classes", "Keep these classes (labels or names), relabelled 0..k-1 in this order",
-      cxxopts::value<std::string>(),
-      "LIST")("per-class", "Keep N samples per class, drawn with --seed (0: all)",
-              cxxopts::value<std::int64_t>()->default_value("0"),
-              "N")("limit", "Keep N samples in all, drawn with --seed (0: all)",
-                   cxxopts::value<std::int64_t>()->default_value("0"), "N")(
-      "seed", "Seed of the sampling", cxxopts::value<std::uint64_t>()->default_value("0"), "N")(
-      "skip-bad", "Warn about unreadable images and skip them instead of failing");
+  // clang-format off
+  options.add_options("Data")
+    ("d,data",
+     "Dataset: a folder of class folders, a 'path label' list file, or an IDX " "images file (prefix folder:, list: or idx: to force)",
+     cxxopts::value<std::string>(),
+     "SPEC")
+    ("labels",
+     "IDX labels file (default: derived from the images file's name)",
+     cxxopts::value<std::string>(),
+     "FILE")
+    ("classes",
+     "Keep these classes (labels or names), relabelled 0..k-1 in this order",
+     cxxopts::value<std::string>(),
+     "LIST")
+    ("per-class",
+     "Keep N samples per class, drawn with --seed (0: all)",
+     cxxopts::value<std::int64_t>()->default_value("0"),
+     "N")
+    ("limit",
+     "Keep N samples in all, drawn with --seed (0: all)",
+     cxxopts::value<std::int64_t>()->default_value("0"),
+     "N")
+    ("seed", "Seed of the sampling", cxxopts::value<std::uint64_t>()->default_value("0"), "N")
+    ("skip-bad", "Warn about unreadable images and skip them instead of failing");
+  // clang-format on
 }
 
 data::DatasetOptions read_data_options(const cxxopts::ParseResult& result) {
@@ -132,19 +155,31 @@ data::DatasetOptions read_data_options(const cxxopts::ParseResult& result) {
 }
 
 void add_preprocess_options(cxxopts::Options& options) {
-  options.add_options("Preprocessing")("img-size",
-                                       "Side of the square model input (default: the checkpoint's)",
-                                       cxxopts::value<int>(), "N")(
-      "resize", "squash: resize to NxN; crop: shorter side to N/crop-fraction, centre crop",
-      cxxopts::value<std::string>()->default_value("squash"),
-      "POLICY")("crop-fraction", "Crop fraction of --resize crop (timm's crop_pct)",
-                cxxopts::value<double>()->default_value("0.875"),
-                "F")("interp", "Interpolation: bilinear or bicubic",
-                     cxxopts::value<std::string>()->default_value("bilinear"),
-                     "NAME")("norm", "Normalisation: imagenet, inception (0.5/0.5), clip or none",
-                             cxxopts::value<std::string>()->default_value("imagenet"), "NAME")(
-      "mean", "Normalisation mean, overrides --norm", cxxopts::value<std::string>(), "R,G,B")(
-      "std", "Normalisation std, overrides --norm", cxxopts::value<std::string>(), "R,G,B");
+  // clang-format off
+  options.add_options("Preprocessing")
+    ("img-size",
+     "Side of the square model input (default: the checkpoint's)",
+     cxxopts::value<int>(),
+     "N")
+    ("resize",
+     "squash: resize to NxN; crop: shorter side to N/crop-fraction, centre crop",
+     cxxopts::value<std::string>()->default_value("squash"),
+     "POLICY")
+    ("crop-fraction",
+     "Crop fraction of --resize crop (timm's crop_pct)",
+     cxxopts::value<double>()->default_value("0.875"),
+     "F")
+    ("interp",
+     "Interpolation: bilinear or bicubic",
+     cxxopts::value<std::string>()->default_value("bilinear"),
+     "NAME")
+    ("norm",
+     "Normalisation: imagenet, inception (0.5/0.5), clip or none",
+     cxxopts::value<std::string>()->default_value("imagenet"),
+     "NAME")
+    ("mean", "Normalisation mean, overrides --norm", cxxopts::value<std::string>(), "R,G,B")
+    ("std", "Normalisation std, overrides --norm", cxxopts::value<std::string>(), "R,G,B");
+  // clang-format on
 }
 
 image::Preprocess read_preprocess_options(const cxxopts::ParseResult& result,
@@ -175,9 +210,13 @@ image::Preprocess read_preprocess_options(const cxxopts::ParseResult& result,
 }
 
 void add_batch_option(cxxopts::Options& options, int default_batch) {
-  options.add_options("Data")(
-      "b,batch", "Images per batch",
-      cxxopts::value<std::int64_t>()->default_value(std::to_string(default_batch)), "N");
+  // clang-format off
+  options.add_options("Data")
+    ("b,batch",
+     "Images per batch",
+     cxxopts::value<std::int64_t>()->default_value(std::to_string(default_batch)),
+     "N");
+  // clang-format on
 }
 
 data::LoaderOptions read_loader_options(const cxxopts::ParseResult& result,
@@ -191,8 +230,13 @@ data::LoaderOptions read_loader_options(const cxxopts::ParseResult& result,
 }
 
 void add_output_option(cxxopts::Options& options, const std::string& what) {
-  options.add_options("Output")("o,output", what + " ('-': standard output)",
-                                cxxopts::value<std::string>()->default_value("-"), "FILE");
+  // clang-format off
+  options.add_options("Output")
+    ("o,output",
+     what + " ('-': standard output)",
+     cxxopts::value<std::string>()->default_value("-"),
+     "FILE");
+  // clang-format on
 }
 
 }  // namespace vpet::cli

@@ -25,8 +25,9 @@ int usage_failure(const Program& program, const std::string& message) {
 // cxxopts lists groups alphabetically; users read options in the order of the
 // work: what model, what data, how it is prepared, what to do, where it goes.
 std::vector<std::string> groups_in_reading_order(const cxxopts::Options& options) {
-  static const std::vector<std::string> order = {"Input",      "Model",  "Data",    "Preprocessing",
-                                                 "Extraction", "Output", "Runtime", "General"};
+  static const std::vector<std::string> order = {
+      "Input",  "Model",    "Data",   "Preprocessing", "Extraction",
+      "Method", "Training", "Output", "Runtime",       "General"};
   std::vector<std::string> groups = options.groups();
   auto rank = [&](const std::string& group) {
     return std::find(order.begin(), order.end(), group) - order.begin();
@@ -45,8 +46,12 @@ int run_program(const Program& program, int argc, char** argv) {
     options.custom_help(program.usage);
     options.set_width(100);
     program.declare(options);
-    options.add_options("General")("q,quiet", "No progress or informational messages on stderr")(
-        "h,help", "Print this help and exit")("version", "Print the version and exit");
+    // clang-format off
+    options.add_options("General")
+      ("q,quiet", "No progress or informational messages on stderr")
+      ("h,help", "Print this help and exit")
+      ("version", "Print the version and exit");
+    // clang-format on
     cxxopts::ParseResult result = options.parse(argc, argv);
 
     if (result.count("help")) {

@@ -71,6 +71,7 @@ void Progress::draw(bool final_line) {
                        : (total_ > 0 && rate > 0)
                            ? "ETA " + format_duration((total_ - done_) / rate)
                            : format_duration(elapsed);
+  const std::string detail = detail_.empty() ? "" : ", " + detail_;
   if (terminal_) {
     std::string bar;
     if (total_ > 0) {
@@ -79,13 +80,13 @@ void Progress::draw(bool final_line) {
       if (filled > kWidth) filled = kWidth;
       bar = "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] ";
     }
-    std::fprintf(stderr, "\r\033[K%s: %s: %s%s %s, %.1f %s/s, %s", program_name().c_str(),
-                 label_.c_str(), bar.c_str(), counts, unit_.c_str(), rate, unit_.c_str(),
-                 timing.c_str());
+    std::fprintf(stderr, "\r\033[K%s: %s: %s%s %s%s, %.1f %s/s, %s", program_name().c_str(),
+                 label_.c_str(), bar.c_str(), counts, unit_.c_str(), detail.c_str(), rate,
+                 unit_.c_str(), timing.c_str());
     if (final_line) std::fputc('\n', stderr);
   } else {
-    std::fprintf(stderr, "%s: %s: %s %s, %.1f %s/s, %s\n", program_name().c_str(), label_.c_str(),
-                 counts, unit_.c_str(), rate, unit_.c_str(), timing.c_str());
+    std::fprintf(stderr, "%s: %s: %s %s%s, %.1f %s/s, %s\n", program_name().c_str(), label_.c_str(),
+                 counts, unit_.c_str(), detail.c_str(), rate, unit_.c_str(), timing.c_str());
   }
   std::fflush(stderr);
 }

@@ -18,6 +18,9 @@ class Progress {
   Progress& operator=(const Progress&) = delete;
 
   void advance(std::int64_t n = 1);
+  // Text shown after the counts from the next line on (a training loop's
+  // epoch, step, loss and learning rate).
+  void set_detail(std::string detail) { detail_ = std::move(detail); }
   // Prints the final line (count, elapsed time, rate).
   void finish();
 
@@ -27,6 +30,7 @@ class Progress {
 
   std::string label_;
   std::string unit_;
+  std::string detail_;
   std::int64_t total_;
   std::int64_t done_ = 0;
   bool enabled_;

@@ -23,7 +23,6 @@ constexpr std::size_t kMaxPath = 4096;
 char pending_paths[kMaxPending][kMaxPath];
 std::atomic<bool> pending_used[kMaxPending];
 std::mutex registry_mutex;
-std::once_flag handlers_installed;
 
 void remove_pending_and_reraise(int signal_number) {
   for (int i = 0; i < kMaxPending; ++i) {
@@ -33,8 +32,15 @@ void remove_pending_and_reraise(int signal_number) {
   std::raise(signal_number);
 }
 
-void install_handlers() {
+// Installs the cleanup handler for each signal that still has its default
+// action. A program that handles a signal itself (peft-train finishes its
+// step and saves a checkpoint on SIGINT) keeps its handler; it then ends
+// through normal returns, whose destructors discard the temporaries.
+void install_handlers_where_default() {
   for (int s : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction current {};
+    sigaction(s, nullptr, &current);
+    if (current.sa_handler != SIG_DFL) continue;
     struct sigaction action {};
     action.sa_handler = remove_pending_and_reraise;
     sigemptyset(&action.sa_mask);
@@ -43,7 +49,7 @@ void install_handlers() {
 }
 
 int register_pending(const std::string& path) {
-  std::call_once(handlers_installed, install_handlers);
+  install_handlers_where_default();
   if (path.size() >= kMaxPath) return -1;
   std::lock_guard<std::mutex> lock(registry_mutex);
   for (int i = 0; i < kMaxPending; ++i) {

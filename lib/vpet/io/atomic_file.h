@@ -3,7 +3,8 @@
 // AtomicOutput writes to a temporary file beside the destination and renames
 // it over the destination on commit(). If the object is destroyed without a
 // commit (an exception, an early return) or the process is stopped by
-// SIGINT/SIGTERM/SIGHUP, the temporary is removed: a failed run never leaves
+// SIGINT/SIGTERM/SIGHUP (where the program has not taken those signals over
+// itself), the temporary is removed: a failed run never leaves
 // a half-written file under the final name. The path "-" means standard
 // output, which is written directly (a pipe cannot be renamed); writing
 // binary data to a terminal is refused with a UsageError.

@@ -543,4 +543,23 @@ std::uint64_t StreamReader::records_read() const {
   return impl_->records;
 }
 
+void write_one_shot(const std::string& path, const nlohmann::json& header, const Record& record) {
+  StreamWriter writer(path, header);
+  writer.write(record);
+  writer.close();
+}
+
+OneShot read_one_shot(const std::string& path, const std::string& kind) {
+  StreamReader reader(path);
+  reader.require_kind(kind);
+  OneShot file{reader.header(), {}, reader.name()};
+  if (!reader.next(file.record))
+    throw Error(reader.name() + ": the " + kind + " file has no record");
+  Record extra;
+  if (reader.next(extra)) {
+    throw Error(reader.name() + ": a " + kind + " file holds one record, this one more");
+  }
+  return file;
+}
+
 }  // namespace vpet::io

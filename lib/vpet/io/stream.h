@@ -115,4 +115,17 @@ class StreamReader {
   std::unique_ptr<Impl> impl_;
 };
 
+// A one-shot file: a header and exactly one record (adapter bundles,
+// checkpoints, plans, prompts, reports).
+struct OneShot {
+  nlohmann::json header;
+  Record record;
+  std::string name;  // the input's name, for messages
+};
+// Writes atomically: the file appears only when complete.
+void write_one_shot(const std::string& path, const nlohmann::json& header, const Record& record);
+// Throws vpet::Error naming the file unless it holds a header of `kind`
+// followed by exactly one record.
+OneShot read_one_shot(const std::string& path, const std::string& kind);
+
 }  // namespace vpet::io

@@ -1,6 +1,7 @@
 #include "vpet/model/checkpoint.h"
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -272,7 +273,11 @@ Backbone import_backbone(const io::TensorMap& weights, const std::string& source
                canonical.layout == Layout::HuggingFace ? hf_config : nlohmann::json());
 }
 
-Backbone load_backbone(const std::string& path, const LoadOptions& options) {
+Backbone load_backbone(const std::string& given_path, const LoadOptions& options) {
+  // A Hugging Face snapshot folder names its weights model.safetensors.
+  const std::string path = std::filesystem::is_directory(given_path)
+                               ? (std::filesystem::path(given_path) / "model.safetensors").string()
+                               : given_path;
   const io::TensorMap weights = io::read_safetensors(path);
   const CanonicalWeights canonical = to_canonical(weights, path);
   nlohmann::json hf_config;

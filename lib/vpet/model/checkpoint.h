@@ -55,7 +55,8 @@ struct Backbone {
   nlohmann::json describe() const;
 };
 
-// Reads `path` (and, for the HF layout, a config.json in the same folder).
+// Reads `path` (and, for the HF layout, a config.json in the same folder);
+// a folder stands for the model.safetensors inside it (a HF snapshot).
 // Throws vpet::Error naming the file and the key for anything it cannot
 // load: unknown or missing keys, shape mismatches, undecidable heads.
 Backbone load_backbone(const std::string& path, const LoadOptions& options = {});

@@ -21,7 +21,44 @@ std::string size_string(std::int64_t c, std::int64_t h, std::int64_t w) {
   return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
 }
 
+// timm DropPath: zero whole samples with probability `rate`, scale the
+// survivors by 1/(1-rate) so the expectation is unchanged.
+torch::Tensor drop_path(const torch::Tensor& branch, double rate, bool training) {
+  if (!training || rate <= 0.0) return branch;
+  const double keep = 1.0 - rate;
+  std::vector<std::int64_t> shape(std::size_t(branch.dim()), 1);
+  shape[0] = branch.size(0);
+  torch::Tensor mask = torch::empty(shape, branch.options()).bernoulli_(keep);
+  return branch * mask / keep;
+}
+
+// The identity at every point: the frozen model's own forward.
+ForwardHooks& no_hooks() {
+  static ForwardHooks identity;
+  return identity;
+}
+
 }  // namespace
+
+const char* site_name(Site site) {
+  switch (site) {
+    case Site::Q:
+      return "q";
+    case Site::K:
+      return "k";
+    case Site::V:
+      return "v";
+    case Site::O:
+      return "o";
+    case Site::Fc1:
+      return "fc1";
+    case Site::Fc2:
+      return "fc2";
+    case Site::Mlp:
+      return "mlp";
+  }
+  return "?";
+}
 
 AttentionImpl::AttentionImpl(std::int64_t width, std::int64_t heads, bool qkv_bias)
     : heads_(heads) {
@@ -106,6 +143,28 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& input) {
   const torch::Tensor x = input + (ls1 ? ls1->forward(branch) : branch);
   branch = mlp->forward(norm2->forward(x));
   return x + (ls2 ? ls2->forward(branch) : branch);
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& input, std::int64_t index,
+                                 ForwardHooks& hooks, double drop_rate, bool training) {
+  const torch::Tensor normed = norm1->forward(input);
+  const AttentionImpl::Qkv projected = attn->project(normed);
+  AttentionInputs inputs{hooks.linear(index, Site::Q, normed, projected.q),
+                         hooks.linear(index, Site::K, normed, projected.k),
+                         hooks.linear(index, Site::V, normed, projected.v),
+                         {}};
+  hooks.attention(index, *this, inputs);
+  const torch::Tensor attended = attn->attend({inputs.q, inputs.k, inputs.v}, inputs.mask);
+  torch::Tensor branch = hooks.linear(index, Site::O, attended, attn->proj->forward(attended));
+  const torch::Tensor x =
+      input + drop_path(ls1 ? ls1->forward(branch) : branch, drop_rate, training);
+
+  const torch::Tensor mlp_in = norm2->forward(x);
+  const torch::Tensor hidden =
+      torch::gelu(hooks.linear(index, Site::Fc1, mlp_in, mlp->fc1->forward(mlp_in)));
+  const torch::Tensor mlp_out = hooks.linear(index, Site::Fc2, hidden, mlp->fc2->forward(hidden));
+  branch = hooks.linear(index, Site::Mlp, mlp_in, mlp_out);
+  return x + drop_path(ls2 ? ls2->forward(branch) : branch, drop_rate, training);
 }
 
 PatchEmbedImpl::PatchEmbedImpl(const VitConfig& config) {
@@ -204,9 +263,19 @@ torch::Tensor VisionTransformerImpl::head_logits(const torch::Tensor& features) 
 }
 
 torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixels) {
-  torch::Tensor x = add_pos_embed(tokens(pixels));
-  for (auto& block : blocks) x = block->forward(x);
-  return head_logits(pre_logits(final_norm(x)));
+  return head_logits(features(pixels, no_hooks()));
+}
+
+torch::Tensor VisionTransformerImpl::features(const torch::Tensor& pixels, ForwardHooks& hooks,
+                                              const ForwardOptions& options) {
+  torch::Tensor x = hooks.tokens(add_pos_embed(tokens(hooks.pixels(pixels))));
+  const std::int64_t depth = config_.depth;
+  for (std::int64_t i = 0; i < depth; ++i) {
+    // timm's stochastic-depth schedule: linspace(0, rate, depth).
+    const double rate = depth > 1 ? options.drop_path * double(i) / double(depth - 1) : 0.0;
+    x = blocks[std::size_t(i)]->forward(hooks.block_input(i, x), i, hooks, rate, options.training);
+  }
+  return hooks.pooled(pre_logits(final_norm(hooks.final_tokens(x))));
 }
 
 Extracted VisionTransformerImpl::extract(const torch::Tensor& pixels,

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "vpet/model/config.h"
+#include "vpet/model/hooks.h"
 
 namespace vpet::model {
 
@@ -83,6 +84,11 @@ class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(const VitConfig& config);
   torch::Tensor forward(const torch::Tensor& x);
+  // The same with a method's hooks at every linear and at the attention,
+  // and stochastic depth: each residual branch is dropped per sample with
+  // probability drop_rate while training.
+  torch::Tensor forward(const torch::Tensor& x, std::int64_t index, ForwardHooks& hooks,
+                        double drop_rate, bool training);
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};
@@ -143,6 +149,10 @@ class VisionTransformerImpl : public torch::nn::Module {
 
   // The whole pass: logits [B, classes] (pre-logits when there is no head).
   torch::Tensor forward(const torch::Tensor& pixels);
+  // The pass up to the pooled feature [B, D] with a method's hooks at every
+  // point of hooks.h: what a new head trains on.
+  torch::Tensor features(const torch::Tensor& pixels, ForwardHooks& hooks,
+                         const ForwardOptions& options = {});
   // Several outputs of one pass; runs blocks only as deep as needed.
   // Throws vpet::UsageError for a layer outside 0..depth.
   Extracted extract(const torch::Tensor& pixels, const ExtractRequest& request);

@@ -1,0 +1,244 @@
+// peft-eval: evaluate a frozen backbone, alone or with adapter bundles, on a
+// dataset: top-1/top-5, per-class accuracy, parameter counts, speed, memory.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "vpet/cli/common_options.h"
+#include "vpet/cli/log.h"
+#include "vpet/cli/program.h"
+#include "vpet/cli/progress.h"
+#include "vpet/data/dataset.h"
+#include "vpet/data/loader.h"
+#include "vpet/error.h"
+#include "vpet/eval/metrics.h"
+#include "vpet/eval/resources.h"
+#include "vpet/eval/task.h"
+#include "vpet/io/atomic_file.h"
+#include "vpet/peft/bundle.h"
+#include "vpet/peft/memory.h"
+
+namespace {
+
+namespace cli = vpet::cli;
+using vpet::UsageError;
+
+const char* const kPreprocessOptions[] = {"img-size", "resize", "crop-fraction", "interp", "norm",
+                                          "mean",     "std"};
+
+void declare(cxxopts::Options& options) {
+  cli::add_model_options(options);
+  // clang-format off
+  options.add_options("Model")
+    ("a,adapter",
+     "Adapter bundle from peft-train (repeatable; none: the checkpoint's own head)",
+     cxxopts::value<std::vector<std::string>>(),
+     "FILE");
+  // clang-format on
+  cli::add_data_options(options);
+  cli::add_batch_option(options, 64);
+  cli::add_preprocess_options(options);
+  // clang-format off
+  options.add_options("Output")
+    ("json", "Print one JSON object instead of a table")
+    ("confusion",
+     "Write the confusion matrix (TSV) of the first task to FILE",
+     cxxopts::value<std::string>(),
+     "FILE");
+  // clang-format on
+  cli::add_runtime_options(options);
+}
+
+struct Result {
+  nlohmann::json report;
+  vpet::eval::Accuracy accuracy;
+  std::vector<std::string> classes;
+};
+
+// The preprocessing: the options given, else what the (first) bundle recorded
+// at training time, else the defaults.
+bool preprocessing_given(const cxxopts::ParseResult& result) {
+  for (const char* name : kPreprocessOptions) {
+    if (result.count(name)) return true;
+  }
+  return false;
+}
+
+// Logits of every task for one batch of pixels.
+using Forward = std::function<std::vector<torch::Tensor>(const torch::Tensor& pixels)>;
+
+// One pass over the dataset scoring every task on the logits `forward` gives.
+std::vector<Result> evaluate(std::vector<vpet::eval::Task>& tasks, vpet::model::Backbone& backbone,
+                             const vpet::data::Dataset& dataset,
+                             const vpet::image::Preprocess& preprocess,
+                             const vpet::data::LoaderOptions& loader_options,
+                             const torch::Device& device, const Forward& forward) {
+  std::vector<Result> results;
+  for (vpet::eval::Task& task : tasks) {
+    const std::int64_t classes = task.num_classes(backbone.vit);
+    if (dataset.num_classes() > classes) {
+      throw vpet::Error(dataset.spec() + ": " + std::to_string(dataset.num_classes()) +
+                        " classes, but " + task.name + " predicts " + std::to_string(classes));
+    }
+    results.push_back({vpet::eval::parameter_report(task, backbone), vpet::eval::Accuracy(classes),
+                       task.classes.empty() ? dataset.class_names() : task.classes});
+  }
+  vpet::data::BatchLoader loader(dataset, preprocess, loader_options);
+  cli::Progress progress(tasks.size() == 1 ? "evaluating " + tasks[0].name : "evaluating",
+                         std::int64_t(dataset.size()));
+  const auto start = std::chrono::steady_clock::now();
+  torch::InferenceMode inference;
+  vpet::data::Batch batch;
+  while (loader.next(batch)) {
+    const std::vector<torch::Tensor> logits = forward(batch.images.to(device));
+    for (std::size_t t = 0; t < results.size(); ++t)
+      results[t].accuracy.add(logits[t], batch.labels);
+    progress.advance(batch.labels.size(0));
+  }
+  progress.finish();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  for (Result& result : results) {
+    result.report.update(result.accuracy.to_json(result.classes));
+    result.report["images_per_second"] =
+        seconds > 0 ? double(result.accuracy.count()) / seconds : 0.0;
+    result.report["peak_memory_bytes"] = vpet::eval::peak_memory_bytes(device);
+  }
+  return results;
+}
+
+// Masked memory-token tasks trained on one backbone share a single forward
+// pass (Sandler et al.'s concatenation); every other method changes what the
+// backbone computes for all tokens, so its tasks run one by one.
+bool share_one_pass(const std::vector<vpet::peft::Bundle>& bundles) {
+  if (bundles.size() < 2) return false;
+  for (const vpet::peft::Bundle& bundle : bundles) {
+    if (bundle.method != "memory" || bundle.config.value("memory_mode", "") != "masked") {
+      return false;
+    }
+  }
+  return true;
+}
+
+void print_table(const std::vector<Result>& results) {
+  std::printf("%-24s %-12s %7s %7s %7s %11s %11s %10s %9s %9s\n", "adapter", "method", "top1",
+              "top5", "n", "trainable", "+head", "%backbone", "img/s", "peak MiB");
+  for (const Result& r : results) {
+    const nlohmann::json& j = r.report;
+    std::printf("%-24s %-12s %7.2f %7.2f %7lld %11lld %11lld %10.4f %9.1f %9.1f\n",
+                j["adapter"].get<std::string>().c_str(), j["method"].get<std::string>().c_str(),
+                j["top1"].get<double>(), j["top5"].get<double>(), j["n"].get<long long>(),
+                j["params_trainable"].get<long long>(),
+                j["params_trainable_with_head"].get<long long>(), j["params_percent"].get<double>(),
+                j["images_per_second"].get<double>(),
+                double(j["peak_memory_bytes"].get<std::int64_t>()) / (1 << 20));
+  }
+}
+
+int run(const cxxopts::ParseResult& result) {
+  const std::string model_path = cli::required_string(result, "model", "-m/--model");
+  const std::string data_spec = cli::required_string(result, "data", "-d/--data");
+  const std::vector<std::string> adapters = result.count("adapter")
+                                                ? result["adapter"].as<std::vector<std::string>>()
+                                                : std::vector<std::string>{};
+
+  cli::Runtime runtime = cli::read_runtime_options(result);
+  const vpet::data::LoaderOptions loader_options = cli::read_loader_options(result, runtime);
+  const vpet::data::Dataset dataset(data_spec, cli::read_data_options(result));
+  if (dataset.size() == 0) throw vpet::Error(data_spec + ": no samples selected");
+
+  std::vector<vpet::peft::Bundle> bundles;
+  for (const std::string& path : adapters) bundles.push_back(vpet::peft::read_bundle(path));
+  const bool from_bundle = !preprocessing_given(result) && !bundles.empty();
+  const vpet::model::LoadOptions load_options = cli::read_model_options(result, runtime);
+  // The backbone for bundles[first..last): their fingerprints are checked
+  // before anything else, then the model is resized to the input size they
+  // were trained at (a bundle of another backbone must be refused as such,
+  // not fail on a size that backbone cannot take).
+  auto load_for = [&](std::size_t first, std::size_t last) {
+    vpet::model::Backbone backbone = vpet::model::load_backbone(model_path, load_options);
+    for (std::size_t i = first; i < last; ++i) {
+      vpet::peft::check_backbone(bundles[i], backbone, adapters[i]);
+    }
+    if (from_bundle) {
+      const std::int64_t size = vpet::image::preprocess_from_json(bundles[first].preprocess).size;
+      backbone.vit->set_img_size({size, size});
+    }
+    return backbone;
+  };
+  auto preprocess_for = [&](std::size_t i, const vpet::model::Backbone& backbone) {
+    return from_bundle ? vpet::image::preprocess_from_json(bundles[i].preprocess)
+                       : cli::read_preprocess_options(result, backbone.vit->config());
+  };
+  std::vector<Result> results;
+  if (share_one_pass(bundles)) {
+    vpet::model::Backbone backbone = load_for(0, bundles.size());
+    std::vector<vpet::eval::Task> tasks;
+    std::vector<vpet::peft::MemoryTask> memories;
+    for (std::size_t i = 0; i < bundles.size(); ++i) {
+      tasks.push_back(vpet::eval::adapter_task(bundles[i], adapters[i], backbone));
+      memories.push_back(vpet::peft::memory_task(*tasks.back().hooks));
+    }
+    vpet::peft::MemoryTasks pass(backbone.vit, memories);
+    results = evaluate(tasks, backbone, dataset, preprocess_for(0, backbone), loader_options,
+                       runtime.device, [&](const torch::Tensor& pixels) {
+                         backbone.vit->features(pixels, pass);
+                         std::vector<torch::Tensor> logits;
+                         for (std::size_t t = 0; t < tasks.size(); ++t) {
+                           logits.push_back(tasks[t].head->forward(pass.features()[t]));
+                         }
+                         return logits;
+                       });
+  } else {
+    // One task at a time, each on a backbone of its own: full fine-tuning and
+    // BitFit write their trained tensors into the backbone they are applied to.
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, bundles.size()); ++i) {
+      vpet::model::Backbone backbone = load_for(i, std::min(i + 1, bundles.size()));
+      std::vector<vpet::eval::Task> tasks;
+      tasks.push_back(bundles.empty()
+                          ? vpet::eval::frozen_task(backbone)
+                          : vpet::eval::adapter_task(bundles[i], adapters[i], backbone));
+      std::vector<Result> one =
+          evaluate(tasks, backbone, dataset, preprocess_for(i, backbone), loader_options,
+                   runtime.device, [&](const torch::Tensor& pixels) {
+                     return std::vector<torch::Tensor>{tasks[0].logits(backbone.vit, pixels)};
+                   });
+      results.push_back(std::move(one.front()));
+    }
+  }
+
+  if (result.count("confusion")) {
+    std::ostringstream table;
+    results.front().accuracy.write_confusion_tsv(table, results.front().classes);
+    vpet::io::AtomicOutput out(result["confusion"].as<std::string>(), /*binary=*/false);
+    const std::string text = table.str();
+    out.write(text.data(), text.size());
+    out.commit();
+  }
+  if (result.count("json")) {
+    nlohmann::json out = results.front().report;
+    if (results.size() > 1) {
+      out = {{"tasks", nlohmann::json::array()}};
+      for (const Result& r : results) out["tasks"].push_back(r.report);
+    }
+    std::cout << out.dump(2) << "\n";
+  } else {
+    print_table(results);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return vpet::cli::run_program(
+      {"peft-eval", "Evaluate a frozen ViT, alone or with adapters, on a dataset.",
+       "-m MODEL [-a ADAPTER ...] -d DATA [OPTIONS]", declare, run},
+      argc, argv);
+}

@@ -1,0 +1,520 @@
+// peft-train: train one parameter-efficient method (and a new head) on a
+// frozen ViT and write an adapter bundle (vpet-format(5), kind "adapter").
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vpet/cli/common_options.h"
+#include "vpet/cli/log.h"
+#include "vpet/cli/program.h"
+#include "vpet/cli/progress.h"
+#include "vpet/data/dataset.h"
+#include "vpet/data/image_cache.h"
+#include "vpet/error.h"
+#include "vpet/model/checkpoint.h"
+#include "vpet/peft/bundle.h"
+#include "vpet/peft/registry.h"
+#include "vpet/train/checkpoint.h"
+#include "vpet/train/examples.h"
+#include "vpet/train/head.h"
+#include "vpet/train/interrupt.h"
+#include "vpet/train/metrics.h"
+#include "vpet/train/trainer.h"
+
+namespace {
+
+using vpet::Error;
+using vpet::UsageError;
+namespace cli = vpet::cli;
+namespace train = vpet::train;
+
+// The method options: each fills one key of the method's JSON configuration.
+enum class Value { Integer, Number, Text, List, Bool };
+struct MethodOption {
+  const char* option;
+  const char* key;
+  Value value;
+};
+constexpr MethodOption kMethodOptions[] = {
+    {"prompts", "prompts", Value::Integer},
+    {"prompt-dropout", "prompt_dropout", Value::Number},
+    {"init-prompts", "init_prompts", Value::Text},
+    {"rank", "rank", Value::Integer},
+    {"alpha", "alpha", Value::Number},
+    {"lora-dropout", "lora_dropout", Value::Number},
+    {"targets", "targets", Value::List},
+    {"bottleneck", "bottleneck", Value::Integer},
+    {"adapter-style", "adapter_style", Value::Text},
+    {"adapter-scale", "adapter_scale", Value::Number},
+    {"memory", "memory", Value::Integer},
+    {"memory-mode", "memory_mode", Value::Text},
+    {"memory-norm", "memory_norm", Value::Bool},
+};
+
+// The keys each known method reads; a method not listed (a later one) gets
+// every key and ignores those it does not know.
+const std::vector<std::string>* method_keys(const std::string& method) {
+  static const std::vector<std::string> none,
+      vpt = {"prompts", "prompt_dropout", "init_prompts"},
+      lora = {"rank", "alpha", "lora_dropout", "targets"},
+      adapter = {"bottleneck", "adapter_style", "adapter_scale"},
+      memory = {"memory", "memory_mode", "memory_norm"};
+  if (method == "linear" || method == "full" || method == "bitfit") return &none;
+  if (method == "vpt-shallow" || method == "vpt-deep") return &vpt;
+  if (method == "lora") return &lora;
+  if (method == "adapter") return &adapter;
+  if (method == "memory") return &memory;
+  return nullptr;
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = text.find(',', start);
+    const std::string part = text.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (!part.empty()) parts.push_back(part);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return parts;
+}
+
+// The method's configuration from the options (defaults included, so the
+// bundle records every setting), warning about options it does not use.
+nlohmann::json method_config(const cxxopts::ParseResult& result, const std::string& method) {
+  const std::vector<std::string>* keys = method_keys(method);
+  nlohmann::json config = nlohmann::json::object();
+  for (const MethodOption& option : kMethodOptions) {
+    const bool given = result.count(option.option) > 0;
+    if (keys && std::find(keys->begin(), keys->end(), option.key) == keys->end()) {
+      if (given) cli::warn("--" + std::string(option.option) + " is not used by " + method);
+      continue;
+    }
+    switch (option.value) {
+      case Value::Integer:
+        // Without --prompts, VPT takes P from --init-prompts' file.
+        if (std::string(option.key) == "prompts" && !given && result.count("init-prompts")) break;
+        config[option.key] = result[option.option].as<std::int64_t>();
+        break;
+      case Value::Number:
+        config[option.key] = result[option.option].as<double>();
+        break;
+      case Value::Text:
+        if (given || result[option.option].has_default()) {
+          config[option.key] = result[option.option].as<std::string>();
+        }
+        break;
+      case Value::List:
+        config[option.key] = split_commas(result[option.option].as<std::string>());
+        break;
+      case Value::Bool:
+        config[option.key] = result[option.option].as<bool>();
+        break;
+    }
+  }
+  return config;
+}
+
+void declare(cxxopts::Options& options) {
+  cli::add_model_options(options);
+  cli::add_data_options(options);
+  // clang-format off
+  options.add_options("Data")
+    ("val",
+     "Validation set (a dataset spec; with --features, a features stream)",
+     cxxopts::value<std::string>(),
+     "SPEC")
+    ("features",
+     "Train the linear probe on a vit-extract --feature cls stream instead of -m/-d",
+     cxxopts::value<std::string>(),
+     "FILE");
+  // clang-format on
+  cli::add_batch_option(options, 32);
+  cli::add_preprocess_options(options);
+  std::string methods;
+  for (const std::string& name : vpet::peft::method_names()) {
+    methods += (methods.empty() ? "" : ", ") + name;
+  }
+  // clang-format off
+  options.add_options("Method")
+    ("method", "Method: " + methods, cxxopts::value<std::string>(), "NAME")
+    ("prompts",
+     "VPT: prompt tokens (with --init-prompts and no --prompts: the file's)",
+     cxxopts::value<std::int64_t>()->default_value("10"),
+     "P")
+    ("prompt-dropout",
+     "VPT: dropout on the prompts",
+     cxxopts::value<double>()->default_value("0"),
+     "F")
+    ("init-prompts",
+     "VPT: initial prompts (a prompts bundle)",
+     cxxopts::value<std::string>(),
+     "FILE")
+    ("rank", "LoRA: rank r", cxxopts::value<std::int64_t>()->default_value("8"), "R")
+    ("alpha",
+     "LoRA: scale alpha (the update is scaled by alpha/r)",
+     cxxopts::value<double>()->default_value("8"),
+     "A")
+    ("lora-dropout",
+     "LoRA: dropout on the LoRA input",
+     cxxopts::value<double>()->default_value("0.1"),
+     "F")
+    ("targets",
+     "LoRA: linears to adapt, from q,k,v,o,fc1,fc2",
+     cxxopts::value<std::string>()->default_value("q,v"),
+     "LIST")
+    ("bottleneck",
+     "Adapter: bottleneck width",
+     cxxopts::value<std::int64_t>()->default_value("8"),
+     "N")
+    ("adapter-style",
+     "Adapter: sequential (Houlsby, after the MLP) or parallel (AdaptFormer)",
+     cxxopts::value<std::string>()->default_value("sequential"),
+     "STYLE")
+    ("adapter-scale", "Adapter: output scale", cxxopts::value<double>()->default_value("0.1"), "S")
+    ("memory",
+     "Memory: memory tokens per layer",
+     cxxopts::value<std::int64_t>()->default_value("5"),
+     "M")
+    ("memory-mode",
+     "Memory: masked (original task unchanged) or unmasked",
+     cxxopts::value<std::string>()->default_value("masked"),
+     "MODE")
+    ("memory-norm",
+     "Memory: apply the block's first LayerNorm to the memory tokens (=false: not)",
+     cxxopts::value<bool>()->default_value("true")->implicit_value("true"),
+     "BOOL");
+  // clang-format on
+  // clang-format off
+  options.add_options("Training")
+    ("epochs", "Epochs", cxxopts::value<std::int64_t>()->default_value("10"), "N")
+    ("lr", "Base learning rate", cxxopts::value<double>()->default_value("0.001"), "LR")
+    ("wd",
+     "Weight decay of the method's matrices",
+     cxxopts::value<double>()->default_value("0.0001"),
+     "WD")
+    ("wd-head", "Weight decay of the head's weight (default: --wd)", cxxopts::value<double>(), "WD")
+    ("wd-prompts", "Also decay tokens and prompts (with --wd)")
+    ("optimizer", "adamw or sgd", cxxopts::value<std::string>()->default_value("adamw"), "NAME")
+    ("momentum", "SGD momentum", cxxopts::value<double>()->default_value("0.9"), "M")
+    ("warmup",
+     "Linear warmup, in epochs (fractions allowed)",
+     cxxopts::value<double>()->default_value("0"),
+     "EPOCHS")
+    ("schedule",
+     "After warmup: cosine (to 0) or constant, stepped per iteration",
+     cxxopts::value<std::string>()->default_value("cosine"),
+     "NAME")
+    ("label-smoothing",
+     "Label smoothing of the cross-entropy",
+     cxxopts::value<double>()->default_value("0"),
+     "E")
+    ("drop-path",
+     "Backbone stochastic depth rate (0: none)",
+     cxxopts::value<double>()->default_value("0"),
+     "R")
+    ("grad-clip",
+     "Clip the gradients' global L2 norm (0: off)",
+     cxxopts::value<double>()->default_value("0"),
+     "NORM")
+    ("eval-every",
+     "Evaluate top-1 on --val every N epochs (0: after the last only)",
+     cxxopts::value<std::int64_t>()->default_value("0"),
+     "N")
+    ("metrics",
+     "Write one JSON line per step and evaluation",
+     cxxopts::value<std::string>(),
+     "FILE")
+    ("checkpoint",
+     "Save model, optimiser, generators and position every epoch",
+     cxxopts::value<std::string>(),
+     "FILE")
+    ("resume", "Continue the run saved in this checkpoint", cxxopts::value<std::string>(), "FILE");
+  // clang-format on
+  cli::add_output_option(options, "Adapter bundle");
+  cli::add_runtime_options(options);
+}
+
+train::TrainOptions read_train_options(const cxxopts::ParseResult& result,
+                                       const cli::Runtime& runtime) {
+  train::TrainOptions options;
+  options.epochs = result["epochs"].as<std::int64_t>();
+  options.batch = result["batch"].as<std::int64_t>();
+  options.lr = result["lr"].as<double>();
+  options.decay.weight_decay = result["wd"].as<double>();
+  options.decay.head_weight_decay =
+      result.count("wd-head") ? result["wd-head"].as<double>() : options.decay.weight_decay;
+  options.decay.prompts = result.count("wd-prompts") > 0;
+  options.optimizer.kind = train::parse_optimizer(result["optimizer"].as<std::string>());
+  options.optimizer.momentum = result["momentum"].as<double>();
+  if (result.count("momentum") && options.optimizer.kind != train::OptimizerKind::Sgd) {
+    cli::warn("--momentum applies to --optimizer sgd only");
+  }
+  options.warmup = result["warmup"].as<double>();
+  options.schedule = train::parse_schedule(result["schedule"].as<std::string>());
+  options.label_smoothing = result["label-smoothing"].as<double>();
+  options.drop_path = result["drop-path"].as<double>();
+  options.grad_clip = result["grad-clip"].as<double>();
+  options.seed = result["seed"].as<std::uint64_t>();
+  options.eval_every = result["eval-every"].as<std::int64_t>();
+  options.device = runtime.device;
+  options.validate();
+  return options;
+}
+
+// What the run trains on, whichever way it came.
+struct Inputs {
+  std::optional<vpet::model::Backbone> backbone;  // absent with --features
+  nlohmann::json backbone_description;
+  std::vector<std::string> classes;
+  nlohmann::json preprocess;
+  std::int64_t width = 0;
+  // Decoded images (-m/-d), or features (--features).
+  std::shared_ptr<const vpet::data::ImageCache> train_images, val_images;
+  std::optional<train::Examples> train, val;
+};
+
+std::vector<std::string> feature_classes(const nlohmann::json& header, const std::string& path) {
+  try {
+    return header.at("classes").get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception&) {
+    throw Error(path + ": the header's classes are not a list of names");
+  }
+}
+
+Inputs read_feature_inputs(const cxxopts::ParseResult& result) {
+  const std::string path = result["features"].as<std::string>();
+  train::FeatureFile file = train::read_features(path);
+  Inputs inputs;
+  inputs.backbone_description = file.header.at("backbone");
+  inputs.classes = feature_classes(file.header, path);
+  inputs.preprocess = file.header.at("preprocess");
+  inputs.width = file.examples.batch({0}, torch::kCPU).inputs.size(1);
+  inputs.train = std::move(file.examples);
+  if (result.count("val")) {
+    const std::string val_path = result["val"].as<std::string>();
+    train::FeatureFile val = train::read_features(val_path);
+    if (val.header.at("backbone").value("fingerprint", "") !=
+        inputs.backbone_description.value("fingerprint", "")) {
+      throw Error(val_path + ": features of another backbone than " + path + "'s");
+    }
+    if (feature_classes(val.header, val_path) != inputs.classes) {
+      throw Error(val_path + ": its classes differ from " + path + "'s");
+    }
+    inputs.val = std::move(val.examples);
+  }
+  return inputs;
+}
+
+// Validation classes must be the training classes (a list file's val split
+// may lack the last ones).
+void check_val_classes(const vpet::data::Dataset& train, const vpet::data::Dataset& val) {
+  const auto& names = train.class_names();
+  const auto& val_names = val.class_names();
+  bool same = val_names.size() <= names.size();
+  for (std::size_t i = 0; same && i < val_names.size(); ++i) same = val_names[i] == names[i];
+  if (!same) {
+    throw Error(val.spec() + ": its classes differ from the training set's (" + train.spec() + ")");
+  }
+}
+
+// -m/-d/--val: the datasets first (a bad list file should not wait for a
+// large checkpoint), then the backbone, then every image decoded once.
+Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime& runtime) {
+  const std::string model_path = result["model"].as<std::string>();
+  const vpet::data::DatasetOptions dataset_options = cli::read_data_options(result);
+  const vpet::data::Dataset dataset(result["data"].as<std::string>(), dataset_options);
+  if (dataset.size() == 0) throw Error(dataset.spec() + ": no samples selected");
+  std::optional<vpet::data::Dataset> val_set;
+  if (result.count("val")) {
+    // The class subset applies to both sets, the sample limits to training only.
+    vpet::data::DatasetOptions val_options;
+    val_options.classes = dataset_options.classes;
+    val_options.labels = dataset_options.labels;
+    val_set.emplace(result["val"].as<std::string>(), val_options);
+    check_val_classes(dataset, *val_set);
+  }
+  Inputs inputs;
+  inputs.backbone =
+      vpet::model::load_backbone(model_path, cli::read_model_options(result, runtime));
+  for (const std::string& note : inputs.backbone->notes) cli::info(model_path + ": " + note);
+  const vpet::model::VitConfig& vit_config = inputs.backbone->vit->config();
+  const vpet::image::Preprocess preprocess = cli::read_preprocess_options(result, vit_config);
+  inputs.backbone_description = inputs.backbone->describe();
+  inputs.classes = dataset.class_names();
+  inputs.preprocess = vpet::image::to_json(preprocess);
+  inputs.width = vit_config.width;
+  const vpet::data::LoaderOptions loader = cli::read_loader_options(result, runtime);
+  cli::info("decoding " + std::to_string(dataset.size()) + " training images");
+  inputs.train_images = std::make_shared<vpet::data::ImageCache>(dataset, preprocess, loader);
+  if (val_set) {
+    inputs.val_images = std::make_shared<vpet::data::ImageCache>(*val_set, preprocess, loader);
+  }
+  return inputs;
+}
+
+// Images go through the backbone every step, unless the method leaves its
+// features unchanged: then each image's features are computed once.
+train::Examples examples_of(const std::shared_ptr<const vpet::data::ImageCache>& images,
+                            vpet::model::VisionTransformer& vit, vpet::peft::Method& method,
+                            const train::TrainOptions& options) {
+  if (method.changes_backbone_features()) return train::Examples::images(images);
+  return train::cache_features(*images, vit, method, options.batch, options.device);
+}
+
+// Progress on stderr and the --metrics log, fed by the loop.
+train::TrainCallbacks observe(cli::Progress& progress, std::optional<train::MetricsLog>& metrics,
+                              std::int64_t batch) {
+  train::TrainCallbacks callbacks;
+  callbacks.on_step = [&progress, &metrics, batch](const train::StepReport& r) {
+    char detail[160];
+    std::snprintf(detail, sizeof detail, "epoch %lld/%lld step %lld/%lld loss %.4f lr %.3g",
+                  static_cast<long long>(r.epoch), static_cast<long long>(r.epochs),
+                  static_cast<long long>(r.step), static_cast<long long>(r.steps), r.loss, r.lr);
+    progress.set_detail(detail);
+    progress.advance(batch);
+    if (metrics) metrics->step(r);
+  };
+  callbacks.on_epoch = [](std::int64_t epoch, double loss) {
+    char line[96];
+    std::snprintf(line, sizeof line, "epoch %lld: train loss %.4f", static_cast<long long>(epoch),
+                  loss);
+    cli::info(line);
+  };
+  callbacks.on_eval = [&metrics](const train::EvalReport& r) {
+    char line[96];
+    std::snprintf(line, sizeof line, "epoch %lld: val top-1 %.2f%%",
+                  static_cast<long long>(r.epoch), r.top1);
+    cli::info(line);
+    if (metrics) metrics->eval(r);
+  };
+  return callbacks;
+}
+
+int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args) {
+  const std::string method_name = cli::required_string(result, "method", "--method");
+  const bool from_features = result.count("features") > 0;
+  if (from_features) {
+    if (method_name != "linear") {
+      throw UsageError("--features trains the linear probe only (--method linear)");
+    }
+    if (result.count("model") || result.count("data")) {
+      throw UsageError("--features replaces -m and -d");
+    }
+  } else {
+    cli::required_string(result, "model", "-m/--model");
+    cli::required_string(result, "data", "-d/--data");
+  }
+  if (result.count("eval-every") && !result.count("val")) {
+    throw UsageError("--eval-every needs --val");
+  }
+  const std::string output = result["output"].as<std::string>();
+  nlohmann::json config = method_config(result, method_name);
+  const cli::Runtime runtime = cli::read_runtime_options(result);
+  const train::TrainOptions options = read_train_options(result, runtime);
+  // Built before anything is read: an unknown method or a bad setting is a
+  // usage error at once.
+  std::unique_ptr<vpet::peft::Method> method = vpet::peft::create_method(method_name, config);
+
+  Inputs inputs = from_features ? read_feature_inputs(result) : read_image_inputs(result, runtime);
+  if (inputs.backbone && config.contains("init_prompts")) {
+    // Prompts made for another backbone are refused by the method itself.
+    config["backbone_fingerprint"] = inputs.backbone->fingerprint;
+    method = vpet::peft::create_method(method_name, config);
+  }
+  std::optional<train::Checkpoint> resume;
+  if (result.count("resume")) resume = train::read_checkpoint(result["resume"].as<std::string>());
+
+  // The head, then the method, from one generator of --seed; drop-path and
+  // dropout draw from the default generators, seeded here (and restored by
+  // --resume).
+  torch::manual_seed(options.seed);
+  torch::Generator generator = at::detail::createCPUGenerator(options.seed);
+  torch::nn::Linear head =
+      train::make_head(inputs.width, std::int64_t(inputs.classes.size()), generator);
+  head->to(options.device);
+  vpet::model::VisionTransformer vit{nullptr};
+  if (inputs.backbone) {
+    vit = inputs.backbone->vit;
+    method->attach(vit, generator);
+    if (!method->changes_backbone_features()) {
+      cli::info("computing each image's features once (the backbone is not trained)");
+    }
+    inputs.train = examples_of(inputs.train_images, vit, *method, options);
+    if (inputs.val_images) inputs.val = examples_of(inputs.val_images, vit, *method, options);
+    inputs.train_images.reset();
+    inputs.val_images.reset();
+  }
+
+  const nlohmann::json identity = {
+      {"method", method->name()},
+      {"config", method->config()},
+      {"backbone", inputs.backbone_description.value("fingerprint", "")},
+      {"classes", inputs.classes},
+      {"train_examples", inputs.train->size()},
+      {"val_examples", inputs.val ? nlohmann::json(inputs.val->size()) : nullptr}};
+  train::Trainer trainer(vit, *method, head, *inputs.train, inputs.val, options, identity);
+  if (resume) {
+    trainer.resume(*resume);
+    cli::info("resuming after step " + std::to_string(resume->global_step) + " (epoch " +
+              std::to_string(resume->epoch) + " complete)");
+  }
+
+  std::optional<train::MetricsLog> metrics;
+  if (result.count("metrics"))
+    metrics.emplace(result["metrics"].as<std::string>(), resume.has_value());
+  const std::int64_t images = inputs.train->size();
+  const std::int64_t done =
+      resume ? resume->epoch * images + resume->step_in_epoch * options.batch : 0;
+  cli::Progress progress("training", options.epochs * images - done);
+  train::TrainCallbacks callbacks = observe(progress, metrics, options.batch);
+  // Installed only now: a signal while decoding still ends the program at once.
+  train::InterruptGuard interrupt;
+  callbacks.stop_requested = [&interrupt] { return interrupt.signal() != 0; };
+  if (result.count("checkpoint")) {
+    const std::string path = result["checkpoint"].as<std::string>();
+    callbacks.save_checkpoint = [&, path](const train::Checkpoint& checkpoint) {
+      train::write_checkpoint(path, checkpoint, "peft-train", args);
+    };
+  }
+  if (trainer.run(callbacks) == train::Trainer::Outcome::Stopped) {
+    cli::warn("interrupted after step " + trainer.summary().at("steps").dump() + "; " +
+              (result.count("checkpoint")
+                   ? "continue with --resume " + result["checkpoint"].as<std::string>()
+                   : "no --checkpoint, so the progress is lost") +
+              "; no adapter written");
+    return interrupt.exit_status();
+  }
+  progress.finish();
+
+  vpet::peft::Bundle bundle;
+  bundle.method = method->name();
+  bundle.config = method->config();
+  bundle.backbone = inputs.backbone_description;
+  bundle.classes = inputs.classes;
+  bundle.preprocess = inputs.preprocess;
+  bundle.training = trainer.summary();
+  bundle.tensors = method->trainable();
+  bundle.head_weight = head->weight;
+  bundle.head_bias = head->bias;
+  vpet::peft::write_bundle(output, bundle, "peft-train", args);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args = vpet::cli::command_line(argc, argv);
+  return vpet::cli::run_program(
+      {"peft-train",
+       "Train a parameter-efficient method and a new head on a frozen Vision Transformer.",
+       "-m MODEL -d TRAIN [--val VAL] --method METHOD -o ADAPTER [OPTIONS]", declare,
+       [&](const cxxopts::ParseResult& result) { return run(result, args); }},
+      argc, argv);
+}

@@ -1,0 +1,77 @@
+#include "vpet/eval/task.h"
+
+#include "vpet/error.h"
+#include "vpet/peft/registry.h"
+
+namespace vpet::eval {
+
+torch::Tensor Task::logits(model::VisionTransformer& vit, const torch::Tensor& pixels) {
+  if (!hooks) return vit->forward(pixels);
+  return head->forward(vit->features(pixels, *hooks));
+}
+
+std::int64_t Task::num_classes(const model::VisionTransformer& vit) const {
+  return head ? head->weight.size(0) : vit->config().num_classes;
+}
+
+Task frozen_task(const model::Backbone& backbone) {
+  if (backbone.vit->config().num_classes == 0) {
+    throw Error(backbone.source + ": the checkpoint has no head; give an adapter with -a");
+  }
+  Task task;
+  task.name = "frozen";
+  task.method = "frozen";
+  return task;
+}
+
+Task adapter_task(const peft::Bundle& bundle, const std::string& bundle_path,
+                  model::Backbone& backbone) {
+  peft::check_backbone(bundle, backbone, bundle_path);
+  Task task;
+  task.name = bundle_path;
+  task.method = bundle.method;
+  task.classes = bundle.classes;
+  task.preprocess = bundle.preprocess;
+  task.hooks = peft::create_method(bundle.method, bundle.config);
+  // Initial values are overwritten by the bundle; the generator only has to exist.
+  torch::Generator generator = at::detail::createCPUGenerator(0);
+  task.hooks->attach(backbone.vit, generator);
+  try {
+    task.hooks->load(bundle.tensors);
+  } catch (const Error& e) {
+    throw Error(bundle_path + ": " + e.what());
+  }
+  task.hooks->set_training(false);
+  const torch::Device device = backbone.vit->pos_embed.device();
+  task.head = torch::nn::Linear(bundle.head_weight.size(1), bundle.head_weight.size(0));
+  {
+    torch::NoGradGuard no_grad;
+    task.head->weight.copy_(bundle.head_weight);
+    task.head->bias.copy_(bundle.head_bias);
+  }
+  task.head->to(device);
+  task.head->eval();
+  task.params_trainable = task.hooks->parameter_count();
+  task.params_head = bundle.head_weight.numel() + bundle.head_bias.numel();
+  return task;
+}
+
+std::int64_t backbone_parameters(const model::Backbone& backbone) {
+  std::int64_t count = 0;
+  for (const auto& item : backbone.vit->named_parameters()) {
+    if (item.key().rfind("head.", 0) != 0) count += item.value().numel();
+  }
+  return count;
+}
+
+nlohmann::json parameter_report(const Task& task, const model::Backbone& backbone) {
+  const std::int64_t total = backbone_parameters(backbone);
+  return {{"method", task.method},
+          {"adapter", task.name},
+          {"params_trainable", task.params_trainable},
+          {"params_trainable_with_head", task.params_trainable + task.params_head},
+          {"params_backbone", total},
+          {"params_percent", total ? 100.0 * double(task.params_trainable) / double(total) : 0.0}};
+}
+
+}  // namespace vpet::eval

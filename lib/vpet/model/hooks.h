@@ -1,0 +1,79 @@
+// The seam between the frozen ViT and the parameter-efficient methods
+// (DESIGN §2): the named points of the forward pass where a method may act,
+// and nothing else. The model knows no method; a method implements the
+// points it needs and leaves the others as the identity.
+//
+//   pixels ─► patch embed ─► + pos embed ─► tokens() ─► for each block i:
+//     block_input(i) ─► norm1 ─► q,k,v = linear(Q/K/V) ─► attention(i): extra
+//     keys/values, mask ─► attend ─► linear(O) ─► + residual ─► norm2 ─►
+//     linear(Fc1) ─► gelu ─► linear(Fc2) ─► linear(Mlp) ─► + residual
+//   ─► final_tokens() ─► final norm ─► pool ─► pooled() ─► head
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+namespace vpet::model {
+
+class BlockImpl;
+
+// The linear maps inside a block, plus the whole MLP as one site (adapters
+// act beside or after it, not on one of its linears).
+enum class Site { Q, K, V, O, Fc1, Fc2, Mlp };
+
+const char* site_name(Site site);  // "q", "k", "v", "o", "fc1", "fc2", "mlp"
+
+// Keys, values and queries of one attention, heads not yet split: [B, N, D]
+// each; k and v may be given more tokens than q (memory tokens).
+struct AttentionInputs {
+  torch::Tensor q, k, v;
+  // Undefined, or broadcastable to [B, heads, N, M]: bool (true = may
+  // attend) or an additive float mask.
+  torch::Tensor mask;
+};
+
+class ForwardHooks {
+ public:
+  virtual ~ForwardHooks() = default;
+
+  // [B, C, H, W] normalised pixels before the patch embedding (LION's input
+  // layer; PGN's generator reads them).
+  virtual torch::Tensor pixels(const torch::Tensor& x) { return x; }
+  // [B, T, D] after the position embedding (and norm_pre): the input of
+  // block 0 (VPT-shallow inserts, PGN appends, memory adds task tokens).
+  virtual torch::Tensor tokens(const torch::Tensor& x) { return x; }
+  // The input of block i (VPT-deep replaces its prompts; called for every
+  // block, block 0 after tokens()).
+  virtual torch::Tensor block_input(std::int64_t block, const torch::Tensor& x) {
+    (void)block;
+    return x;
+  }
+  // After q, k, v are projected (and their linear() hooks ran): may append
+  // keys and values and set the mask. `module` is the block itself (memory
+  // tokens go through its norm1 and its k/v weights).
+  virtual void attention(std::int64_t block, const BlockImpl& module, AttentionInputs& inputs) {
+    (void)block, (void)module, (void)inputs;
+  }
+  // A linear map's (or the MLP's) output given its input: LoRA adds
+  // B·A·input, adapters transform or add, SPT adds sparse deltas.
+  virtual torch::Tensor linear(std::int64_t block, Site site, const torch::Tensor& input,
+                               const torch::Tensor& output) {
+    (void)block, (void)site, (void)input;
+    return output;
+  }
+  // [B, T, D] after the last block, before the final norm: a method that
+  // added tokens may take them out again so pooling sees the original layout.
+  virtual torch::Tensor final_tokens(const torch::Tensor& x) { return x; }
+  // [B, D] the pooled feature, before the head (LION's output layer).
+  virtual torch::Tensor pooled(const torch::Tensor& feature) { return feature; }
+};
+
+// Stochastic depth while training (timm DropPath): block i's residual
+// branches are dropped per sample with probability rate·i/(depth−1).
+struct ForwardOptions {
+  double drop_path = 0.0;
+  bool training = false;
+};
+
+}  // namespace vpet::model

@@ -1,0 +1,85 @@
+#include "vpet/peft/bundle.h"
+
+#include "vpet/error.h"
+#include "vpet/io/stream.h"
+
+namespace vpet::peft {
+namespace {
+
+constexpr const char* kHeadWeight = "head.weight";
+constexpr const char* kHeadBias = "head.bias";
+
+}  // namespace
+
+std::string Bundle::fingerprint() const {
+  return backbone.is_object() ? backbone.value("fingerprint", "") : "";
+}
+
+void write_bundle(const std::string& path, const Bundle& bundle, const std::string& program,
+                  const std::vector<std::string>& args) {
+  if (!bundle.head_weight.defined() || !bundle.head_bias.defined()) {
+    throw Error(path + ": a bundle needs the head's weight and bias");
+  }
+  nlohmann::json header = io::make_header("adapter", program, args);
+  header["method"] = bundle.method;
+  header["config"] = bundle.config;
+  header["backbone"] = bundle.backbone;
+  header["classes"] = bundle.classes;
+  header["preprocess"] = bundle.preprocess;
+  header["training"] = bundle.training;
+  io::Record record;
+  for (const auto& [name, tensor] : bundle.tensors) {
+    record.tensors.emplace_back(name, tensor.detach().to(torch::kCPU));
+  }
+  record.tensors.emplace_back(kHeadWeight, bundle.head_weight.detach().to(torch::kCPU));
+  record.tensors.emplace_back(kHeadBias, bundle.head_bias.detach().to(torch::kCPU));
+  io::write_one_shot(path, header, record);
+}
+
+Bundle read_bundle(const std::string& path) {
+  io::OneShot file = io::read_one_shot(path, "adapter");
+  const nlohmann::json& header = file.header;
+  Bundle bundle;
+  try {
+    bundle.method = header.at("method").get<std::string>();
+    bundle.config = header.at("config");
+    bundle.backbone = header.at("backbone");
+    bundle.classes = header.at("classes").get<std::vector<std::string>>();
+    bundle.preprocess = header.at("preprocess");
+    bundle.training = header.value("training", nlohmann::json::object());
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(file.name + ": not a valid adapter bundle header: " + e.what());
+  }
+  if (bundle.fingerprint().empty()) {
+    throw Error(file.name + ": the bundle's header has no backbone fingerprint");
+  }
+  for (auto& [name, tensor] : file.record.tensors) {
+    if (name == kHeadWeight) {
+      bundle.head_weight = tensor;
+    } else if (name == kHeadBias) {
+      bundle.head_bias = tensor;
+    } else {
+      bundle.tensors.emplace_back(name, tensor);
+    }
+  }
+  if (!bundle.head_weight.defined() || !bundle.head_bias.defined()) {
+    throw Error(file.name + ": the bundle has no head (head.weight, head.bias)");
+  }
+  const auto classes = std::int64_t(bundle.classes.size());
+  if (bundle.head_weight.dim() != 2 || bundle.head_weight.size(0) != classes ||
+      bundle.head_bias.dim() != 1 || bundle.head_bias.size(0) != classes) {
+    throw Error(file.name + ": the head does not match the bundle's " + std::to_string(classes) +
+                " classes");
+  }
+  return bundle;
+}
+
+void check_backbone(const Bundle& bundle, const model::Backbone& backbone,
+                    const std::string& bundle_path) {
+  if (bundle.fingerprint() == backbone.fingerprint) return;
+  throw Error(bundle_path + ": the adapter was trained on backbone " + bundle.fingerprint() +
+              ", but " + backbone.source + " is " + backbone.fingerprint +
+              "; use the checkpoint it was trained on");
+}
+
+}  // namespace vpet::peft

@@ -1,0 +1,48 @@
+// Adapter bundles (DESIGN §4): a vpet file of kind "adapter" holding only
+// what was trained (the method's tensors and the new head), the method and
+// its configuration, the backbone's fingerprint, the classes, the
+// preprocessing and a training summary. Applying a bundle to another
+// backbone is refused.
+//
+// Layout: header {kind: "adapter", method, config, backbone (the backbone's
+// describe(), with its fingerprint), classes, preprocess, training}, then one
+// record whose tensors are the method's trainable() tensors under their own
+// names plus "head.weight" [classes, D] and "head.bias" [classes].
+#pragma once
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "vpet/model/checkpoint.h"
+#include "vpet/peft/method.h"
+
+namespace vpet::peft {
+
+struct Bundle {
+  std::string method;
+  nlohmann::json config = nlohmann::json::object();  // the method's config()
+  nlohmann::json backbone;                           // model::Backbone::describe()
+  std::vector<std::string> classes;
+  nlohmann::json preprocess;                           // image::to_json()
+  nlohmann::json training = nlohmann::json::object();  // summary of the run
+  NamedTensors tensors;                                // the method's trainable()
+  torch::Tensor head_weight, head_bias;
+
+  std::string fingerprint() const;  // backbone["fingerprint"]
+};
+
+// Writes atomically. `program` and `args` go into the header.
+void write_bundle(const std::string& path, const Bundle& bundle, const std::string& program,
+                  const std::vector<std::string>& args);
+// Throws vpet::Error naming the file for anything that is not a valid bundle.
+Bundle read_bundle(const std::string& path);
+
+// Throws vpet::Error, naming both fingerprints and the bundle's path, when
+// the bundle was trained on another backbone.
+void check_backbone(const Bundle& bundle, const model::Backbone& backbone,
+                    const std::string& bundle_path);
+
+}  // namespace vpet::peft

@@ -1,0 +1,85 @@
+#include "vpet/peft/lora.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "vpet/error.h"
+#include "vpet/peft/parameter_init.h"
+#include "vpet/peft/settings.h"
+
+namespace vpet::peft {
+namespace {
+
+using model::Site;
+
+constexpr std::array<Site, 6> kTargetable = {Site::Q, Site::K,   Site::V,
+                                             Site::O, Site::Fc1, Site::Fc2};
+
+std::vector<std::string> site_names() {
+  std::vector<std::string> names;
+  for (Site site : kTargetable) names.push_back(model::site_name(site));
+  return names;
+}
+
+}  // namespace
+
+LoRA::LoRA(const nlohmann::json& config) {
+  const Settings settings(config);
+  rank_ = settings.integer("rank", 8, 1);
+  alpha_ = settings.number("alpha", double(rank_), 0.0, std::numeric_limits<double>::infinity());
+  if (alpha_ == 0.0) throw UsageError("--alpha must be > 0");
+  dropout_ = settings.number("lora_dropout", 0.1, 0.0, 1.0);
+  const auto names = site_names();
+  for (const auto& target : settings.choices("targets", {"q", "v"}, names)) {
+    targeted_[std::size_t(std::find(names.begin(), names.end(), target) - names.begin())] = true;
+  }
+}
+
+nlohmann::json LoRA::config() const {
+  nlohmann::json targets = nlohmann::json::array();
+  for (Site site : kTargetable) {
+    if (targeted_[std::size_t(site)]) targets.push_back(model::site_name(site));
+  }
+  return {{"rank", rank_}, {"alpha", alpha_}, {"lora_dropout", dropout_}, {"targets", targets}};
+}
+
+void LoRA::attach(model::VisionTransformer& vit, torch::Generator& generator) {
+  const std::int64_t width = vit->config().width, hidden = vit->config().mlp_hidden;
+  blocks_.assign(std::size_t(vit->config().depth), {});
+  for (auto& factors : blocks_) {
+    for (Site site : kTargetable) {
+      if (!targeted_[std::size_t(site)]) continue;
+      const std::int64_t in = site == Site::Fc2 ? hidden : width;
+      const std::int64_t out = site == Site::Fc1 ? hidden : width;
+      factors[std::size_t(site)] = {
+          trainable_like(linear_weight(rank_, in, generator), vit->pos_embed),
+          trainable_like(torch::zeros({out, rank_}), vit->pos_embed)};
+    }
+  }
+}
+
+NamedTensors LoRA::trainable() const {
+  NamedTensors tensors;
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    for (Site site : kTargetable) {
+      const Factors& factors = blocks_[i][std::size_t(site)];
+      if (!factors.a.defined()) continue;
+      const std::string prefix =
+          "blocks." + std::to_string(i) + ".lora_" + model::site_name(site) + ".";
+      tensors.emplace_back(prefix + "A", factors.a);
+      tensors.emplace_back(prefix + "B", factors.b);
+    }
+  }
+  return tensors;
+}
+
+torch::Tensor LoRA::linear(std::int64_t block, Site site, const torch::Tensor& input,
+                           const torch::Tensor& output) {
+  if (site == Site::Mlp) return output;
+  const Factors& factors = blocks_[std::size_t(block)][std::size_t(site)];
+  if (!factors.a.defined()) return output;
+  const torch::Tensor x = torch::dropout(input, dropout_, training());
+  return output + (alpha_ / double(rank_)) * torch::linear(torch::linear(x, factors.a), factors.b);
+}
+
+}  // namespace vpet::peft

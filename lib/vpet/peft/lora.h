@@ -1,0 +1,53 @@
+// LoRA (Hu et al., 2021) on a frozen ViT, as the PEFT-for-ViT papers use it
+// (reference/spt-selfprompt-vpt.md §1.3): at each targeted linear of every
+// block,
+//
+//   y = W x + b + (alpha / rank) · B · A · dropout(x)
+//   A [rank, in]: kaiming_uniform(a=√5), i.e. U(−1/√in, 1/√in) (nn.Linear's
+//                 and HF peft's default); B [out, rank]: zeros
+//
+// so the method starts as the identity. q, k and v are adapted separately
+// (Site::Q/K/V) although the checkpoint fuses them into one qkv weight.
+//
+// Config keys: rank (8), alpha (= rank, i.e. no scaling, as SPT's LoRA),
+// lora_dropout (0.1, SPT §1.3; HF peft draws one sample per adapted linear,
+// and so does this), targets (["q", "v"], from q, k, v, o, fc1, fc2).
+// Trainable: "blocks.<i>.lora_<site>.A" and ".B"; r·(in + out) per target
+// per block.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "vpet/peft/method.h"
+
+namespace vpet::peft {
+
+class LoRA final : public Method {
+ public:
+  explicit LoRA(const nlohmann::json& config);
+
+  std::string name() const override { return "lora"; }
+  nlohmann::json config() const override;
+  void attach(model::VisionTransformer& vit, torch::Generator& generator) override;
+  NamedTensors trainable() const override;
+
+  torch::Tensor linear(std::int64_t block, model::Site site, const torch::Tensor& input,
+                       const torch::Tensor& output) override;
+
+ private:
+  // The linears LoRA can target: Site::Q .. Site::Fc2, indexed by the enum.
+  static constexpr std::size_t kSites = 6;
+  struct Factors {
+    torch::Tensor a, b;  // undefined where the site is not targeted
+  };
+
+  std::int64_t rank_;
+  double alpha_;
+  double dropout_;
+  std::array<bool, kSites> targeted_{};
+  std::vector<std::array<Factors, kSites>> blocks_;
+};
+
+}  // namespace vpet::peft

@@ -1,0 +1,70 @@
+// The one small interface every parameter-efficient method implements
+// (DESIGN §2). A method owns its parameters, says which are trainable,
+// attaches at the ViT's hook points (model/hooks.h) and saves/loads itself
+// to a bundle. The training loop, the evaluator and the programs see only
+// this interface; adding a method touches its own file and one registry line
+// (peft/registry.cpp).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "vpet/model/hooks.h"
+#include "vpet/model/vit.h"
+
+namespace vpet::peft {
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+class Method : public model::ForwardHooks {
+ public:
+  // The registry name ("lora", "vpt-deep", ...).
+  virtual std::string name() const = 0;
+
+  // The method's settings as given at construction, completed with its
+  // defaults: recorded in the bundle, and enough to rebuild the method.
+  virtual nlohmann::json config() const = 0;
+
+  // Creates the method's parameters for this backbone (and unfreezes the
+  // backbone tensors it trains, for full and BitFit). Called once, before
+  // training or loading. Random initialisation draws from `generator`.
+  virtual void attach(model::VisionTransformer& vit, torch::Generator& generator) = 0;
+
+  // Every tensor the method trains, under stable names: its own parameters
+  // ("blocks.3.lora_q.A") and backbone tensors it unfroze
+  // ("backbone.blocks.3.attn.qkv.bias"). These, and nothing else of the
+  // backbone, go into the bundle. The new head is not the method's.
+  virtual NamedTensors trainable() const = 0;
+
+  // Whether `name` (one of trainable()) gets weight decay by default:
+  // matrices do; biases, norms, tokens and prompts do not (the papers'
+  // convention; --wd-prompts overrides for tokens and prompts).
+  virtual bool decays(const std::string& name, const torch::Tensor& tensor) const;
+  // Tokens and prompts, which --wd-prompts puts under weight decay.
+  virtual bool is_prompt(const std::string& name) const;
+
+  // Restores trained tensors saved from trainable() (same names, shapes).
+  // Throws vpet::Error naming a missing or mis-shaped tensor.
+  virtual void load(const NamedTensors& tensors);
+
+  // Dropout and other train-only behaviour of the method's own modules.
+  virtual void set_training(bool training) { training_ = training; }
+  bool training() const { return training_; }
+
+  // False when the frozen backbone's pooled feature does not depend on the
+  // method (linear probing): features can then be cached once per image.
+  virtual bool changes_backbone_features() const { return true; }
+
+  // Trainable scalars, the head excluded (what papers count).
+  std::int64_t parameter_count() const;
+
+ protected:
+  bool training_ = false;
+};
+
+}  // namespace vpet::peft

@@ -1,0 +1,61 @@
+// Visual Prompt Tuning (Jia et al., ECCV 2022; reference/spt-selfprompt-vpt.md
+// §3): P learned prompt tokens inserted after the prefix tokens (the class
+// token and any registers), before the patches, with no position embedding:
+//
+//   shallow  [prefix, P_0, patches] enters block 0; the prompts then flow on
+//   deep     the same, and before each block i ≥ 1 the previous block's
+//            outputs at the prompt positions are overwritten with P_i
+//
+// Prompt dropout (training only) is applied to the prompts each time they are
+// inserted. After the last block the prompt positions are removed, so the
+// final norm and the pooling (token or average) see the model's own layout.
+//
+// Prompts start U(−v, v), v = sqrt(6 / (3·patch² + D)) (VPT: Xavier-uniform
+// with fan_in = 3·patch², fan_out = D), or as given by an `init_prompts`
+// file (Self-Prompt Tuning, same spec §2).
+//
+// Config keys: prompts (P; 10, or the init file's), prompt_dropout (0),
+// init_prompts (a vpet file of kind "prompts": one record whose tensor
+// "prompts" is [L, P, D] for deep or [1, P, D] for shallow; read when the
+// method is built), backbone_fingerprint (set by the program; a prompts file
+// made for another backbone is refused). The last two only initialise: they
+// are not part of config(), and a method rebuilt from a bundle does not need
+// the file. Trainable: "prompts", [1, P, D] shallow or [L, P, D] deep.
+#pragma once
+
+#include <cstdint>
+
+#include "vpet/peft/method.h"
+
+namespace vpet::peft {
+
+class Vpt final : public Method {
+ public:
+  enum class Depth { Shallow, Deep };
+  Vpt(Depth depth, const nlohmann::json& config);
+
+  std::string name() const override { return deep() ? "vpt-deep" : "vpt-shallow"; }
+  nlohmann::json config() const override;
+  void attach(model::VisionTransformer& vit, torch::Generator& generator) override;
+  NamedTensors trainable() const override { return {{"prompts", prompts_}}; }
+  bool is_prompt(const std::string& name) const override { return name == "prompts"; }
+
+  torch::Tensor tokens(const torch::Tensor& x) override;
+  torch::Tensor block_input(std::int64_t block, const torch::Tensor& x) override;
+  torch::Tensor final_tokens(const torch::Tensor& x) override;
+
+ private:
+  bool deep() const { return depth_ == Depth::Deep; }
+  // Layer `layer`'s prompts, dropped out when training, for a batch of `batch`.
+  torch::Tensor inserted(std::int64_t layer, std::int64_t batch) const;
+
+  Depth depth_;
+  std::int64_t count_;  // P
+  double dropout_;
+  std::string init_path_;
+  torch::Tensor init_;     // from init_prompts, or undefined
+  torch::Tensor prompts_;  // [1 or L, P, D]
+  std::int64_t prefix_ = 0;
+};
+
+}  // namespace vpet::peft

@@ -1,0 +1,96 @@
+#include "vpet/train/checkpoint.h"
+
+#include <ATen/Context.h>
+
+#include "vpet/error.h"
+#include "vpet/io/stream.h"
+
+namespace vpet::train {
+namespace {
+
+constexpr const char* kParam = "param:";
+constexpr const char* kOptimizer = "optimizer:";
+constexpr const char* kRng = "rng:";
+
+void add_prefixed(io::Record& record, const char* prefix, const peft::NamedTensors& tensors) {
+  for (const auto& [name, tensor] : tensors) record.tensors.emplace_back(prefix + name, tensor);
+}
+
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.compare(0, prefix.size(), prefix) == 0;
+}
+
+std::string device_key(const torch::Device& device) {
+  return device.is_cpu() ? "cpu" : "cuda";
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const Checkpoint& checkpoint,
+                      const std::string& program, const std::vector<std::string>& args) {
+  nlohmann::json header = io::make_header("checkpoint", program, args);
+  header["settings"] = checkpoint.settings;
+  header["epoch"] = checkpoint.epoch;
+  header["step_in_epoch"] = checkpoint.step_in_epoch;
+  header["global_step"] = checkpoint.global_step;
+  header["progress"] = checkpoint.progress;
+  io::Record record;
+  add_prefixed(record, kParam, checkpoint.params);
+  add_prefixed(record, kOptimizer, checkpoint.optimizer);
+  add_prefixed(record, kRng, checkpoint.rng);
+  io::write_one_shot(path, header, record);
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  io::OneShot file = io::read_one_shot(path, "checkpoint");
+  const nlohmann::json& header = file.header;
+  Checkpoint checkpoint;
+  try {
+    checkpoint.settings = header.at("settings");
+    checkpoint.epoch = header.at("epoch").get<std::int64_t>();
+    checkpoint.step_in_epoch = header.at("step_in_epoch").get<std::int64_t>();
+    checkpoint.global_step = header.at("global_step").get<std::int64_t>();
+    checkpoint.progress = header.at("progress");
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(file.name + ": malformed checkpoint header: " + e.what());
+  }
+  const io::Record& record = file.record;
+  for (auto& [name, tensor] : record.tensors) {
+    if (starts_with(name, kParam)) {
+      checkpoint.params.emplace_back(name.substr(std::string(kParam).size()), tensor);
+    } else if (starts_with(name, kOptimizer)) {
+      checkpoint.optimizer.emplace_back(name.substr(std::string(kOptimizer).size()), tensor);
+    } else if (starts_with(name, kRng)) {
+      checkpoint.rng.emplace_back(name.substr(std::string(kRng).size()), tensor);
+    } else {
+      throw Error(file.name + ": unexpected tensor '" + name + "' in a checkpoint");
+    }
+  }
+  return checkpoint;
+}
+
+peft::NamedTensors capture_rng(const torch::Device& device) {
+  peft::NamedTensors states;
+  states.emplace_back("cpu", at::detail::getDefaultCPUGenerator().get_state());
+  if (!device.is_cpu()) {
+    states.emplace_back(device_key(device),
+                        at::globalContext().defaultGenerator(device).get_state());
+  }
+  return states;
+}
+
+void restore_rng(const peft::NamedTensors& states, const torch::Device& device) {
+  auto restore = [&](const std::string& key, at::Generator generator) {
+    for (const auto& [name, state] : states) {
+      if (name == key) {
+        generator.set_state(state);
+        return;
+      }
+    }
+    throw Error("the checkpoint lacks the " + key + " random generator state");
+  };
+  restore("cpu", at::detail::getDefaultCPUGenerator());
+  if (!device.is_cpu()) restore(device_key(device), at::globalContext().defaultGenerator(device));
+}
+
+}  // namespace vpet::train

@@ -1,0 +1,46 @@
+// Training checkpoints: everything --resume needs to continue a run to
+// bit-identical final weights — the trained tensors (method's and head), the
+// optimiser state, the random generators, and the position in the schedule
+// — plus the settings the run was started with, so that resuming with other
+// settings is refused rather than silently producing another run.
+//
+// A checkpoint is a vpet file (vpet-format(5)) of kind "checkpoint": header
+// {settings, epoch, step_in_epoch, global_step, progress}, then one record
+// with tensors "param:<name>", "optimizer:<name>.<state>" and "rng:<device>".
+// Python reads it with msgpack_numpy like every other vpet file.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "vpet/peft/method.h"
+
+namespace vpet::train {
+
+struct Checkpoint {
+  nlohmann::json settings = nlohmann::json::object();  // must equal the resuming run's
+  std::int64_t epoch = 0;                              // epochs completed
+  std::int64_t step_in_epoch = 0;  // steps of epoch `epoch` completed (interrupted mid-epoch)
+  std::int64_t global_step = 0;
+  nlohmann::json progress = nlohmann::json::object();  // the running summary
+  peft::NamedTensors params;                           // the trained tensors, by name
+  peft::NamedTensors optimizer;                        // Optimizer::state()
+  peft::NamedTensors rng;                              // capture_rng()
+};
+
+// Written atomically: an interrupted save leaves the previous checkpoint.
+void write_checkpoint(const std::string& path, const Checkpoint& checkpoint,
+                      const std::string& program, const std::vector<std::string>& args);
+// Throws vpet::Error naming the file for anything that is not a checkpoint.
+Checkpoint read_checkpoint(const std::string& path);
+
+// The default generators' states: "cpu", and the device's when it is not
+// the CPU (drop-path and dropout draw from them).
+peft::NamedTensors capture_rng(const torch::Device& device);
+void restore_rng(const peft::NamedTensors& states, const torch::Device& device);
+
+}  // namespace vpet::train

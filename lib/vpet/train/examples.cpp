@@ -1,0 +1,77 @@
+#include "vpet/train/examples.h"
+
+#include "vpet/error.h"
+#include "vpet/io/stream.h"
+
+namespace vpet::train {
+
+Examples Examples::images(std::shared_ptr<const data::ImageCache> cache) {
+  Examples examples;
+  examples.cache_ = std::move(cache);
+  return examples;
+}
+
+Examples Examples::features(torch::Tensor features, torch::Tensor labels) {
+  Examples examples;
+  examples.features_ = std::move(features);
+  examples.labels_ = std::move(labels);
+  return examples;
+}
+
+std::int64_t Examples::size() const {
+  return cache_ ? std::int64_t(cache_->size()) : features_.size(0);
+}
+
+Examples::Batch Examples::batch(const std::vector<std::int64_t>& rows,
+                                const torch::Device& device) const {
+  if (cache_) {
+    data::Batch images = cache_->batch(rows);
+    return {images.images.to(device), images.labels.to(device)};
+  }
+  const torch::Tensor index = torch::tensor(rows, torch::kInt64);
+  return {features_.index_select(0, index).to(device), labels_.index_select(0, index).to(device)};
+}
+
+Examples cache_features(const data::ImageCache& cache, model::VisionTransformer& vit,
+                        model::ForwardHooks& hooks, std::int64_t batch,
+                        const torch::Device& device) {
+  std::vector<torch::Tensor> features, labels;
+  {
+    torch::InferenceMode inference;
+    const std::int64_t n = std::int64_t(cache.size());
+    for (std::int64_t start = 0; start < n; start += batch) {
+      std::vector<std::int64_t> rows;
+      for (std::int64_t r = start; r < std::min(n, start + batch); ++r) rows.push_back(r);
+      data::Batch images = cache.batch(rows);
+      features.push_back(vit->features(images.images.to(device), hooks).to(torch::kCPU));
+      labels.push_back(images.labels);
+    }
+  }
+  // Tensors made under InferenceMode may not be saved for backward (the
+  // head's matmul saves its input): one copy outside it makes normal tensors.
+  return Examples::features(torch::cat(features).clone(), torch::cat(labels).clone());
+}
+
+FeatureFile read_features(const std::string& path) {
+  io::StreamReader reader(path);
+  reader.require_kind("features");
+  const nlohmann::json& header = reader.header();
+  const std::string feature = header.value("feature", "");
+  if (feature != "cls") {
+    throw Error(reader.name() + ": features of kind '" + feature +
+                "'; a head trains on the pre-logits: extract with vit-extract --feature cls");
+  }
+  for (const char* key : {"backbone", "classes", "preprocess"}) {
+    if (!header.contains(key)) throw Error(reader.name() + ": the header has no '" + key + "'");
+  }
+  std::vector<torch::Tensor> features, labels;
+  io::Record record;
+  while (reader.next(record)) {
+    features.push_back(record.tensor("features").to(torch::kFloat32));
+    labels.push_back(record.tensor("labels").to(torch::kInt64));
+  }
+  if (features.empty()) throw Error(reader.name() + ": no records");
+  return {Examples::features(torch::cat(features), torch::cat(labels)), header};
+}
+
+}  // namespace vpet::train

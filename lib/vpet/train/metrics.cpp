@@ -1,0 +1,35 @@
+#include "vpet/train/metrics.h"
+
+#include <cerrno>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "vpet/error.h"
+
+namespace vpet::train {
+
+MetricsLog::MetricsLog(const std::string& path, bool append)
+    : path_(path), out_(path, append ? std::ios::app : std::ios::trunc) {
+  if (!out_) throw Error(path + ": cannot open the metrics file: " + std::strerror(errno));
+}
+
+void MetricsLog::step(const StepReport& report) {
+  nlohmann::json line = {{"type", "step"},      {"epoch", report.epoch},
+                         {"step", report.step}, {"loss", report.loss},
+                         {"lr", report.lr},     {"images_per_second", report.images_per_second}};
+  write_line(line.dump());
+}
+
+void MetricsLog::eval(const EvalReport& report) {
+  nlohmann::json line = {
+      {"type", "eval"}, {"epoch", report.epoch}, {"step", report.step}, {"top1", report.top1}};
+  write_line(line.dump());
+}
+
+void MetricsLog::write_line(const std::string& line) {
+  out_ << line << '\n';
+  out_.flush();
+  if (!out_) throw Error(path_ + ": write failed: " + std::strerror(errno));
+}
+
+}  // namespace vpet::train

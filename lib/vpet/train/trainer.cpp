@@ -1,0 +1,292 @@
+#include "vpet/train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <set>
+
+#include "vpet/data/sampling.h"
+#include "vpet/eval/resources.h"
+#include "vpet/error.h"
+#include "vpet/train/loss.h"
+
+namespace vpet::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// SplitMix64's finaliser: decorrelates (seed, epoch) pairs that differ in one bit.
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// nan/negative mean "not measured": JSON null.
+nlohmann::json measured(double value) {
+  return std::isfinite(value) && value >= 0.0 ? nlohmann::json(value) : nlohmann::json(nullptr);
+}
+
+void check_frozen(model::VisionTransformer& vit, const peft::Method& method) {
+  std::set<const void*> trained;
+  for (const auto& [name, tensor] : method.trainable())
+    trained.insert(tensor.unsafeGetTensorImpl());
+  for (const auto& item : vit->named_parameters()) {
+    if (item.value().requires_grad() && !trained.count(item.value().unsafeGetTensorImpl())) {
+      throw Error("backbone tensor '" + item.key() + "' requires a gradient but " + method.name() +
+                  " does not train it");
+    }
+  }
+  if (vit->is_training()) throw Error("the backbone must be in eval mode");
+}
+
+}  // namespace
+
+void TrainOptions::validate() const {
+  auto require = [](bool ok, const std::string& message) {
+    if (!ok) throw UsageError(message);
+  };
+  require(epochs >= 1, "--epochs must be at least 1");
+  require(batch >= 1, "--batch must be at least 1");
+  require(lr > 0.0 && std::isfinite(lr), "--lr must be positive");
+  require(decay.weight_decay >= 0.0, "--wd must not be negative");
+  require(decay.head_weight_decay >= 0.0, "--wd-head must not be negative");
+  require(optimizer.momentum >= 0.0 && optimizer.momentum < 1.0, "--momentum must be in [0, 1)");
+  require(label_smoothing >= 0.0 && label_smoothing < 1.0, "--label-smoothing must be in [0, 1)");
+  require(drop_path >= 0.0 && drop_path < 1.0, "--drop-path must be in [0, 1)");
+  require(grad_clip >= 0.0, "--grad-clip must not be negative");
+  require(eval_every >= 0, "--eval-every must not be negative");
+  require(warmup >= 0.0 && warmup <= double(epochs), "--warmup must be between 0 and --epochs");
+}
+
+nlohmann::json TrainOptions::to_json() const {
+  return {{"epochs", epochs},
+          {"batch", batch},
+          {"lr", lr},
+          {"wd", decay.weight_decay},
+          {"wd_head", decay.head_weight_decay},
+          {"wd_prompts", decay.prompts},
+          {"optimizer", optimizer_name(optimizer.kind)},
+          {"momentum", optimizer.momentum},
+          {"warmup", warmup},
+          {"schedule", schedule_name(schedule)},
+          {"label_smoothing", label_smoothing},
+          {"drop_path", drop_path},
+          {"grad_clip", grad_clip},
+          {"seed", seed},
+          {"eval_every", eval_every},
+          {"device", device.str()}};
+}
+
+Trainer::Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::Linear head,
+                 Examples train, std::optional<Examples> val, TrainOptions options,
+                 nlohmann::json run)
+    : vit_(std::move(vit)),
+      method_(method),
+      head_(std::move(head)),
+      train_(std::move(train)),
+      val_(std::move(val)),
+      // Checked before the members below divide by the batch size.
+      options_((options.validate(), std::move(options))),
+      settings_(options_.to_json()),
+      optimizer_(param_entries(method_, head_, options_.decay), options_.optimizer),
+      steps_per_epoch_((train_.size() + options_.batch - 1) / options_.batch),
+      schedule_(options_.schedule, options_.lr, options_.warmup, options_.epochs,
+                steps_per_epoch_) {
+  if (train_.size() == 0) throw Error("no training examples");
+  settings_["run"] = std::move(run);
+  if (vit_.is_empty()) {
+    if (!train_.are_features()) throw Error("images to train on, but no backbone");
+  } else {
+    check_frozen(vit_, method_);
+  }
+}
+
+void Trainer::resume(const Checkpoint& checkpoint) {
+  if (checkpoint.settings != settings_) {
+    std::string differ;
+    for (auto it = settings_.begin(); it != settings_.end(); ++it) {
+      if (checkpoint.settings.value(it.key(), nlohmann::json()) != it.value()) {
+        differ += (differ.empty() ? "" : ", ") + it.key();
+      }
+    }
+    throw UsageError("--resume: the checkpoint is of a run with other settings (" +
+                     (differ.empty() ? std::string("run") : differ) +
+                     "); resume with the command line that started it");
+  }
+  {
+    torch::NoGradGuard no_grad;
+    for (const ParamEntry& param : optimizer_.params()) {
+      const torch::Tensor* stored = nullptr;
+      for (const auto& [name, tensor] : checkpoint.params) {
+        if (name == param.name) stored = &tensor;
+      }
+      if (!stored || stored->sizes() != param.tensor.sizes()) {
+        throw Error("the checkpoint lacks (or mis-shapes) the tensor '" + param.name + "'");
+      }
+      torch::Tensor target = param.tensor;
+      target.copy_(*stored);
+    }
+  }
+  optimizer_.load_state(checkpoint.optimizer);
+  restore_rng(checkpoint.rng, options_.device);
+  epoch_ = checkpoint.epoch;
+  step_in_epoch_ = checkpoint.step_in_epoch;
+  global_step_ = checkpoint.global_step;
+  const nlohmann::json& p = checkpoint.progress;
+  epoch_loss_sum_ = p.at("epoch_loss_sum").get<double>();
+  epoch_images_ = p.at("epoch_images").get<std::int64_t>();
+  last_epoch_loss_ =
+      p.at("last_epoch_loss").is_null() ? std::nan("") : p.at("last_epoch_loss").get<double>();
+  best_top1_ = p.at("best_top1").is_null() ? -1.0 : p.at("best_top1").get<double>();
+  final_top1_ = p.at("final_top1").is_null() ? -1.0 : p.at("final_top1").get<double>();
+  best_epoch_ = p.at("best_epoch").get<std::int64_t>();
+  seconds_ = p.at("seconds").get<double>();
+  images_ = p.at("images").get<std::int64_t>();
+}
+
+Checkpoint Trainer::checkpoint() const {
+  Checkpoint checkpoint;
+  checkpoint.settings = settings_;
+  checkpoint.epoch = epoch_;
+  checkpoint.step_in_epoch = step_in_epoch_;
+  checkpoint.global_step = global_step_;
+  checkpoint.progress = {{"epoch_loss_sum", epoch_loss_sum_},
+                         {"epoch_images", epoch_images_},
+                         {"last_epoch_loss", measured(last_epoch_loss_)},
+                         {"best_top1", measured(best_top1_)},
+                         {"final_top1", measured(final_top1_)},
+                         {"best_epoch", best_epoch_},
+                         {"seconds", seconds_},
+                         {"images", images_}};
+  for (const ParamEntry& param : optimizer_.params()) {
+    checkpoint.params.emplace_back(param.name, param.tensor.detach().clone());
+  }
+  checkpoint.optimizer = optimizer_.state();
+  checkpoint.rng = capture_rng(options_.device);
+  return checkpoint;
+}
+
+std::vector<std::int64_t> Trainer::epoch_order(std::int64_t epoch) const {
+  const std::int64_t n = train_.size();
+  std::vector<std::int64_t> order(std::size_t(n), 0);
+  for (std::int64_t i = 0; i < n; ++i) order[std::size_t(i)] = i;
+  data::SeededRandom random(mix(options_.seed ^ mix(std::uint64_t(epoch))));
+  // Fisher–Yates with our own uniform draw: the same order on every platform.
+  for (std::int64_t i = n - 1; i > 0; --i) {
+    std::swap(order[std::size_t(i)], order[std::size_t(random.below(std::uint64_t(i + 1)))]);
+  }
+  return order;
+}
+
+torch::Tensor Trainer::features(const torch::Tensor& inputs, bool training) {
+  if (train_.are_features()) return inputs;
+  return vit_->features(inputs, method_, {options_.drop_path, training});
+}
+
+Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
+  method_.set_training(true);
+  const std::int64_t steps = options_.epochs * steps_per_epoch_;
+  const std::int64_t n = train_.size();
+  std::vector<torch::Tensor> trained;
+  for (const ParamEntry& param : optimizer_.params()) trained.push_back(param.tensor);
+
+  while (epoch_ < options_.epochs) {
+    const std::vector<std::int64_t> order = epoch_order(epoch_);
+    while (step_in_epoch_ < steps_per_epoch_) {
+      const auto start = Clock::now();
+      const std::int64_t first = step_in_epoch_ * options_.batch;
+      const std::vector<std::int64_t> rows(order.begin() + first,
+                                           order.begin() + std::min(n, first + options_.batch));
+      const double lr = schedule_.lr(global_step_);
+      const Examples::Batch batch = train_.batch(rows, options_.device);
+
+      optimizer_.zero_grad();
+      const torch::Tensor loss = cross_entropy(head_->forward(features(batch.inputs, true)),
+                                               batch.labels, options_.label_smoothing);
+      loss.backward();
+      if (options_.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(trained, options_.grad_clip);
+      optimizer_.step(lr);
+
+      const double value = loss.item<double>();
+      const std::int64_t size = std::int64_t(rows.size());
+      ++step_in_epoch_;
+      ++global_step_;
+      epoch_loss_sum_ += value * double(size);
+      epoch_images_ += size;
+      images_ += size;
+      const double elapsed = seconds_since(start);
+      seconds_ += elapsed;
+      if (callbacks.on_step) {
+        callbacks.on_step({epoch_ + 1, options_.epochs, global_step_, steps, value, lr,
+                           elapsed > 0.0 ? double(size) / elapsed : 0.0});
+      }
+      if (callbacks.stop_requested && callbacks.stop_requested()) {
+        if (callbacks.save_checkpoint) callbacks.save_checkpoint(checkpoint());
+        return Outcome::Stopped;
+      }
+    }
+    last_epoch_loss_ = epoch_loss_sum_ / double(epoch_images_);
+    epoch_loss_sum_ = 0.0;
+    epoch_images_ = 0;
+    step_in_epoch_ = 0;
+    ++epoch_;
+    if (callbacks.on_epoch) callbacks.on_epoch(epoch_, last_epoch_loss_);
+    const bool due = options_.eval_every > 0 && epoch_ % options_.eval_every == 0;
+    if (val_ && (due || epoch_ == options_.epochs)) {
+      const auto start = Clock::now();
+      final_top1_ = evaluate(*val_);
+      seconds_ += seconds_since(start);
+      if (final_top1_ > best_top1_) {
+        best_top1_ = final_top1_;
+        best_epoch_ = epoch_;
+      }
+      if (callbacks.on_eval) callbacks.on_eval({epoch_, global_step_, final_top1_});
+    }
+    if (callbacks.save_checkpoint) callbacks.save_checkpoint(checkpoint());
+  }
+  return Outcome::Finished;
+}
+
+double Trainer::evaluate(const Examples& examples) {
+  method_.set_training(false);
+  std::int64_t hits = 0;
+  {
+    torch::InferenceMode inference;
+    const std::int64_t n = examples.size();
+    for (std::int64_t start = 0; start < n; start += options_.batch) {
+      std::vector<std::int64_t> rows;
+      for (std::int64_t r = start; r < std::min(n, start + options_.batch); ++r) rows.push_back(r);
+      const Examples::Batch batch = examples.batch(rows, options_.device);
+      const torch::Tensor pooled =
+          examples.are_features() ? batch.inputs : vit_->features(batch.inputs, method_);
+      hits += top1_hits(head_->forward(pooled), batch.labels);
+    }
+  }
+  method_.set_training(true);
+  return 100.0 * double(hits) / double(examples.size());
+}
+
+nlohmann::json Trainer::summary() const {
+  std::int64_t head_params = head_->weight.numel() + head_->bias.numel();
+  return {{"epochs", epoch_},
+          {"steps", global_step_},
+          {"final_train_loss", measured(last_epoch_loss_)},
+          {"best_val_top1", measured(best_top1_)},
+          {"best_val_epoch", best_top1_ >= 0.0 ? nlohmann::json(best_epoch_) : nullptr},
+          {"final_val_top1", measured(final_top1_)},
+          {"seconds", seconds_},
+          {"images_per_second", seconds_ > 0.0 ? double(images_) / seconds_ : 0.0},
+          {"peak_rss_bytes", eval::peak_rss_bytes()},
+          {"params_trainable", method_.parameter_count()},
+          {"params_head", head_params},
+          {"train_examples", train_.size()},
+          {"val_examples", val_ ? nlohmann::json(val_->size()) : nullptr},
+          {"settings", settings_}};
+}
+
+}  // namespace vpet::train

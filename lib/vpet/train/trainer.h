@@ -1,0 +1,132 @@
+// The training loop: a frozen backbone (eval mode, no gradients), one
+// method's trainable tensors and a new head, trained on the examples for a
+// number of epochs (DESIGN §7).
+//
+// Each epoch visits every example once, in an order drawn from the seed and
+// the epoch number alone, so a resumed run visits them in the same order.
+// The last batch of an epoch may be smaller (no image is left out; a ViT has
+// no batch statistics). Drop-path and the method's dropout draw from the
+// default generators, seeded by the caller (torch::manual_seed) and saved in
+// checkpoints.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vpet/model/vit.h"
+#include "vpet/peft/method.h"
+#include "vpet/train/checkpoint.h"
+#include "vpet/train/examples.h"
+#include "vpet/train/optimizer.h"
+#include "vpet/train/schedule.h"
+
+namespace vpet::train {
+
+struct TrainOptions {
+  std::int64_t epochs = 10;
+  std::int64_t batch = 32;
+  double lr = 1e-3;
+  DecayOptions decay;
+  OptimizerOptions optimizer;
+  double warmup = 0.0;  // epochs
+  ScheduleKind schedule = ScheduleKind::Cosine;
+  double label_smoothing = 0.0;
+  double drop_path = 0.0;  // backbone stochastic depth while training (timm's linear rule)
+  double grad_clip = 0.0;  // max global L2 norm of the gradients; 0: off
+  std::uint64_t seed = 0;
+  std::int64_t eval_every = 0;  // epochs; 0: evaluate after the last epoch only
+  torch::Device device = torch::kCPU;
+
+  // Throws vpet::UsageError naming the option for a value out of range.
+  void validate() const;
+  // The settings as recorded in checkpoints and the bundle's summary.
+  nlohmann::json to_json() const;
+};
+
+struct StepReport {
+  std::int64_t epoch;  // 1-based
+  std::int64_t epochs;
+  std::int64_t step;  // 1-based over the run
+  std::int64_t steps;
+  double loss, lr, images_per_second;
+};
+
+struct EvalReport {
+  std::int64_t epoch, step;
+  double top1;  // percent
+};
+
+// What the loop reports to, and asks, its caller. Every member may be empty.
+struct TrainCallbacks {
+  std::function<void(const StepReport&)> on_step;
+  std::function<void(const EvalReport&)> on_eval;
+  // After each epoch (1-based) with its mean training loss.
+  std::function<void(std::int64_t epoch, double loss)> on_epoch;
+  // Asked after every step; true ends the run after saving a checkpoint.
+  std::function<bool()> stop_requested;
+  // Called after every epoch and when stopping.
+  std::function<void(const Checkpoint&)> save_checkpoint;
+};
+
+class Trainer {
+ public:
+  // `vit` must be frozen and in eval mode except for the tensors the method
+  // trains, and `method` attached to it (or empty when `train` and `val`
+  // are features); `head` on options.device. `run`
+  // identifies what is trained (method, configuration, backbone, data): it
+  // joins the settings a checkpoint must match. Throws vpet::Error when a
+  // backbone tensor the method does not train requires a gradient.
+  Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::Linear head,
+          Examples train, std::optional<Examples> val, TrainOptions options,
+          nlohmann::json run = nlohmann::json::object());
+
+  // Continues from a checkpoint of a run with the same settings; throws
+  // vpet::UsageError listing the settings that differ.
+  void resume(const Checkpoint& checkpoint);
+
+  enum class Outcome { Finished, Stopped };
+  Outcome run(const TrainCallbacks& callbacks = {});
+
+  // Top-1 accuracy (percent) of the current weights on `examples`.
+  double evaluate(const Examples& examples);
+
+  // A snapshot (copies) of everything --resume needs.
+  Checkpoint checkpoint() const;
+  // Epochs, steps, final train loss, best and final validation top-1, time,
+  // images/s, peak RSS, parameter counts and the settings.
+  nlohmann::json summary() const;
+  const nlohmann::json& settings() const { return settings_; }
+
+ private:
+  torch::Tensor features(const torch::Tensor& inputs, bool training);
+  std::vector<std::int64_t> epoch_order(std::int64_t epoch) const;
+
+  model::VisionTransformer vit_;
+  peft::Method& method_;
+  torch::nn::Linear head_;
+  Examples train_;
+  std::optional<Examples> val_;
+  TrainOptions options_;
+  nlohmann::json settings_;
+  Optimizer optimizer_;
+  std::int64_t steps_per_epoch_;
+  Schedule schedule_;
+
+  // Position and running summary; all of it goes into checkpoints.
+  std::int64_t epoch_ = 0, step_in_epoch_ = 0, global_step_ = 0;
+  double epoch_loss_sum_ = 0.0;  // Σ loss·batch of the current epoch
+  std::int64_t epoch_images_ = 0;
+  double last_epoch_loss_ = std::nan("");
+  double best_top1_ = -1.0, final_top1_ = -1.0;
+  std::int64_t best_epoch_ = 0;
+  double seconds_ = 0.0;  // training time (steps only), over every session
+  std::int64_t images_ = 0;
+};
+
+}  // namespace vpet::train

@@ -1,0 +1,124 @@
+#!/usr/bin/env bats
+# peft-eval: interface, the frozen model's own head, adapters, fingerprints, errors.
+
+load helpers
+
+FMNIST=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+
+@test "--help, --version, bad option, missing arguments" {
+  run "$BIN/peft-eval" --help
+  assert_success
+  assert_output --partial "--adapter"
+  assert_output --partial "--confusion"
+  run "$BIN/peft-eval" --version
+  assert_success
+  run "$BIN/peft-eval" --bogus
+  assert_failure 2
+  run "$BIN/peft-eval" -m "$FIXTURES/vit/a_timm.safetensors"
+  assert_failure 2
+  assert_output --partial "missing -d/--data"
+}
+
+@test "the frozen model's own head: top-1 equals torchvision's argmax" {
+  local list
+  list=$(make_image_list)
+  run "$BIN/peft-eval" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$list" --json
+  assert_success
+  echo "$output" >"$BATS_TEST_TMPDIR/report.json"
+  run "$PY" - "$BATS_TEST_TMPDIR/report.json" "$FIXTURES/vit/expected_a.safetensors" <<'PY'
+import json, struct, sys
+import numpy as np
+report = json.load(open(sys.argv[1]))
+data = open(sys.argv[2], "rb").read()
+n = struct.unpack("<Q", data[:8])[0]
+entry = json.loads(data[8:8 + n])["e6/image.logits"]
+b, e = entry["data_offsets"]
+logits = np.frombuffer(data[8 + n + b:8 + n + e], np.float32).reshape(entry["shape"])
+top1 = 100.0 * np.mean(logits.argmax(1) == np.array([0, 1, 2]))
+for key in ("top1", "top5", "n", "params_trainable", "params_trainable_with_head",
+            "params_backbone", "images_per_second", "peak_memory_bytes"):
+    assert key in report, key
+assert report["n"] == 3 and report["params_trainable"] == 0, report
+assert abs(report["top1"] - top1) < 1e-9, (report["top1"], top1)
+print("ok")
+PY
+  assert_success
+  assert_output "ok"
+}
+
+@test "--confusion writes a TSV matrix atomically" {
+  local list
+  list=$(make_image_list)
+  run "$BIN/peft-eval" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$list" \
+    --confusion "$BATS_TEST_TMPDIR/confusion.tsv"
+  assert_success
+  run head -1 "$BATS_TEST_TMPDIR/confusion.tsv"
+  assert_output "$(printf 'true\\predicted\t0\t1\t2\t3\t4')"
+  [ "$(wc -l <"$BATS_TEST_TMPDIR/confusion.tsv")" -eq 6 ]
+}
+
+@test "a checkpoint without a head needs an adapter" {
+  local list
+  list=$(make_image_list)
+  run "$BIN/peft-eval" -m "$FIXTURES/vit/b_hf/model.safetensors" -d "$list"
+  assert_failure 1
+  assert_output --partial "no head"
+}
+
+@test "an adapter: trained, evaluated, refused on another backbone" {
+  [ -e "$FMNIST" ] || skip "dataset-fashion-mnist not installed"
+  run "$BIN/peft-train" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$FMNIST" --classes 0,1 \
+    --limit 64 --method linear --epochs 2 -o "$BATS_TEST_TMPDIR/linear.vpet"
+  assert_success
+  run "$BIN/peft-eval" -q -m "$FIXTURES/vit/a_timm.safetensors" -a "$BATS_TEST_TMPDIR/linear.vpet" \
+    -d "$FMNIST" --classes 0,1 --limit 50 --json
+  assert_success
+  assert_output --partial '"method": "linear"'
+  assert_output --partial '"params_trainable_with_head": 98'
+  run "$BIN/peft-eval" -q -m "$FIXTURES/vit/b_timm.safetensors" -a "$BATS_TEST_TMPDIR/linear.vpet" \
+    -d "$FMNIST" --classes 0,1 --limit 50
+  assert_failure 1
+  assert_output --partial "linear.vpet"
+  assert_output --regexp "sha256:[0-9a-f]{16}.*sha256:[0-9a-f]{16}"
+}
+
+@test "a missing or corrupt adapter fails with exit 1 naming it" {
+  local list
+  list=$(make_image_list)
+  run "$BIN/peft-eval" -m "$FIXTURES/vit/a_timm.safetensors" -a "$BATS_TEST_TMPDIR/none.vpet" -d "$list"
+  assert_failure 1
+  assert_output --partial "none.vpet"
+  head -c 500 /dev/urandom >"$BATS_TEST_TMPDIR/junk.vpet"
+  run "$BIN/peft-eval" -m "$FIXTURES/vit/a_timm.safetensors" -a "$BATS_TEST_TMPDIR/junk.vpet" -d "$list"
+  assert_failure 1
+  assert_output --partial "junk.vpet"
+}
+
+@test "two masked memory tasks in one pass score as each does alone" {
+  [ -e "$FMNIST" ] || skip "dataset-fashion-mnist not installed"
+  local m=$FIXTURES/vit/a_timm.safetensors
+  for pair in "0,1 t1" "2,3 t2"; do
+    set -- $pair
+    run "$BIN/peft-train" -q -m "$m" -d "$FMNIST" --classes "$1" --limit 64 --method memory \
+      --memory-mode masked --memory 2 --epochs 2 -o "$BATS_TEST_TMPDIR/$2.vpet"
+    assert_success
+  done
+  local data=(-d "$FMNIST" --classes 4,5 --limit 40)
+  "$BIN/peft-eval" -q -m "$m" -a "$BATS_TEST_TMPDIR/t1.vpet" "${data[@]}" --json >"$BATS_TEST_TMPDIR/a1.json"
+  "$BIN/peft-eval" -q -m "$m" -a "$BATS_TEST_TMPDIR/t2.vpet" "${data[@]}" --json >"$BATS_TEST_TMPDIR/a2.json"
+  "$BIN/peft-eval" -q -m "$m" -a "$BATS_TEST_TMPDIR/t1.vpet" -a "$BATS_TEST_TMPDIR/t2.vpet" \
+    "${data[@]}" --json >"$BATS_TEST_TMPDIR/both.json"
+  run "$PY" - "$BATS_TEST_TMPDIR" <<'PY'
+import json, sys
+d = sys.argv[1]
+alone = [json.load(open(f"{d}/a{i}.json")) for i in (1, 2)]
+both = json.load(open(f"{d}/both.json"))["tasks"]
+assert len(both) == 2
+for a, b in zip(alone, both):
+    assert a["top1"] == b["top1"] and a["per_class"] == b["per_class"], (a, b)
+    assert b["params_trainable"] == 2 * 2 * 48 + 48, b
+print("ok")
+PY
+  assert_success
+  assert_output "ok"
+}

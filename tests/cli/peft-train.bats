@@ -1,0 +1,178 @@
+#!/usr/bin/env bats
+# peft-train: interface, errors, resume and interruption, and the bundle as
+# Python reads it. The task: three colours of noisy 32×32 PNGs; the model:
+# the tiny timm ViT of the fixtures.
+
+load helpers
+
+MODEL=$FIXTURES/vit/a_timm.safetensors
+
+# train/ and val/ folders of class folders under $BATS_TEST_TMPDIR.
+make_task() {
+  "$PY" - "$BATS_TEST_TMPDIR" <<'PYTHON'
+import os, random, sys
+from PIL import Image
+random.seed(0)
+root = sys.argv[1]
+for split, n in (("train", 8), ("val", 4)):
+    for label, name in enumerate(("blue", "green", "red")):
+        os.makedirs(f"{root}/{split}/{name}", exist_ok=True)
+        for i in range(n):
+            im = Image.new("RGB", (32, 32))
+            im.putdata([tuple((150 if c == 2 - label else 20) + random.randrange(96)
+                              for c in range(3)) for _ in range(32 * 32)])
+            im.save(f"{root}/{split}/{name}/{i}.png")
+PYTHON
+}
+
+# Tensors of two bundles are bit-identical.
+same_tensors() {
+  "$PY" - "$1" "$2" <<'PYTHON'
+import sys, msgpack, msgpack_numpy, numpy as np
+def record(path):
+    with open(path, "rb") as f:
+        return list(msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False))[1]
+a, b = record(sys.argv[1]), record(sys.argv[2])
+assert a.keys() == b.keys(), (a.keys(), b.keys())
+bad = [k for k in a if not np.array_equal(a[k], b[k])]
+assert not bad, bad
+PYTHON
+}
+
+TRAIN=(-q -m "$MODEL" --batch 8 -t 1)
+
+@test "--help lists every option with its default" {
+  run "$BIN/peft-train" --help
+  assert_success
+  for option in --method --epochs --lr --wd --wd-head --wd-prompts --optimizer --warmup \
+    --schedule --label-smoothing --drop-path --grad-clip --eval-every --metrics --checkpoint \
+    --resume --features --val --prompts --rank --targets --adapter-style --memory-mode; do
+    assert_output --partial "$option"
+  done
+  assert_output --partial "(default: 10)"
+  assert_output --partial "(default: adamw)"
+  assert_output --partial "(default: 0.001)"
+}
+
+@test "--version" {
+  run "$BIN/peft-train" --version
+  assert_success
+  assert_output --regexp '^peft-train \(vpet\) [0-9]+\.[0-9]+\.[0-9]+'
+}
+
+@test "usage errors exit 2" {
+  run "$BIN/peft-train" --no-such-option
+  assert_failure 2
+  run "$BIN/peft-train" -m "$MODEL" -d x -o a.vpet
+  assert_failure 2
+  assert_output --partial "missing --method"
+  run "$BIN/peft-train" -m "$MODEL" -d x --method nope -o a.vpet
+  assert_failure 2
+  assert_output --partial "unknown method 'nope'"
+  assert_output --partial "bitfit, full, linear"
+  run "$BIN/peft-train" -m "$MODEL" -d x --method linear --optimizer lamb -o a.vpet
+  assert_failure 2
+  run "$BIN/peft-train" -m "$MODEL" -d x --method linear --warmup 20 --epochs 10 -o a.vpet
+  assert_failure 2
+  run "$BIN/peft-train" --features f.vpet --method full -o a.vpet
+  assert_failure 2
+  assert_output --partial "linear"
+}
+
+@test "missing files exit 1 and name the file" {
+  make_task
+  run "$BIN/peft-train" "${TRAIN[@]}" -d "$BATS_TEST_TMPDIR/nowhere" --method linear \
+    -o "$BATS_TEST_TMPDIR/a.vpet"
+  assert_failure 1
+  assert_output --partial "nowhere"
+  run "$BIN/peft-train" -q -m "$BATS_TEST_TMPDIR/none.safetensors" -d "$BATS_TEST_TMPDIR/train" \
+    --method linear -o "$BATS_TEST_TMPDIR/a.vpet"
+  assert_failure 1
+  assert_output --partial "none.safetensors"
+  [ ! -e "$BATS_TEST_TMPDIR/a.vpet" ]
+}
+
+@test "bitfit learns; Python reads the bundle; metrics are JSON lines" {
+  make_task
+  cd "$BATS_TEST_TMPDIR"
+  run "$BIN/peft-train" "${TRAIN[@]}" -d train --val val --method bitfit --epochs 4 --lr 0.01 \
+    --eval-every 2 --metrics m.jsonl -o a.vpet
+  assert_success
+  run "$PY" - <<'PYTHON'
+import json, msgpack, msgpack_numpy
+with open("a.vpet", "rb") as f:
+    header, record = msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False)
+assert header["kind"] == "adapter" and header["method"] == "bitfit", header
+assert record["head.weight"].shape == (3, 48) and record["head.bias"].shape == (3,)
+assert header["classes"] == ["blue", "green", "red"]
+assert header["backbone"]["fingerprint"].startswith("sha256:")
+t = header["training"]
+assert t["params_trainable"] == 960 == sum(v.size for k, v in record.items() if not k.startswith("head."))
+assert t["final_val_top1"] > 60, t
+lines = [json.loads(l) for l in open("m.jsonl")]
+assert [l["type"] for l in lines].count("step") == 12
+assert [l["epoch"] for l in lines if l["type"] == "eval"] == [2, 4]
+assert all(k in lines[0] for k in ("epoch", "step", "loss", "lr", "images_per_second"))
+PYTHON
+  assert_success
+}
+
+@test "linear trains on a vit-extract features stream as on the images" {
+  make_task
+  cd "$BATS_TEST_TMPDIR"
+  "$BIN/vit-extract" -q -m "$MODEL" -d train -o train.vpet
+  "$BIN/vit-extract" -q -m "$MODEL" -d val -o val.vpet
+  run "$BIN/peft-train" -q --features train.vpet --val val.vpet --method linear --batch 8 \
+    --epochs 3 -o f.vpet
+  assert_success
+  run "$BIN/peft-train" "${TRAIN[@]}" -d train --val val --method linear --epochs 3 -o i.vpet
+  assert_success
+  run "$PY" -c "
+import msgpack, msgpack_numpy, numpy as np
+r = [list(msgpack.Unpacker(open(p, 'rb'), object_hook=msgpack_numpy.decode, raw=False)) for p in ('f.vpet', 'i.vpet')]
+assert r[0][0]['backbone']['fingerprint'] == r[1][0]['backbone']['fingerprint']
+assert np.allclose(r[0][1]['head.weight'], r[1][1]['head.weight'], atol=1e-5)
+"
+  assert_success
+}
+
+@test "SIGINT saves the checkpoint, leaves no adapter; --resume ends bit-identical" {
+  make_task
+  cd "$BATS_TEST_TMPDIR"
+  local args=("${TRAIN[@]}" -d train --method bitfit --epochs 150 --drop-path 0.1)
+  "$BIN/peft-train" "${args[@]}" -o whole.vpet
+  "$BIN/peft-train" "${args[@]}" --checkpoint ck.vpet -o cut.vpet &
+  local pid=$!
+  # Interrupt once training is under way (the first epoch's checkpoint exists),
+  # whatever the machine's speed.
+  local waited=0
+  while [ ! -e ck.vpet ] && [ $waited -lt 600 ]; do sleep 0.05; waited=$((waited + 1)); done
+  kill -INT "$pid"
+  local code=0
+  wait "$pid" || code=$?
+  assert_equal "$code" 130
+  [ ! -e cut.vpet ]
+  [ -s ck.vpet ]
+  ls | grep -q '\.tmp\.' && fail "a temporary was left behind"
+  run "$BIN/peft-train" "${args[@]}" --checkpoint ck.vpet --resume ck.vpet -o cut.vpet
+  assert_success
+  run same_tensors whole.vpet cut.vpet
+  assert_success
+}
+
+@test "--resume with other settings is refused" {
+  make_task
+  cd "$BATS_TEST_TMPDIR"
+  "$BIN/peft-train" "${TRAIN[@]}" -d train --method linear --epochs 1 --checkpoint ck.vpet -o a.vpet
+  run "$BIN/peft-train" "${TRAIN[@]}" -d train --method linear --epochs 2 --resume ck.vpet -o b.vpet
+  assert_failure 2
+  assert_output --partial "epochs"
+}
+
+@test "an option the method does not use is warned about" {
+  make_task
+  cd "$BATS_TEST_TMPDIR"
+  run "$BIN/peft-train" -m "$MODEL" --batch 8 -t 1 -d train --method linear --epochs 1 --rank 4 -o a.vpet
+  assert_success
+  assert_output --partial "--rank is not used by linear"
+}

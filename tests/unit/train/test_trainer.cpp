@@ -1,0 +1,178 @@
+// The loop on the tiny task: each method learns, the frozen backbone stays
+// bit-identical, and a run resumed from a checkpoint (at an epoch boundary or
+// mid-epoch after a stop) ends with the same bits as an uninterrupted one.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "tiny_task.h"
+#include "vpet/error.h"
+#include "vpet/peft/registry.h"
+#include "vpet/train/checkpoint.h"
+#include "vpet/train/head.h"
+#include "vpet/train/trainer.h"
+
+namespace {
+
+using vpet::train::Checkpoint;
+using vpet::train::Examples;
+using vpet::train::TrainCallbacks;
+using vpet::train::Trainer;
+using vpet::train::TrainOptions;
+namespace test = vpet::train::test;
+
+struct Task {
+  Task() {
+    test::write_tiny_task(dir / "train", 8, 0);
+    test::write_tiny_task(dir / "val", 4, 1);
+    train = test::decode(dir / "train");
+    val = test::decode(dir / "val");
+  }
+  vpet::data::test_files::TempDir dir;
+  std::shared_ptr<vpet::data::ImageCache> train, val;
+};
+
+Task& task() {
+  static Task shared;
+  return shared;
+}
+
+// Everything one run needs, built as peft-train builds it.
+struct TrainingRun {
+  TrainingRun(const std::string& method_name, const TrainOptions& options) {
+    torch::manual_seed(options.seed);
+    torch::Generator generator = at::detail::createCPUGenerator(options.seed);
+    head = vpet::train::make_head(48, 3, generator);
+    method = vpet::peft::create_method(method_name);
+    method->attach(backbone.vit, generator);
+    auto examples = [&](const std::shared_ptr<vpet::data::ImageCache>& images) {
+      return method->changes_backbone_features()
+                 ? Examples::images(images)
+                 : vpet::train::cache_features(*images, backbone.vit, *method, 16, torch::kCPU);
+    };
+    trainer = std::make_unique<Trainer>(backbone.vit, *method, head, examples(task().train),
+                                        examples(task().val), options);
+  }
+  // Every trained tensor, by name.
+  std::vector<std::pair<std::string, torch::Tensor>> weights() const {
+    return trainer->checkpoint().params;
+  }
+
+  vpet::model::Backbone backbone = test::tiny_backbone();
+  torch::nn::Linear head{nullptr};
+  std::unique_ptr<vpet::peft::Method> method;
+  std::unique_ptr<Trainer> trainer;
+};
+
+TrainOptions quick(std::int64_t epochs) {
+  TrainOptions options;
+  options.epochs = epochs;
+  options.batch = 8;
+  options.lr = 1e-2;
+  return options;
+}
+
+void expect_same_weights(const TrainingRun& a, const TrainingRun& b) {
+  const auto wa = a.weights(), wb = b.weights();
+  ASSERT_EQ(wa.size(), wb.size());
+  for (std::size_t i = 0; i < wa.size(); ++i) {
+    EXPECT_EQ(wa[i].first, wb[i].first);
+    EXPECT_TRUE(torch::equal(wa[i].second, wb[i].second)) << wa[i].first;
+  }
+}
+
+class EachMethod : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EachMethod, LearnsAndLeavesTheFrozenBackboneBitIdentical) {
+  TrainingRun run(GetParam(), quick(6));
+  ASSERT_EQ(run.trainer->run(), Trainer::Outcome::Finished);
+  const nlohmann::json summary = run.trainer->summary();
+  EXPECT_GT(summary["final_val_top1"].get<double>(), 60.0) << summary.dump();  // chance: 33%
+  EXPECT_EQ(summary["steps"], 6 * 3);
+
+  std::set<const void*> trained;
+  for (const auto& [name, tensor] : run.method->trainable()) {
+    trained.insert(tensor.unsafeGetTensorImpl());
+  }
+  const vpet::model::Backbone fresh = test::tiny_backbone();
+  const auto after = run.backbone.vit->named_parameters();
+  const auto before = fresh.vit->named_parameters();
+  for (const auto& item : after) {
+    if (trained.count(item.value().unsafeGetTensorImpl())) continue;
+    EXPECT_FALSE(item.value().requires_grad()) << item.key();
+    EXPECT_FALSE(item.value().grad().defined()) << item.key();
+    EXPECT_TRUE(torch::equal(item.value(), before[item.key()])) << item.key();
+  }
+  EXPECT_FALSE(run.backbone.vit->is_training());
+}
+
+INSTANTIATE_TEST_SUITE_P(Baselines, EachMethod, ::testing::Values("linear", "full", "bitfit"));
+
+TEST(Trainer, ResumeFromAnEpochCheckpointIsBitIdentical) {
+  TrainOptions options = quick(3);
+  options.drop_path = 0.2;  // draws from the generator the checkpoint must restore
+  options.warmup = 1;
+  TrainingRun whole("bitfit", options);
+  std::vector<Checkpoint> saved;
+  TrainCallbacks callbacks;
+  callbacks.save_checkpoint = [&](const Checkpoint& c) { saved.push_back(c); };
+  whole.trainer->run(callbacks);
+  ASSERT_EQ(saved.size(), 3u);
+
+  // Through a file, as --checkpoint/--resume do.
+  vpet::data::test_files::TempDir dir;
+  vpet::train::write_checkpoint(dir / "ckpt.vpet", saved[0], "test", {});
+  TrainingRun resumed("bitfit", options);
+  resumed.trainer->resume(vpet::train::read_checkpoint(dir / "ckpt.vpet"));
+  resumed.trainer->run();
+  expect_same_weights(whole, resumed);
+  EXPECT_EQ(resumed.trainer->summary()["steps"], whole.trainer->summary()["steps"]);
+}
+
+TEST(Trainer, StopMidEpochThenResumeIsBitIdentical) {
+  TrainOptions options = quick(2);
+  options.drop_path = 0.1;
+  TrainingRun whole("full", options);
+  whole.trainer->run();
+
+  TrainingRun stopped("full", options);
+  int steps = 0;
+  Checkpoint last;
+  TrainCallbacks callbacks;
+  callbacks.stop_requested = [&] { return ++steps == 4; };  // in epoch 2 (3 steps an epoch)
+  callbacks.save_checkpoint = [&](const Checkpoint& c) { last = c; };
+  ASSERT_EQ(stopped.trainer->run(callbacks), Trainer::Outcome::Stopped);
+  EXPECT_EQ(last.epoch, 1);
+  EXPECT_EQ(last.step_in_epoch, 1);
+
+  TrainingRun resumed("full", options);
+  resumed.trainer->resume(last);
+  resumed.trainer->run();
+  expect_same_weights(whole, resumed);
+}
+
+TEST(Trainer, ResumeWithOtherSettingsIsRefused) {
+  TrainingRun first("linear", quick(1));
+  first.trainer->run();
+  TrainOptions other = quick(1);
+  other.lr = 0.5;
+  TrainingRun second("linear", other);
+  try {
+    second.trainer->resume(first.trainer->checkpoint());
+    ADD_FAILURE() << "resumed";
+  } catch (const vpet::UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("lr"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Trainer, RefusesAnUnfrozenBackboneTensor) {
+  vpet::model::Backbone backbone = test::tiny_backbone();
+  auto method = vpet::peft::create_method("linear");
+  backbone.vit->norm->weight.set_requires_grad(true);
+  torch::Generator generator = at::detail::createCPUGenerator(0);
+  EXPECT_THROW(Trainer(backbone.vit, *method, vpet::train::make_head(48, 3, generator),
+                       Examples::images(task().train), std::nullopt, quick(1)),
+               vpet::Error);
+}
+
+}  // namespace
