@@ -5,8 +5,8 @@
 #include <set>
 
 #include "vpet/data/sampling.h"
-#include "vpet/eval/resources.h"
 #include "vpet/error.h"
+#include "vpet/eval/resources.h"
 #include "vpet/train/loss.h"
 
 namespace vpet::train {
