@@ -15,14 +15,7 @@ using test_files::TempDir;
 using test_files::write_bytes;
 using test_files::write_idx_pair;
 
-std::string error_of(const std::string& spec, const DatasetOptions& options = {}) {
-  try {
-    Dataset d(spec, options);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test_files::error_of;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

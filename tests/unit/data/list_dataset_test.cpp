@@ -10,15 +10,7 @@ namespace {
 using test_files::TempDir;
 using test_files::write_text;
 
-// The message of the vpet::Error that opening `spec` throws.
-std::string error_of(const std::string& spec) {
-  try {
-    Dataset d(spec);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test_files::error_of;
 
 TEST(ListDataset, ParsesVtabStyleLines) {
   TempDir dir;

@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "vpet/data/dataset.h"
+#include "vpet/error.h"
+
 namespace vpet::data::test_files {
 
 namespace fs = std::filesystem;
@@ -125,6 +128,16 @@ inline void write_idx_pair(const std::string& images_path, const std::string& la
   std::vector<uint8_t> label_file = idx_bytes({count}, labels);
   write_bytes(images_path, gz ? gzip_bytes(images) : images);
   write_bytes(labels_path, gz ? gzip_bytes(label_file) : label_file);
+}
+
+// The message of the vpet::Error that opening `spec` throws, or "(no error)".
+inline std::string error_of(const std::string& spec, const DatasetOptions& options = {}) {
+  try {
+    Dataset dataset(spec, options);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 }  // namespace vpet::data::test_files

@@ -3,6 +3,8 @@
 // checkpoint gets.
 #include <gtest/gtest.h>
 
+#include "../fixture_paths.h"
+
 #include <regex>
 #include <string>
 
@@ -16,7 +18,7 @@ using vpet::io::TensorMap;
 using vpet::model::Backbone;
 using vpet::model::LoadOptions;
 
-const std::string kVit = std::string(VPET_FIXTURES) + "/vit/";
+using vpet::test::kVit;
 
 TensorMap read(const std::string& file) {
   return vpet::io::read_safetensors(kVit + file);

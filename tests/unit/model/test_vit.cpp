@@ -4,6 +4,8 @@
 // checked.
 #include <gtest/gtest.h>
 
+#include "../fixture_paths.h"
+
 #include <string>
 
 #include "vpet/error.h"
@@ -15,7 +17,7 @@ namespace {
 
 using vpet::model::QkvPart;
 
-const std::string kVit = std::string(VPET_FIXTURES) + "/vit/";
+using vpet::test::kVit;
 
 class VitSeams : public ::testing::Test {
  protected:

@@ -4,6 +4,8 @@
 // express, is checked against a transcription of timm's forward.
 #include <gtest/gtest.h>
 
+#include "../fixture_paths.h"
+
 #include <iostream>
 #include <string>
 
@@ -15,7 +17,7 @@ namespace {
 using vpet::io::TensorMap;
 using vpet::model::Backbone;
 
-const std::string kVit = std::string(VPET_FIXTURES) + "/vit/";
+using vpet::test::kVit;
 constexpr double kTolerance = 1e-4;
 
 const torch::Tensor& get(const TensorMap& map, const std::string& name) {

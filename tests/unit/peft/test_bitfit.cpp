@@ -1,12 +1,14 @@
 // BitFit: every bias of the backbone (LayerNorm's included), nothing else.
 #include <gtest/gtest.h>
 
+#include "../fixture_paths.h"
+
 #include "vpet/model/checkpoint.h"
 #include "vpet/peft/registry.h"
 
 namespace {
 
-const std::string kTinyVit = std::string(VPET_FIXTURES) + "/vit/a_timm.safetensors";
+using vpet::test::kTinyVit;
 
 TEST(BitFit, TrainsExactlyTheBiases) {
   vpet::model::Backbone backbone = vpet::model::load_backbone(kTinyVit);

@@ -2,12 +2,14 @@
 // is trained, under "backbone.<name>"; tokens count as prompts for decay.
 #include <gtest/gtest.h>
 
+#include "../fixture_paths.h"
+
 #include "vpet/model/checkpoint.h"
 #include "vpet/peft/registry.h"
 
 namespace {
 
-const std::string kTinyVit = std::string(VPET_FIXTURES) + "/vit/a_timm.safetensors";
+using vpet::test::kTinyVit;
 
 TEST(Full, TrainsEveryBackboneParameterButTheHead) {
   vpet::model::Backbone backbone = vpet::model::load_backbone(kTinyVit);
