@@ -54,6 +54,10 @@ constexpr MethodOption kMethodOptions[] = {
     {"memory", "memory", Value::Integer},
     {"memory-mode", "memory_mode", Value::Text},
     {"memory-norm", "memory_norm", Value::Bool},
+    {"plan", "plan", Value::Text},
+    {"budget", "budget", Value::Text},
+    {"module-dropout", "module_dropout", Value::Number},
+    {"module-drop-path", "module_drop_path", Value::Number},
 };
 
 // The keys each known method reads; a method not listed (a later one) gets
@@ -63,12 +67,14 @@ const std::vector<std::string>* method_keys(const std::string& method) {
       vpt = {"prompts", "prompt_dropout", "init_prompts"},
       lora = {"rank", "alpha", "lora_dropout", "targets"},
       adapter = {"bottleneck", "adapter_style", "adapter_scale"},
-      memory = {"memory", "memory_mode", "memory_norm"};
+      memory = {"memory", "memory_mode", "memory_norm"},
+      spt = {"plan", "budget", "module_dropout", "module_drop_path"};
   if (method == "linear" || method == "full" || method == "bitfit") return &none;
   if (method == "vpt-shallow" || method == "vpt-deep") return &vpt;
   if (method == "lora") return &lora;
   if (method == "adapter") return &adapter;
   if (method == "memory") return &memory;
+  if (method == "spt-lora" || method == "spt-adapter") return &spt;
   return nullptr;
 }
 
@@ -189,7 +195,20 @@ void declare(cxxopts::Options& options) {
     ("memory-norm",
      "Memory: apply the block's first LayerNorm to the memory tokens (=false: not)",
      cxxopts::value<bool>()->default_value("true")->implicit_value("true"),
-     "BOOL");
+     "BOOL")
+    ("plan", "SPT: the allocation plan (spt-sensitivity's output; - for stdin)",
+     cxxopts::value<std::string>(), "FILE")
+    ("budget",
+     "SPT: train the plan made for this budget (needed when the file holds several)",
+     cxxopts::value<std::string>(), "B")
+    ("module-dropout",
+     "SPT: dropout on the modules' input",
+     cxxopts::value<double>()->default_value("0.1"),
+     "F")
+    ("module-drop-path",
+     "SPT: per-sample drop-path on the modules' output",
+     cxxopts::value<double>()->default_value("0.1"),
+     "F");
   // clang-format on
   // clang-format off
   options.add_options("Training")
@@ -415,7 +434,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     throw UsageError("--eval-every needs --val");
   }
   const std::string output = result["output"].as<std::string>();
-  nlohmann::json config = method_config(result, method_name);
+  const nlohmann::json config = method_config(result, method_name);
   const cli::Runtime runtime = cli::read_runtime_options(result);
   const train::TrainOptions options = read_train_options(result, runtime);
   // Built before anything is read: an unknown method or a bad setting is a
@@ -423,11 +442,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   std::unique_ptr<vpet::peft::Method> method = vpet::peft::create_method(method_name, config);
 
   Inputs inputs = from_features ? read_feature_inputs(result) : read_image_inputs(result, runtime);
-  if (inputs.backbone && config.contains("init_prompts")) {
-    // Prompts made for another backbone are refused by the method itself.
-    config["backbone_fingerprint"] = inputs.backbone->fingerprint;
-    method = vpet::peft::create_method(method_name, config);
-  }
+  if (inputs.backbone) method->check_backbone(inputs.backbone->fingerprint);
   std::optional<train::Checkpoint> resume;
   if (result.count("resume")) resume = train::read_checkpoint(result["resume"].as<std::string>());
 
@@ -501,6 +516,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   bundle.preprocess = inputs.preprocess;
   bundle.training = trainer.summary();
   bundle.tensors = method->trainable();
+  bundle.structure = method->structure();
   bundle.head_weight = head->weight;
   bundle.head_bias = head->bias;
   vpet::peft::write_bundle(output, bundle, "peft-train", args);

@@ -18,12 +18,19 @@ _vpet_complete() {
     vpet-info)
       options="--json --records -q --quiet -h --help --version"
       ;;
+    spt-sensitivity)
+      options="-m --model --heads -d --data --labels --classes --per-class --limit --seed
+        --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm --mean --std
+        --budget --structured --rank --alpha --beta --batches --drop-path --tau-step --scores
+        -o --output -t --threads --device -q --quiet -h --help --version"
+      ;;
     peft-train)
       options="-m --model --heads -d --data --val --features --labels --classes --per-class
         --limit --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --method --prompts --prompt-dropout --init-prompts --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
-        --memory-mode --memory-norm --epochs --lr --wd --wd-head --wd-prompts --optimizer
+        --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
+        --epochs --lr --wd --wd-head --wd-prompts --optimizer
         --momentum --warmup --schedule --label-smoothing --drop-path --grad-clip --eval-every
         --metrics --checkpoint --resume -o --output -t --threads --device -q --quiet -h --help
         --version"
@@ -41,16 +48,19 @@ _vpet_complete() {
     -d|--data) _filedir; return ;;
     --labels|-o|--output) _filedir; return ;;
     --val|--features|--init-prompts|--metrics|--checkpoint|--resume) _filedir; return ;;
+    --plan|--scores) _filedir; return ;;
     -a|--adapter|--confusion) _filedir; return ;;
-    --method) COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory" -- "$cur")); return ;;
+    --method) COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory spt-lora spt-adapter" -- "$cur")); return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw sgd" -- "$cur")); return ;;
     --schedule) COMPREPLY=($(compgen -W "cosine constant" -- "$cur")); return ;;
     --adapter-style) COMPREPLY=($(compgen -W "sequential parallel" -- "$cur")); return ;;
     --memory-mode) COMPREPLY=($(compgen -W "masked unmasked" -- "$cur")); return ;;
+    --structured) COMPREPLY=($(compgen -W "lora adapter" -- "$cur")); return ;;
     --targets) COMPREPLY=($(compgen -W "q,v q,k,v q,k,v,o,fc1,fc2" -- "$cur")); return ;;
     --epochs|--lr|--wd|--wd-head|--momentum|--warmup|--label-smoothing|--drop-path|--grad-clip|\
     --eval-every|--prompts|--prompt-dropout|--rank|--alpha|--lora-dropout|--bottleneck|\
-    --adapter-scale|--memory) return ;;
+    --adapter-scale|--memory|--budget|--beta|--batches|--tau-step|--module-dropout|\
+    --module-drop-path) return ;;
     --resize) COMPREPLY=($(compgen -W "squash crop" -- "$cur")); return ;;
     --interp) COMPREPLY=($(compgen -W "bilinear bicubic" -- "$cur")); return ;;
     --norm) COMPREPLY=($(compgen -W "imagenet inception clip none" -- "$cur")); return ;;
@@ -67,4 +77,4 @@ _vpet_complete() {
     _filedir
   fi
 }
-complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval
+complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval spt-sensitivity

@@ -35,8 +35,9 @@ Task adapter_task(const peft::Bundle& bundle, const std::string& bundle_path,
   task.hooks = peft::create_method(bundle.method, bundle.config);
   // Initial values are overwritten by the bundle; the generator only has to exist.
   torch::Generator generator = at::detail::createCPUGenerator(0);
-  task.hooks->attach(backbone.vit, generator);
   try {
+    task.hooks->restore_structure(bundle.structure);
+    task.hooks->attach(backbone.vit, generator);
     task.hooks->load(bundle.tensors);
   } catch (const Error& e) {
     throw Error(bundle_path + ": " + e.what());

@@ -54,11 +54,16 @@ bool is_fixed_header_key(const std::string& key) {
 
 // --------------------------------------------------------------- writing
 
+}  // namespace
+
 // msgpack::packer's stream: everything goes straight to the output file.
+// Outside the anonymous namespace because StreamWriter::Impl, which has
+// external linkage, holds one.
 struct OutputSink {
   AtomicOutput* output;
   void write(const char* data, std::size_t size) { output->write(data, size); }
 };
+namespace {
 
 void pack_string(msgpack::packer<OutputSink>& packer, const std::string& text) {
   packer.pack_str(static_cast<std::uint32_t>(text.size()));

@@ -3,11 +3,14 @@
 // and nothing else. The model knows no method; a method implements the
 // points it needs and leaves the others as the identity.
 //
-//   pixels ─► patch embed ─► + pos embed ─► tokens() ─► for each block i:
-//     block_input(i) ─► norm1 ─► q,k,v = linear(Q/K/V) ─► attention(i): extra
-//     keys/values, mask ─► attend ─► linear(O) ─► + residual ─► norm2 ─►
-//     linear(Fc1) ─► gelu ─► linear(Fc2) ─► linear(Mlp) ─► + residual
-//   ─► final_tokens() ─► final norm ─► pool ─► pooled() ─► head
+//   pixels ─► patch embed ─► + pos embed ─► [norm_pre] ─► tokens() ─► for
+//     each block i: block_input(i) ─► norm1 ─► q,k,v = linear(Q/K/V) ─►
+//     attention(i): extra keys/values, mask ─► attend ─► linear(O) ─►
+//     + residual ─► norm2 ─► linear(Fc1) ─► gelu ─► linear(Fc2) ─►
+//     linear(Mlp) ─► + residual
+//   ─► final_tokens() ─► final norm ─► pool ─► [fc_norm] ─► pooled() ─► head
+//
+// Every LayerNorm in brackets or named above also passes through norm().
 #pragma once
 
 #include <torch/torch.h>
@@ -23,6 +26,13 @@ class BlockImpl;
 enum class Site { Q, K, V, O, Fc1, Fc2, Mlp };
 
 const char* site_name(Site site);  // "q", "k", "v", "o", "fc1", "fc2", "mlp"
+
+// The LayerNorms: each block's two, and the model's own (timm's norm_pre,
+// the final norm, fc_norm), which exist depending on the model.
+enum class NormSite { Norm1, Norm2, Pre, Final, Fc };
+
+// timm's parameter prefix: "norm1", "norm2", "norm_pre", "norm", "fc_norm".
+const char* norm_name(NormSite site);
 
 // Keys, values and queries of one attention, heads not yet split: [B, N, D]
 // each; k and v may be given more tokens than q (memory tokens).
@@ -59,6 +69,13 @@ class ForwardHooks {
   // B·A·input, adapters transform or add, SPT adds sparse deltas.
   virtual torch::Tensor linear(std::int64_t block, Site site, const torch::Tensor& input,
                                const torch::Tensor& output) {
+    (void)block, (void)site, (void)input;
+    return output;
+  }
+  // A LayerNorm's output given its input (SPT tunes norm weights and
+  // biases). `block` is -1 for the model's own norms (Pre, Final, Fc).
+  virtual torch::Tensor norm(std::int64_t block, NormSite site, const torch::Tensor& input,
+                             const torch::Tensor& output) {
     (void)block, (void)site, (void)input;
     return output;
   }

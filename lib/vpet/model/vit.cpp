@@ -8,6 +8,7 @@
 #include <string>
 
 #include "vpet/error.h"
+#include "vpet/model/drop_path.h"
 #include "vpet/model/pos_embed.h"
 
 namespace vpet::model {
@@ -21,15 +22,10 @@ std::string size_string(std::int64_t c, std::int64_t h, std::int64_t w) {
   return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
 }
 
-// timm DropPath: zero whole samples with probability `rate`, scale the
-// survivors by 1/(1-rate) so the expectation is unchanged.
-torch::Tensor drop_path(const torch::Tensor& branch, double rate, bool training) {
-  if (!training || rate <= 0.0) return branch;
-  const double keep = 1.0 - rate;
-  std::vector<std::int64_t> shape(std::size_t(branch.dim()), 1);
-  shape[0] = branch.size(0);
-  torch::Tensor mask = torch::empty(shape, branch.options()).bernoulli_(keep);
-  return branch * mask / keep;
+// A norm's output, passed through the hooks.
+torch::Tensor hooked_norm(torch::nn::LayerNorm& norm, const torch::Tensor& x, ForwardHooks& hooks,
+                          std::int64_t block, NormSite site) {
+  return hooks.norm(block, site, x, norm->forward(x));
 }
 
 // The identity at every point: the frozen model's own forward.
@@ -56,6 +52,22 @@ const char* site_name(Site site) {
       return "fc2";
     case Site::Mlp:
       return "mlp";
+  }
+  return "?";
+}
+
+const char* norm_name(NormSite site) {
+  switch (site) {
+    case NormSite::Norm1:
+      return "norm1";
+    case NormSite::Norm2:
+      return "norm2";
+    case NormSite::Pre:
+      return "norm_pre";
+    case NormSite::Final:
+      return "norm";
+    case NormSite::Fc:
+      return "fc_norm";
   }
   return "?";
 }
@@ -147,7 +159,7 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& input) {
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& input, std::int64_t index,
                                  ForwardHooks& hooks, double drop_rate, bool training) {
-  const torch::Tensor normed = norm1->forward(input);
+  const torch::Tensor normed = hooked_norm(norm1, input, hooks, index, NormSite::Norm1);
   const AttentionImpl::Qkv projected = attn->project(normed);
   AttentionInputs inputs{hooks.linear(index, Site::Q, normed, projected.q),
                          hooks.linear(index, Site::K, normed, projected.k),
@@ -159,7 +171,7 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& input, std::int64_t index,
   const torch::Tensor x =
       input + drop_path(ls1 ? ls1->forward(branch) : branch, drop_rate, training);
 
-  const torch::Tensor mlp_in = norm2->forward(x);
+  const torch::Tensor mlp_in = hooked_norm(norm2, x, hooks, index, NormSite::Norm2);
   const torch::Tensor hidden =
       torch::gelu(hooks.linear(index, Site::Fc1, mlp_in, mlp->fc1->forward(mlp_in)));
   const torch::Tensor mlp_out = hooks.linear(index, Site::Fc2, hidden, mlp->fc2->forward(hidden));
@@ -230,6 +242,11 @@ torch::Tensor VisionTransformerImpl::tokens(const torch::Tensor& pixels) {
 }
 
 torch::Tensor VisionTransformerImpl::add_pos_embed(const torch::Tensor& tokens) {
+  return add_pos_embed(tokens, no_hooks());
+}
+
+torch::Tensor VisionTransformerImpl::add_pos_embed(const torch::Tensor& tokens,
+                                                   ForwardHooks& hooks) {
   torch::Tensor x;
   if (config_.no_embed_class) {
     const std::int64_t prefix = config_.prefix_tokens();
@@ -239,7 +256,7 @@ torch::Tensor VisionTransformerImpl::add_pos_embed(const torch::Tensor& tokens) 
   } else {
     x = tokens + pos_embed;
   }
-  return norm_pre ? norm_pre->forward(x) : x;
+  return norm_pre ? hooked_norm(norm_pre, x, hooks, -1, NormSite::Pre) : x;
 }
 
 torch::Tensor VisionTransformerImpl::final_norm(const torch::Tensor& x) {
@@ -247,15 +264,22 @@ torch::Tensor VisionTransformerImpl::final_norm(const torch::Tensor& x) {
 }
 
 torch::Tensor VisionTransformerImpl::pre_logits(const torch::Tensor& x) {
-  if (config_.pool == Pool::Avg) return patch_mean(x);
-  const torch::Tensor cls = x.select(1, 0);
-  return fc_norm ? fc_norm->forward(cls) : cls;
+  return pre_logits(x, no_hooks());
+}
+
+torch::Tensor VisionTransformerImpl::pre_logits(const torch::Tensor& x, ForwardHooks& hooks) {
+  const torch::Tensor pooled = config_.pool == Pool::Avg ? mean_of_patches(x) : x.select(1, 0);
+  return fc_norm ? hooked_norm(fc_norm, pooled, hooks, -1, NormSite::Fc) : pooled;
 }
 
 torch::Tensor VisionTransformerImpl::patch_mean(const torch::Tensor& x) {
-  const std::int64_t prefix = config_.prefix_tokens();
-  const torch::Tensor mean = x.narrow(1, prefix, x.size(1) - prefix).mean(1);
+  const torch::Tensor mean = mean_of_patches(x);
   return fc_norm ? fc_norm->forward(mean) : mean;
+}
+
+torch::Tensor VisionTransformerImpl::mean_of_patches(const torch::Tensor& x) const {
+  const std::int64_t prefix = config_.prefix_tokens();
+  return x.narrow(1, prefix, x.size(1) - prefix).mean(1);
 }
 
 torch::Tensor VisionTransformerImpl::head_logits(const torch::Tensor& features) {
@@ -268,14 +292,16 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixels) {
 
 torch::Tensor VisionTransformerImpl::features(const torch::Tensor& pixels, ForwardHooks& hooks,
                                               const ForwardOptions& options) {
-  torch::Tensor x = hooks.tokens(add_pos_embed(tokens(hooks.pixels(pixels))));
+  torch::Tensor x = hooks.tokens(add_pos_embed(tokens(hooks.pixels(pixels)), hooks));
   const std::int64_t depth = config_.depth;
   for (std::int64_t i = 0; i < depth; ++i) {
     // timm's stochastic-depth schedule: linspace(0, rate, depth).
     const double rate = depth > 1 ? options.drop_path * double(i) / double(depth - 1) : 0.0;
     x = blocks[std::size_t(i)]->forward(hooks.block_input(i, x), i, hooks, rate, options.training);
   }
-  return hooks.pooled(pre_logits(final_norm(hooks.final_tokens(x))));
+  x = hooks.final_tokens(x);
+  if (norm) x = hooked_norm(norm, x, hooks, -1, NormSite::Final);
+  return hooks.pooled(pre_logits(x, hooks));
 }
 
 Extracted VisionTransformerImpl::extract(const torch::Tensor& pixels,

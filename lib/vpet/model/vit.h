@@ -138,10 +138,14 @@ class VisionTransformerImpl : public torch::nn::Module {
   // + position embedding (timm _pos_embed: prefix tokens included unless
   // no_embed_class), then norm_pre: the input of block 0.
   torch::Tensor add_pos_embed(const torch::Tensor& tokens);
+  // The same with norm_pre passed through the hooks.
+  torch::Tensor add_pos_embed(const torch::Tensor& tokens, ForwardHooks& hooks);
   // The final norm (identity for an fc_norm model).
   torch::Tensor final_norm(const torch::Tensor& x);
   // fc_norm(pool(x)) of the final-normed sequence: the feature the head sees.
   torch::Tensor pre_logits(const torch::Tensor& x);
+  // The same with fc_norm passed through the hooks.
+  torch::Tensor pre_logits(const torch::Tensor& x, ForwardHooks& hooks);
   // fc_norm(mean over the patch tokens of the final-normed sequence).
   torch::Tensor patch_mean(const torch::Tensor& x);
   // head(features), or the features themselves when there is no head.
@@ -173,6 +177,9 @@ class VisionTransformerImpl : public torch::nn::Module {
   torch::nn::Linear head{nullptr};
 
  private:
+  // Mean over the patch tokens, prefix tokens left out.
+  torch::Tensor mean_of_patches(const torch::Tensor& x) const;
+
   VitConfig config_;
 };
 TORCH_MODULE(VisionTransformer);

@@ -8,6 +8,7 @@ namespace {
 
 constexpr const char* kHeadWeight = "head.weight";
 constexpr const char* kHeadBias = "head.bias";
+constexpr const char* kStructurePrefix = "structure.";
 
 }  // namespace
 
@@ -30,6 +31,9 @@ void write_bundle(const std::string& path, const Bundle& bundle, const std::stri
   io::Record record;
   for (const auto& [name, tensor] : bundle.tensors) {
     record.tensors.emplace_back(name, tensor.detach().to(torch::kCPU));
+  }
+  for (const auto& [name, tensor] : bundle.structure) {
+    record.tensors.emplace_back(kStructurePrefix + name, tensor.detach().to(torch::kCPU));
   }
   record.tensors.emplace_back(kHeadWeight, bundle.head_weight.detach().to(torch::kCPU));
   record.tensors.emplace_back(kHeadBias, bundle.head_bias.detach().to(torch::kCPU));
@@ -58,6 +62,8 @@ Bundle read_bundle(const std::string& path) {
       bundle.head_weight = tensor;
     } else if (name == kHeadBias) {
       bundle.head_bias = tensor;
+    } else if (name.rfind(kStructurePrefix, 0) == 0) {
+      bundle.structure.emplace_back(name.substr(std::string(kStructurePrefix).size()), tensor);
     } else {
       bundle.tensors.emplace_back(name, tensor);
     }

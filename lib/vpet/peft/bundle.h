@@ -7,7 +7,8 @@
 // Layout: header {kind: "adapter", method, config, backbone (the backbone's
 // describe(), with its fingerprint), classes, preprocess, training}, then one
 // record whose tensors are the method's trainable() tensors under their own
-// names plus "head.weight" [classes, D] and "head.bias" [classes].
+// names, its structure() tensors (not trained; SPT's sparse indices) under
+// "structure.<name>", and "head.weight" [classes, D] and "head.bias" [classes].
 #pragma once
 
 #include <torch/torch.h>
@@ -29,6 +30,7 @@ struct Bundle {
   nlohmann::json preprocess;                           // image::to_json()
   nlohmann::json training = nlohmann::json::object();  // summary of the run
   NamedTensors tensors;                                // the method's trainable()
+  NamedTensors structure;                              // the method's structure()
   torch::Tensor head_weight, head_bias;
 
   std::string fingerprint() const;  // backbone["fingerprint"]

@@ -16,6 +16,13 @@ bool Method::is_prompt(const std::string& name) const {
   return false;
 }
 
+void Method::restore_structure(const NamedTensors& tensors) {
+  if (!tensors.empty()) {
+    throw Error("the bundle holds structure tensor '" + tensors.front().first + "', which " +
+                name() + " does not use");
+  }
+}
+
 void Method::load(const NamedTensors& tensors) {
   torch::NoGradGuard no_grad;
   std::set<std::string> seen;

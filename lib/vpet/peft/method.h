@@ -41,6 +41,19 @@ class Method : public model::ForwardHooks {
   // backbone, go into the bundle. The new head is not the method's.
   virtual NamedTensors trainable() const = 0;
 
+  // Tensors that shape the method but are not trained (SPT's sparse
+  // indices): the bundle saves them beside trainable(), and a method rebuilt
+  // from a bundle gets them back through restore_structure() before
+  // attach(). Most methods have none.
+  virtual NamedTensors structure() const { return {}; }
+  // Throws vpet::Error for tensors this method does not expect.
+  virtual void restore_structure(const NamedTensors& tensors);
+
+  // Throws vpet::Error, naming the file, when a file the method was built
+  // from (initial prompts, an SPT plan) was made for a backbone other than
+  // the one with `fingerprint`.
+  virtual void check_backbone(const std::string& fingerprint) const { (void)fingerprint; }
+
   // Whether `name` (one of trainable()) gets weight decay by default:
   // matrices do; biases, norms, tokens and prompts do not (the papers'
   // convention; --wd-prompts overrides for tokens and prompts).

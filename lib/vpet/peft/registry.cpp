@@ -11,6 +11,7 @@
 #include "vpet/peft/linear.h"
 #include "vpet/peft/lora.h"
 #include "vpet/peft/memory.h"
+#include "vpet/peft/spt.h"
 #include "vpet/peft/vpt.h"
 
 namespace vpet::peft {
@@ -26,6 +27,12 @@ const std::map<std::string, Factory>& factories() {
       {"linear", [](const nlohmann::json& c) { return std::make_unique<LinearProbe>(c); }},
       {"lora", [](const nlohmann::json& c) { return std::make_unique<LoRA>(c); }},
       {"memory", [](const nlohmann::json& c) { return std::make_unique<Memory>(c); }},
+      {"spt-adapter",
+       [](const nlohmann::json& c) {
+         return std::make_unique<Spt>(spt::Structure::Adapter, c);
+       }},
+      {"spt-lora",
+       [](const nlohmann::json& c) { return std::make_unique<Spt>(spt::Structure::LoRA, c); }},
       {"vpt-deep",
        [](const nlohmann::json& c) { return std::make_unique<Vpt>(Vpt::Depth::Deep, c); }},
       {"vpt-shallow",

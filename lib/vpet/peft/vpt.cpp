@@ -11,18 +11,13 @@
 namespace vpet::peft {
 namespace {
 
-// The "prompts" tensor of a prompts file, refused when the file says it was
-// made from another backbone than `fingerprint` (when both are known).
-torch::Tensor read_prompts(const std::string& path, const std::string& fingerprint) {
+// The "prompts" tensor of a prompts file, and the fingerprint of the
+// backbone it was made for (empty when the file does not say).
+torch::Tensor read_prompts(const std::string& path, std::string& made_for) {
   io::StreamReader in(path);
   in.require_kind("prompts");
   const nlohmann::json backbone = in.header().value("backbone", nlohmann::json::object());
-  const std::string made_for =
-      backbone.is_object() ? backbone.value("fingerprint", std::string()) : std::string();
-  if (!fingerprint.empty() && !made_for.empty() && made_for != fingerprint) {
-    throw Error(in.name() + " holds prompts for backbone " + made_for + ", not for this model (" +
-                fingerprint + ")");
-  }
+  made_for = backbone.is_object() ? backbone.value("fingerprint", std::string()) : std::string();
   io::Record record;
   if (!in.next(record)) throw Error(in.name() + " has no prompts record");
   const torch::Tensor prompts = record.tensor("prompts").to(torch::kFloat32);
@@ -40,9 +35,16 @@ Vpt::Vpt(Depth depth, const nlohmann::json& config) : depth_(depth) {
   dropout_ = settings.number("prompt_dropout", 0.0, 0.0, 1.0);
   init_path_ = settings.text("init_prompts", "");
   if (!init_path_.empty()) {
-    init_ = read_prompts(init_path_, settings.text("backbone_fingerprint", ""));
+    init_ = read_prompts(init_path_, init_made_for_);
   }
   count_ = settings.integer("prompts", init_.defined() ? init_.size(1) : 10, 1);
+}
+
+void Vpt::check_backbone(const std::string& fingerprint) const {
+  if (!init_made_for_.empty() && init_made_for_ != fingerprint) {
+    throw Error(init_path_ + " holds prompts for backbone " + init_made_for_ +
+                ", not for this model (" + fingerprint + ")");
+  }
 }
 
 nlohmann::json Vpt::config() const {

@@ -17,10 +17,10 @@
 // Config keys: prompts (P; 10, or the init file's), prompt_dropout (0),
 // init_prompts (a vpet file of kind "prompts": one record whose tensor
 // "prompts" is [L, P, D] for deep or [1, P, D] for shallow; read when the
-// method is built), backbone_fingerprint (set by the program; a prompts file
-// made for another backbone is refused). The last two only initialise: they
-// are not part of config(), and a method rebuilt from a bundle does not need
-// the file. Trainable: "prompts", [1, P, D] shallow or [L, P, D] deep.
+// method is built; check_backbone() refuses one made for another backbone).
+// init_prompts only initialises: it is not part of config(), and a method
+// rebuilt from a bundle does not need the file. Trainable: "prompts", [1, P, D] shallow or [L, P,
+// D] deep.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +36,7 @@ class Vpt final : public Method {
 
   std::string name() const override { return deep() ? "vpt-deep" : "vpt-shallow"; }
   nlohmann::json config() const override;
+  void check_backbone(const std::string& fingerprint) const override;
   void attach(model::VisionTransformer& vit, torch::Generator& generator) override;
   NamedTensors trainable() const override { return {{"prompts", prompts_}}; }
   bool is_prompt(const std::string& name) const override { return name == "prompts"; }
@@ -53,8 +54,9 @@ class Vpt final : public Method {
   std::int64_t count_;  // P
   double dropout_;
   std::string init_path_;
-  torch::Tensor init_;     // from init_prompts, or undefined
-  torch::Tensor prompts_;  // [1 or L, P, D]
+  torch::Tensor init_;         // from init_prompts, or undefined
+  std::string init_made_for_;  // the backbone fingerprint init_prompts names
+  torch::Tensor prompts_;      // [1 or L, P, D]
   std::int64_t prefix_ = 0;
 };
 

@@ -55,6 +55,10 @@ class Recorder : public model::ForwardHooks {
                        const torch::Tensor& output) override {
     return inner_.linear(block, site, input, output);
   }
+  torch::Tensor norm(std::int64_t block, model::NormSite site, const torch::Tensor& input,
+                     const torch::Tensor& output) override {
+    return inner_.norm(block, site, input, output);
+  }
   torch::Tensor final_tokens(const torch::Tensor& x) override {
     last = x;
     return restored = inner_.final_tokens(x);

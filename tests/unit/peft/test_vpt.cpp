@@ -107,9 +107,8 @@ class VptInitFile : public ::testing::Test {
 TEST_F(VptInitFile, StartsFromTheFilesPrompts) {
   const torch::Tensor prompts = torch::randn({2, 6, 48});
   write(prompts, backbone.fingerprint);
-  auto vpt = test::attached(
-      "vpt-deep", {{"init_prompts", path}, {"backbone_fingerprint", backbone.fingerprint}},
-      backbone.vit);
+  auto vpt = test::attached("vpt-deep", {{"init_prompts", path}}, backbone.vit);
+  vpt->check_backbone(backbone.fingerprint);
   EXPECT_TRUE(torch::equal(vpt->trainable().front().second, prompts));
   EXPECT_EQ(vpt->config(), nlohmann::json({{"prompts", 6}, {"prompt_dropout", 0.0}}));
 }
@@ -119,8 +118,8 @@ TEST_F(VptInitFile, RefusesAnotherShapeOrBackbone) {
   EXPECT_THROW(test::attached("vpt-shallow", {{"init_prompts", path}}, backbone.vit), Error);
   EXPECT_THROW(test::attached("vpt-deep", {{"init_prompts", path}, {"prompts", 5}}, backbone.vit),
                Error);
-  EXPECT_THROW(create_method("vpt-deep", {{"init_prompts", path},
-                                          {"backbone_fingerprint", "sha256:0000000000000000"}}),
+  EXPECT_THROW(create_method("vpt-deep", {{"init_prompts", path}})
+                   ->check_backbone("sha256:0000000000000000"),
                Error);
 }
 
