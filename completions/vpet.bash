@@ -18,6 +18,11 @@ _vpet_complete() {
     vpet-info)
       options="--json --records -q --quiet -h --help --version"
       ;;
+    prompt-init-proto)
+      options="--input --method --prompts --deep --shallow --seed --sample-frac --max-tokens
+        --iters --tol --minibatch -o --output -t --threads --device -q --quiet -h --help
+        --version"
+      ;;
     peft-train)
       options="-m --model --heads -d --data --val --features --labels --classes --per-class
         --limit --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm
@@ -40,9 +45,15 @@ _vpet_complete() {
     -m|--model) _filedir safetensors; return ;;
     -d|--data) _filedir; return ;;
     --labels|-o|--output) _filedir; return ;;
-    --val|--features|--init-prompts|--metrics|--checkpoint|--resume) _filedir; return ;;
+    --val|--features|--init-prompts|--metrics|--checkpoint|--resume|--input) _filedir; return ;;
     -a|--adapter|--confusion) _filedir; return ;;
-    --method) COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory" -- "$cur")); return ;;
+    --method)
+      if [[ "$program" == prompt-init-proto ]]; then
+        COMPREPLY=($(compgen -W "random mean max kmeans" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory" -- "$cur"))
+      fi
+      return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw sgd" -- "$cur")); return ;;
     --schedule) COMPREPLY=($(compgen -W "cosine constant" -- "$cur")); return ;;
     --adapter-style) COMPREPLY=($(compgen -W "sequential parallel" -- "$cur")); return ;;
@@ -50,7 +61,7 @@ _vpet_complete() {
     --targets) COMPREPLY=($(compgen -W "q,v q,k,v q,k,v,o,fc1,fc2" -- "$cur")); return ;;
     --epochs|--lr|--wd|--wd-head|--momentum|--warmup|--label-smoothing|--drop-path|--grad-clip|\
     --eval-every|--prompts|--prompt-dropout|--rank|--alpha|--lora-dropout|--bottleneck|\
-    --adapter-scale|--memory) return ;;
+    --adapter-scale|--memory|--sample-frac|--max-tokens|--iters|--tol|--minibatch) return ;;
     --resize) COMPREPLY=($(compgen -W "squash crop" -- "$cur")); return ;;
     --interp) COMPREPLY=($(compgen -W "bilinear bicubic" -- "$cur")); return ;;
     --norm) COMPREPLY=($(compgen -W "imagenet inception clip none" -- "$cur")); return ;;
@@ -67,4 +78,4 @@ _vpet_complete() {
     _filedir
   fi
 }
-complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval
+complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval prompt-init-proto
