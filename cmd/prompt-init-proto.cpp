@@ -86,7 +86,7 @@ template <typename T>
 T checked(const cxxopts::ParseResult& result, const std::string& name, T low, T high,
           const std::string& range) {
   const T value = result[name].as<T>();
-  if (value < low || value > high) {
+  if (!(value >= low && value <= high)) {  // NaN fails too
     throw UsageError("--" + name + " must be " + range + ", got " + std::to_string(value));
   }
   return value;
@@ -96,8 +96,9 @@ proto::PrototypeOptions read_prototype_options(const cxxopts::ParseResult& resul
   proto::PrototypeOptions options;
   const std::string method = result["method"].as<std::string>();
   const auto parsed = proto::parse_method(method);
-  if (!parsed)
+  if (!parsed) {
     throw UsageError("--method: '" + method + "' is not one of random, mean, max, kmeans");
+  }
   options.method = *parsed;
   constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
   options.prompts = result.count("prompts")
@@ -107,7 +108,8 @@ proto::PrototypeOptions read_prototype_options(const cxxopts::ParseResult& resul
   options.sample_fraction = checked(result, "sample-frac", 1e-9, 1.0, "in (0, 1]");
   options.max_tokens = checked<std::int64_t>(result, "max-tokens", 1, kMax, "at least 1");
   options.kmeans.max_iterations = checked<std::int64_t>(result, "iters", 1, kMax, "at least 1");
-  options.kmeans.tolerance = checked(result, "tol", 0.0, 1e300, "at least 0");
+  options.kmeans.tolerance =
+      checked(result, "tol", 0.0, std::numeric_limits<double>::max(), "at least 0");
   options.kmeans.minibatch = checked<std::int64_t>(result, "minibatch", 0, kMax, "at least 0");
   if (options.method == proto::Method::KMeans && options.max_tokens < options.prompts) {
     throw UsageError("--max-tokens " + std::to_string(options.max_tokens) + " is less than the " +
@@ -116,8 +118,9 @@ proto::PrototypeOptions read_prototype_options(const cxxopts::ParseResult& resul
   }
   if (options.method != proto::Method::KMeans) {
     for (const char* name : kKMeansOptions) {
-      if (result.count(name))
+      if (result.count(name)) {
         vpet::cli::warn(std::string("--") + name + " applies to --method kmeans only");
+      }
     }
   }
   return options;
@@ -164,15 +167,13 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     throw UsageError("--deep and --shallow exclude each other");
   }
   const bool deep = result.count("shallow") == 0;
-  const proto::PrototypeOptions given = read_prototype_options(result, deep);
+  proto::PrototypeOptions options = read_prototype_options(result, deep);
   const std::string output = result["output"].as<std::string>();
   // Refused before the whole stream is read, not after.
   if (output == "-" && isatty(STDOUT_FILENO)) {
     throw UsageError("refusing to write binary data to a terminal; use -o FILE or a pipe");
   }
-  const cli::Runtime runtime = cli::read_runtime_options(result);
-  proto::PrototypeOptions options = given;
-  options.device = runtime.device;
+  options.device = cli::read_runtime_options(result).device;
 
   proto::TokenStream input(result["input"].as<std::string>());
   const std::vector<std::int64_t> layers =

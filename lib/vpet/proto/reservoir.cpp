@@ -8,15 +8,25 @@ namespace vpet::proto {
 RowReservoir::RowReservoir(std::int64_t capacity, std::uint64_t seed)
     : capacity_(capacity), random_(seed) {
   if (capacity < 1) throw std::invalid_argument("RowReservoir: capacity must be at least 1");
-  replacement_.assign(static_cast<std::size_t>(capacity), -1);
+}
+
+void RowReservoir::make_room(std::int64_t rows, std::int64_t width) {
+  const std::int64_t needed = std::min(capacity_, rows);
+  const std::int64_t have = slots_.defined() ? slots_.size(0) : 0;
+  if (have >= needed) return;
+  // Doubling: a large capacity costs memory only once the stream fills it.
+  torch::Tensor grown = torch::empty({std::min(capacity_, std::max(needed, 2 * have)), width});
+  if (have > 0) grown.narrow(0, 0, have).copy_(slots_);
+  slots_ = grown;
+  replacement_.resize(static_cast<std::size_t>(slots_.size(0)), -1);
 }
 
 void RowReservoir::offer(const torch::Tensor& rows) {
   if (rows.dim() != 2) throw std::invalid_argument("RowReservoir::offer: rows must be [R, D]");
-  if (!slots_.defined()) slots_ = torch::empty({capacity_, rows.size(1)}, torch::kFloat32);
-  if (rows.size(1) != slots_.size(1)) {
+  if (slots_.defined() && rows.size(1) != slots_.size(1)) {
     throw std::invalid_argument("RowReservoir::offer: rows changed width");
   }
+  make_room(seen_ + rows.size(0), rows.size(1));
   // Algorithm R: row number t (from 0) fills slot t while the reservoir is
   // filling; afterwards it replaces a uniformly drawn slot j ≤ t when j falls
   // inside the reservoir. Decide for the whole offer first, then copy only

@@ -22,7 +22,8 @@ class RowReservoir {
   RowReservoir(std::int64_t capacity, std::uint64_t seed);
 
   // Offers every row of `rows` [R, D], in order. All offers share D; the
-  // kept rows are stored as float32 on the CPU.
+  // kept rows are stored as float32 on the CPU, in storage that grows with
+  // the rows held up to the capacity.
   void offer(const torch::Tensor& rows);
 
   // The rows held: [min(seen, capacity), D], in slot order (not the order
@@ -33,10 +34,13 @@ class RowReservoir {
   std::int64_t capacity() const { return capacity_; }
 
  private:
+  // Grows the storage to hold min(rows, capacity) rows of `width`.
+  void make_room(std::int64_t rows, std::int64_t width);
+
   std::int64_t capacity_;
   std::int64_t seen_ = 0;
   RandomSource random_;
-  torch::Tensor slots_;  // [capacity, D]
+  torch::Tensor slots_;  // [≤ capacity, D]
   // Per slot, the row of the current offer that replaces it (-1: none); kept
   // between offers so that an offer costs O(R), not O(capacity).
   std::vector<std::int64_t> replacement_;

@@ -107,8 +107,8 @@ TEST(PromptLayers, DeepIsZeroToDepthMinusOneShallowIsZero) {
 }
 
 TEST_F(PromptInitTest, RandomDeepDrawsDistinctPatchTokensOfEachLayer) {
-  // The stream has layers 0..depth (vit-extract --layers all); the last is not used.
-  const std::string path = write_stream(tokens_header({0, 1, 2}), 3, 4, 6);
+  // The stream has layers 0..depth (the last is not used), in any order.
+  const std::string path = write_stream(tokens_header({2, 0, 1}), 3, 4, 6);
   const PromptInit init = build(path, {0, 1}, options_for(Method::Random, 5));
   ASSERT_EQ(init.prompts.sizes(), (std::vector<std::int64_t>{2, 5, 2}));
   EXPECT_EQ(init.images, 12);

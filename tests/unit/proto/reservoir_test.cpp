@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <numeric>
 #include <set>
 #include <vector>
 
@@ -37,6 +38,15 @@ TEST(RowReservoir, HoldsEverythingUntilFull) {
   reservoir.offer(numbered_rows(4));
   EXPECT_EQ(held_numbers(reservoir), (std::vector<std::int64_t>{0, 1, 2, 3}));
   EXPECT_EQ(reservoir.seen(), 4);
+}
+
+TEST(RowReservoir, AHugeCapacityCostsOnlyTheRowsHeld) {
+  // Storage grows as rows come: a billion float rows up front would be 4 GB.
+  RowReservoir reservoir(1'000'000'000, 1);
+  offer_in_pieces(reservoir, numbered_rows(40), {0, 1, 3, 7, 15, 40});
+  std::vector<std::int64_t> all(40);
+  std::iota(all.begin(), all.end(), 0);
+  EXPECT_EQ(held_numbers(reservoir), all);
 }
 
 TEST(RowReservoir, HoldsDistinctRowsOnceFull) {
