@@ -24,6 +24,11 @@ _vpet_complete() {
         --budget --structured --rank --alpha --beta --batches --drop-path --tau-step --scores
         -o --output -t --threads --device -q --quiet -h --help --version"
       ;;
+    prompt-init-proto)
+      options="--input --method --prompts --deep --shallow --seed --sample-frac --max-tokens
+        --iters --tol --minibatch -o --output -t --threads --device -q --quiet -h --help
+        --version"
+      ;;
     peft-train)
       options="-m --model --heads -d --data --val --features --labels --classes --per-class
         --limit --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm
@@ -47,10 +52,16 @@ _vpet_complete() {
     -m|--model) _filedir safetensors; return ;;
     -d|--data) _filedir; return ;;
     --labels|-o|--output) _filedir; return ;;
-    --val|--features|--init-prompts|--metrics|--checkpoint|--resume) _filedir; return ;;
+    --val|--features|--init-prompts|--metrics|--checkpoint|--resume|--input) _filedir; return ;;
     --plan|--scores) _filedir; return ;;
     -a|--adapter|--confusion) _filedir; return ;;
-    --method) COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory spt-lora spt-adapter" -- "$cur")); return ;;
+    --method)
+      if [[ "$program" == prompt-init-proto ]]; then
+        COMPREPLY=($(compgen -W "random mean max kmeans" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory spt-lora spt-adapter" -- "$cur"))
+      fi
+      return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw sgd" -- "$cur")); return ;;
     --schedule) COMPREPLY=($(compgen -W "cosine constant" -- "$cur")); return ;;
     --adapter-style) COMPREPLY=($(compgen -W "sequential parallel" -- "$cur")); return ;;
@@ -60,7 +71,7 @@ _vpet_complete() {
     --epochs|--lr|--wd|--wd-head|--momentum|--warmup|--label-smoothing|--drop-path|--grad-clip|\
     --eval-every|--prompts|--prompt-dropout|--rank|--alpha|--lora-dropout|--bottleneck|\
     --adapter-scale|--memory|--budget|--beta|--batches|--tau-step|--module-dropout|\
-    --module-drop-path) return ;;
+    --module-drop-path|--sample-frac|--max-tokens|--iters|--tol|--minibatch) return ;;
     --resize) COMPREPLY=($(compgen -W "squash crop" -- "$cur")); return ;;
     --interp) COMPREPLY=($(compgen -W "bilinear bicubic" -- "$cur")); return ;;
     --norm) COMPREPLY=($(compgen -W "imagenet inception clip none" -- "$cur")); return ;;
@@ -77,4 +88,5 @@ _vpet_complete() {
     _filedir
   fi
 }
-complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval spt-sensitivity
+complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval spt-sensitivity \
+  prompt-init-proto

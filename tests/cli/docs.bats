@@ -3,7 +3,7 @@
 
 load helpers
 
-PROGRAMS=(vit-extract vpet-info peft-train peft-eval spt-sensitivity)
+PROGRAMS=(vit-extract vpet-info peft-train peft-eval spt-sensitivity prompt-init-proto)
 
 long_options() {
   "$BIN/$1" --help | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u
@@ -43,6 +43,12 @@ long_options() {
   COMP_WORDS=(vit-extract --feature t); COMP_CWORD=2; COMP_LINE="vit-extract --feature t"; COMP_POINT=${#COMP_LINE}
   _vpet_complete
   [ "${COMPREPLY[*]}" = "tokens" ]
+  COMP_WORDS=(prompt-init-proto --method k); COMP_CWORD=2; COMP_LINE="prompt-init-proto --method k"; COMP_POINT=${#COMP_LINE}
+  _vpet_complete
+  [ "${COMPREPLY[*]}" = "kmeans" ]
+  COMP_WORDS=(peft-train --method vpt-d); COMP_CWORD=2; COMP_LINE="peft-train --method vpt-d"; COMP_POINT=${#COMP_LINE}
+  _vpet_complete
+  [ "${COMPREPLY[*]}" = "vpt-deep" ]
 }
 
 @test "the zsh completion parses" {
