@@ -58,6 +58,24 @@ constexpr MethodOption kMethodOptions[] = {
     {"budget", "budget", Value::Text},
     {"module-dropout", "module_dropout", Value::Number},
     {"module-drop-path", "module_drop_path", Value::Number},
+    {"lion-input", "lion_input", Value::Text},
+    {"lion-output", "lion_output", Value::Bool},
+    {"lion-channels", "lion_channels", Value::Integer},
+    {"lion-token-width", "lion_token_width", Value::Integer},
+    {"lion-width", "lion_width", Value::Integer},
+    {"lion-activation", "lion_activation", Value::Text},
+    {"lion-contraction", "lion_contraction", Value::Text},
+    {"lion-lipschitz", "lion_lipschitz", Value::Number},
+    {"lion-groupnorm", "lion_groupnorm", Value::Bool},
+    {"lion-solver", "lion_solver", Value::Text},
+    {"lion-tol", "lion_tol", Value::Number},
+    {"lion-max-iter", "lion_max_iter", Value::Integer},
+    {"lion-grad", "lion_grad", Value::Text},
+    {"lion-tau", "lion_tau", Value::Number},
+    {"lion-backward-tol", "lion_backward_tol", Value::Number},
+    {"lion-backward-max-iter", "lion_backward_max_iter", Value::Integer},
+    {"lion-prune-reg", "lion_prune_reg", Value::Number},
+    {"lion-prune-sparsity", "lion_prune_sparsity", Value::Number},
 };
 
 // The keys each known method reads; a method not listed (a later one) gets
@@ -69,12 +87,20 @@ const std::vector<std::string>* method_keys(const std::string& method) {
       adapter = {"bottleneck", "adapter_style", "adapter_scale"},
       memory = {"memory", "memory_mode", "memory_norm"},
       spt = {"plan", "budget", "module_dropout", "module_drop_path"};
+  static const std::vector<std::string> lion = [] {
+    std::vector<std::string> keys;
+    for (const MethodOption& option : kMethodOptions) {
+      if (std::string(option.key).rfind("lion_", 0) == 0) keys.push_back(option.key);
+    }
+    return keys;
+  }();
   if (method == "linear" || method == "full" || method == "bitfit") return &none;
   if (method == "vpt-shallow" || method == "vpt-deep") return &vpt;
   if (method == "lora") return &lora;
   if (method == "adapter") return &adapter;
   if (method == "memory") return &memory;
   if (method == "spt-lora" || method == "spt-adapter") return &spt;
+  if (method == "lion") return &lion;
   return nullptr;
 }
 
@@ -208,7 +234,87 @@ void declare(cxxopts::Options& options) {
     ("module-drop-path",
      "SPT: per-sample drop-path on the modules' output",
      cxxopts::value<double>()->default_value("0.1"),
-     "F");
+     "F")
+    ("lion-input",
+     "LION: input layer in pixel or token space, or none",
+     cxxopts::value<std::string>()->default_value("pixel"),
+     "WHERE")
+    ("lion-output",
+     "LION: output layer on the pooled feature (=false: none)",
+     cxxopts::value<bool>()->default_value("true")->implicit_value("true"),
+     "BOOL")
+    ("lion-channels",
+     "LION: channels of the pixel-space state",
+     cxxopts::value<std::int64_t>()->default_value("8"),
+     "C")
+    ("lion-token-width",
+     "LION: width of the token-space state",
+     cxxopts::value<std::int64_t>()->default_value("64"),
+     "D")
+    ("lion-width",
+     "LION: width of the output layer's state",
+     cxxopts::value<std::int64_t>()->default_value("256"),
+     "D")
+    ("lion-activation",
+     "LION: tanh or relu",
+     cxxopts::value<std::string>()->default_value("tanh"),
+     "NAME")
+    ("lion-contraction",
+     "LION: spectral or weight normalisation of the recurrent weight",
+     cxxopts::value<std::string>()->default_value("spectral"),
+     "NAME")
+    ("lion-lipschitz",
+     "LION: bound on the recurrent weight's norm",
+     cxxopts::value<double>()->default_value("0.9"),
+     "R")
+    ("lion-groupnorm",
+     "LION: GroupNorm in the pixel-space layer (no contraction guarantee)",
+     cxxopts::value<bool>()->default_value("false")->implicit_value("true"),
+     "BOOL")
+    ("lion-solver",
+     "LION: forward solver, anderson or fixed",
+     cxxopts::value<std::string>()->default_value("anderson"),
+     "NAME")
+    ("lion-tol",
+     "LION: relative residual that ends a forward solve",
+     cxxopts::value<double>()->default_value("0.001"),
+     "TOL")
+    ("lion-max-iter",
+     "LION: function evaluations of a forward solve",
+     cxxopts::value<std::int64_t>()->default_value("30"),
+     "N")
+    ("lion-grad",
+     "LION: gradient, ift (implicit) or phantom:K",
+     cxxopts::value<std::string>()->default_value("ift"),
+     "KIND")
+    ("lion-tau",
+     "LION: damping of the phantom steps",
+     cxxopts::value<double>()->default_value("0.5"),
+     "T")
+    ("lion-backward-tol",
+     "LION: residual that ends the implicit gradient's solve",
+     cxxopts::value<double>()->default_value("1e-06"),
+     "TOL")
+    ("lion-backward-max-iter",
+     "LION: evaluations of the implicit gradient's solve",
+     cxxopts::value<std::int64_t>()->default_value("40"),
+     "N")
+    ("lion-prune-reg",
+     "LION: thresholded L1 pull of sub-threshold weights to zero (0: off)",
+     cxxopts::value<double>()->default_value("0"),
+     "L")
+    ("lion-prune-sparsity",
+     "LION: the fraction of weights --lion-prune-reg prunes",
+     cxxopts::value<double>()->default_value("0.5"),
+     "S")
+    ("mask",
+     "Train with the pruning masks of this pruned bundle (lion-prune's output)",
+     cxxopts::value<std::string>(),
+     "BUNDLE")
+    ("rewind-from",
+     "Start the method's tensors and the head from this bundle (lottery-ticket rewinding)",
+     cxxopts::value<std::string>(),
+     "BUNDLE");
   // clang-format on
   // clang-format off
   options.add_options("Training")
@@ -384,20 +490,57 @@ train::Examples examples_of(const std::shared_ptr<const vpet::data::ImageCache>&
                             vpet::model::VisionTransformer& vit, vpet::peft::Method& method,
                             const train::TrainOptions& options) {
   if (method.changes_backbone_features()) return train::Examples::images(images);
-  return train::cache_features(*images, vit, method, options.batch, options.device);
+  return train::cache_features(*images, vit, options.batch, options.device);
 }
 
-// Progress on stderr and the --metrics log, fed by the loop.
+// A bundle --mask or --rewind-from names: of this method, backbone and classes.
+vpet::peft::Bundle related_bundle(const std::string& path, const std::string& option,
+                                  const vpet::peft::Method& method, const Inputs& inputs) {
+  vpet::peft::Bundle bundle = vpet::peft::read_bundle(path);
+  if (bundle.method != method.name()) {
+    throw UsageError(option + " " + path + " is a " + bundle.method + " bundle, not " +
+                     method.name());
+  }
+  vpet::peft::check_backbone(bundle, *inputs.backbone, path);
+  if (bundle.classes != inputs.classes) {
+    throw Error(path + ": its classes differ from the training set's");
+  }
+  return bundle;
+}
+
+// Lottery-ticket rewinding: the method's tensors and the head restart from
+// an earlier bundle (the method keeps its own masks: pruned entries stay 0).
+void rewind(const vpet::peft::Bundle& bundle, const std::string& path, vpet::peft::Method& method,
+            torch::nn::Linear& head) {
+  try {
+    method.load(bundle.tensors);
+  } catch (const Error& e) {
+    throw Error(path + ": " + e.what());
+  }
+  torch::NoGradGuard no_grad;
+  head->weight.copy_(bundle.head_weight);
+  head->bias.copy_(bundle.head_bias);
+}
+
+// Progress on stderr and the --metrics log, fed by the loop. The method's
+// warnings (a LION solve that did not converge) are shown the first time
+// and counted in `warned_steps`.
 train::TrainCallbacks observe(cli::Progress& progress, std::optional<train::MetricsLog>& metrics,
-                              std::int64_t batch) {
+                              std::int64_t& warned_steps) {
   train::TrainCallbacks callbacks;
-  callbacks.on_step = [&progress, &metrics, batch](const train::StepReport& r) {
+  callbacks.on_step = [&progress, &metrics, &warned_steps](const train::StepReport& r) {
+    if (r.method.is_object() && r.method.contains("warning")) {
+      if (warned_steps++ == 0) {
+        cli::warn("step " + std::to_string(r.step) + ": " + r.method["warning"].get<std::string>() +
+                  " (further such steps are counted, and every step is in --metrics)");
+      }
+    }
     char detail[160];
     std::snprintf(detail, sizeof detail, "epoch %lld/%lld step %lld/%lld loss %.4f lr %.3g",
                   static_cast<long long>(r.epoch), static_cast<long long>(r.epochs),
                   static_cast<long long>(r.step), static_cast<long long>(r.steps), r.loss, r.lr);
     progress.set_detail(detail);
-    progress.advance(batch);
+    progress.advance(r.images);
     if (metrics) metrics->step(r);
   };
   callbacks.on_epoch = [](std::int64_t epoch, double loss) {
@@ -425,6 +568,9 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     }
     if (result.count("model") || result.count("data")) {
       throw UsageError("--features replaces -m and -d");
+    }
+    if (result.count("mask") || result.count("rewind-from")) {
+      throw UsageError("--mask and --rewind-from need -m and -d");
     }
   } else {
     cli::required_string(result, "model", "-m/--model");
@@ -455,9 +601,28 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       train::make_head(inputs.width, std::int64_t(inputs.classes.size()), generator);
   head->to(options.device);
   vpet::model::VisionTransformer vit{nullptr};
+  nlohmann::json pruning;  // lion-prune's rounds behind --mask
   if (inputs.backbone) {
     vit = inputs.backbone->vit;
-    method->attach(vit, generator);
+    if (result.count("mask")) {
+      const vpet::peft::Bundle masks =
+          related_bundle(result["mask"].as<std::string>(), "--mask", *method, inputs);
+      method->restore_structure(masks.structure);
+      // The pruning rounds that made the masks stay on record.
+      pruning = masks.training.value("pruning", nlohmann::json());
+    }
+    try {
+      method->attach(vit, generator);
+    } catch (const Error& e) {
+      // Masks that do not fit this configuration.
+      if (!result.count("mask")) throw;
+      throw Error(result["mask"].as<std::string>() + ": " + e.what());
+    }
+    if (result.count("rewind-from")) {
+      rewind(
+          related_bundle(result["rewind-from"].as<std::string>(), "--rewind-from", *method, inputs),
+          result["rewind-from"].as<std::string>(), *method, head);
+    }
     if (!method->changes_backbone_features()) {
       cli::info("computing each image's features once (the backbone is not trained)");
     }
@@ -488,7 +653,8 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   const std::int64_t done =
       resume ? resume->epoch * images + resume->step_in_epoch * options.batch : 0;
   cli::Progress progress("training", options.epochs * images - done);
-  train::TrainCallbacks callbacks = observe(progress, metrics, options.batch);
+  std::int64_t warned_steps = 0;
+  train::TrainCallbacks callbacks = observe(progress, metrics, warned_steps);
   // Installed only now: a signal while decoding still ends the program at once.
   train::InterruptGuard interrupt;
   callbacks.stop_requested = [&interrupt] { return interrupt.signal() != 0; };
@@ -507,6 +673,10 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     return interrupt.exit_status();
   }
   progress.finish();
+  if (warned_steps > 0) {
+    cli::warn(std::to_string(warned_steps) + " of " + trainer.summary().at("steps").dump() +
+              " steps gave a " + method->name() + " warning");
+  }
 
   vpet::peft::Bundle bundle;
   bundle.method = method->name();
@@ -515,6 +685,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   bundle.classes = inputs.classes;
   bundle.preprocess = inputs.preprocess;
   bundle.training = trainer.summary();
+  if (!pruning.is_null()) bundle.training["pruning"] = pruning;
   bundle.tensors = method->trainable();
   bundle.structure = method->structure();
   bundle.head_weight = head->weight;

@@ -4,7 +4,8 @@
 
 _vpet_complete() {
   local cur prev words cword
-  _init_completion || return
+  # ':' does not break words here, so that phantom:K and cuda:N complete whole.
+  _init_completion -n : || return
 
   local program=${words[0]##*/}
   local options
@@ -35,10 +36,17 @@ _vpet_complete() {
         --mean --std --method --prompts --prompt-dropout --init-prompts --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
+        --lion-input --lion-output --lion-channels --lion-token-width --lion-width
+        --lion-activation --lion-contraction --lion-lipschitz --lion-groupnorm --lion-solver
+        --lion-tol --lion-max-iter --lion-grad --lion-tau --lion-backward-tol
+        --lion-backward-max-iter --lion-prune-reg --lion-prune-sparsity --mask --rewind-from
         --epochs --lr --wd --wd-head --wd-prompts --optimizer
         --momentum --warmup --schedule --label-smoothing --drop-path --grad-clip --eval-every
         --metrics --checkpoint --resume -o --output -t --threads --device -q --quiet -h --help
         --version"
+      ;;
+    lion-prune)
+      options="-i --input --sparsity --scope -o --output -q --quiet -h --help --version"
       ;;
     peft-eval)
       options="-m --model --heads -a --adapter -d --data --labels --classes --per-class --limit
@@ -53,13 +61,14 @@ _vpet_complete() {
     -d|--data) _filedir; return ;;
     --labels|-o|--output) _filedir; return ;;
     --val|--features|--init-prompts|--metrics|--checkpoint|--resume|--input) _filedir; return ;;
+    -i|--mask|--rewind-from) _filedir; return ;;
     --plan|--scores) _filedir; return ;;
     -a|--adapter|--confusion) _filedir; return ;;
     --method)
       if [[ "$program" == prompt-init-proto ]]; then
         COMPREPLY=($(compgen -W "random mean max kmeans" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory spt-lora spt-adapter" -- "$cur"))
+        COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory spt-lora spt-adapter lion" -- "$cur"))
       fi
       return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw sgd" -- "$cur")); return ;;
@@ -67,11 +76,23 @@ _vpet_complete() {
     --adapter-style) COMPREPLY=($(compgen -W "sequential parallel" -- "$cur")); return ;;
     --memory-mode) COMPREPLY=($(compgen -W "masked unmasked" -- "$cur")); return ;;
     --structured) COMPREPLY=($(compgen -W "lora adapter" -- "$cur")); return ;;
+    --scope) COMPREPLY=($(compgen -W "global layer" -- "$cur")); return ;;
+    --lion-input) COMPREPLY=($(compgen -W "pixel token none" -- "$cur")); return ;;
+    --lion-activation) COMPREPLY=($(compgen -W "tanh relu" -- "$cur")); return ;;
+    --lion-contraction) COMPREPLY=($(compgen -W "spectral weight" -- "$cur")); return ;;
+    --lion-solver) COMPREPLY=($(compgen -W "anderson fixed" -- "$cur")); return ;;
+    --lion-grad)
+      COMPREPLY=($(compgen -W "ift phantom:1" -- "$cur"))
+      __ltrim_colon_completions "$cur"
+      return ;;
     --targets) COMPREPLY=($(compgen -W "q,v q,k,v q,k,v,o,fc1,fc2" -- "$cur")); return ;;
     --epochs|--lr|--wd|--wd-head|--momentum|--warmup|--label-smoothing|--drop-path|--grad-clip|\
     --eval-every|--prompts|--prompt-dropout|--rank|--alpha|--lora-dropout|--bottleneck|\
     --adapter-scale|--memory|--budget|--beta|--batches|--tau-step|--module-dropout|\
-    --module-drop-path|--sample-frac|--max-tokens|--iters|--tol|--minibatch) return ;;
+    --module-drop-path|--sample-frac|--max-tokens|--iters|--tol|--minibatch|--sparsity|\
+    --lion-channels|--lion-token-width|--lion-width|--lion-lipschitz|--lion-tol|\
+    --lion-max-iter|--lion-tau|--lion-backward-tol|--lion-backward-max-iter|--lion-prune-reg|\
+    --lion-prune-sparsity) return ;;
     --resize) COMPREPLY=($(compgen -W "squash crop" -- "$cur")); return ;;
     --interp) COMPREPLY=($(compgen -W "bilinear bicubic" -- "$cur")); return ;;
     --norm) COMPREPLY=($(compgen -W "imagenet inception clip none" -- "$cur")); return ;;
@@ -89,4 +110,4 @@ _vpet_complete() {
   fi
 }
 complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval spt-sensitivity \
-  prompt-init-proto
+  prompt-init-proto lion-prune

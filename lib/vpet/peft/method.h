@@ -70,11 +70,22 @@ class Method : public model::ForwardHooks {
   bool training() const { return training_; }
 
   // False when the frozen backbone's pooled feature does not depend on the
-  // method (linear probing): features can then be cached once per image.
+  // method (linear probing, LION without an input layer): features can then
+  // be cached once per image, and the method acts on them through pooled().
   virtual bool changes_backbone_features() const { return true; }
 
-  // Trainable scalars, the head excluded (what papers count).
-  std::int64_t parameter_count() const;
+  // Trainable scalars, the head excluded (what papers count); for a pruned
+  // method, the ones not pruned.
+  virtual std::int64_t parameter_count() const;
+
+  // Training-loop hooks, no-ops for most methods. before_step(): after the
+  // backward pass, before the optimiser step (a regulariser's gradient).
+  // finish_training(): once, when training ends (fixing what was learnt
+  // into the method's structure). diagnostics(): numbers about the last
+  // step for the metrics log; a string "warning" in it is shown to the user.
+  virtual void before_step() {}
+  virtual void finish_training() {}
+  virtual nlohmann::json diagnostics() const { return nlohmann::json::object(); }
 
  protected:
   bool training_ = false;

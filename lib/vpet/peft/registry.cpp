@@ -9,6 +9,7 @@
 #include "vpet/peft/bitfit.h"
 #include "vpet/peft/full.h"
 #include "vpet/peft/linear.h"
+#include "vpet/peft/lion.h"
 #include "vpet/peft/lora.h"
 #include "vpet/peft/memory.h"
 #include "vpet/peft/spt.h"
@@ -25,12 +26,11 @@ const std::map<std::string, Factory>& factories() {
       {"bitfit", [](const nlohmann::json& c) { return std::make_unique<BitFit>(c); }},
       {"full", [](const nlohmann::json& c) { return std::make_unique<FullFineTuning>(c); }},
       {"linear", [](const nlohmann::json& c) { return std::make_unique<LinearProbe>(c); }},
+      {"lion", [](const nlohmann::json& c) { return std::make_unique<Lion>(c); }},
       {"lora", [](const nlohmann::json& c) { return std::make_unique<LoRA>(c); }},
       {"memory", [](const nlohmann::json& c) { return std::make_unique<Memory>(c); }},
       {"spt-adapter",
-       [](const nlohmann::json& c) {
-         return std::make_unique<Spt>(spt::Structure::Adapter, c);
-       }},
+       [](const nlohmann::json& c) { return std::make_unique<Spt>(spt::Structure::Adapter, c); }},
       {"spt-lora",
        [](const nlohmann::json& c) { return std::make_unique<Spt>(spt::Structure::LoRA, c); }},
       {"vpt-deep",

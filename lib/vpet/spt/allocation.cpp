@@ -188,27 +188,32 @@ Allocation allocate(const torch::Tensor& scores, const std::vector<Candidate>& c
                             ? settings.tau_step
                             : std::max<std::int64_t>(1, std::min(kSptTauStep, smallest / 100));
   const std::int64_t step = allocation.tau_step;
-  // Enough of the ranking for SPT's sweep, or for twice the largest budget
-  // (no plan selects more entries than it costs parameters, but for modules).
-  const std::int64_t reach =
-      std::min(index.total(), std::max(kSptTauSteps * step, 2 * largest + step));
-  const std::vector<std::int64_t> ranked = top_ranked(scores, reach);
-
-  if (reach / step > kMaxSweep) {
-    throw UsageError("--tau-step " + std::to_string(step) + " would sweep " +
-                     std::to_string(reach / step) + " values of tau; use a larger step");
-  }
+  // The ranking is computed for SPT's sweep or twice the largest budget at
+  // first, and extended (doubled) while the sweep needs more: entries inside
+  // a matrix that got a module cost nothing more, so total(τ) may stay far
+  // below τ.
+  std::int64_t reach = std::min(index.total(), std::max(kSptTauSteps * step, 2 * largest + step));
+  std::vector<std::int64_t> ranked = top_ranked(scores, reach);
   std::vector<std::int64_t> selected(candidates.size(), 0);
   std::int64_t tau = 0;
-  while (tau < reach) {
+  bool done = false;
+  while (!done && tau < index.total()) {
+    if (tau == reach) {
+      reach = std::min(index.total(), 2 * reach);
+      ranked = top_ranked(scores, reach);  // the same order, longer
+    }
     const std::int64_t next = std::min(reach, tau + step);
     for (std::int64_t r = tau; r < next; ++r) ++selected[index.tensor_of(ranked[std::size_t(r)])];
     tau = next;
     const std::int64_t total = total_cost(candidates, selected, class_token, settings);
     allocation.sweep.emplace_back(tau, total);
+    if (std::int64_t(allocation.sweep.size()) > kMaxSweep) {
+      throw UsageError("--tau-step " + std::to_string(step) + " needs more than " +
+                       std::to_string(kMaxSweep) + " values of tau; use a larger step");
+    }
     // total(τ) is not monotone: go on a little past the largest budget.
     const bool past_spt_sweep = std::int64_t(allocation.sweep.size()) >= kSptTauSteps;
-    if (past_spt_sweep && 2 * total >= 3 * largest) break;
+    done = past_spt_sweep && 2 * total >= 3 * largest;
   }
   for (std::int64_t budget : budgets) {
     std::size_t best = 0;

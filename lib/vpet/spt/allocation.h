@@ -41,9 +41,8 @@ struct AllocationSettings {
   // at most SPT's 0.02M. (SPT's fixed 0.02M step leaves its plans up to 25%
   // off their budget: its shipped 0.2M plans hold 0.152M to 0.260M.) The
   // sweep covers at least SPT's 79 steps, and goes on until the total passes
-  // 1.5 times the largest budget; it never selects more than twice the
-  // largest budget (plus a step), nor more than every candidate, and its
-  // last τ is that bound when the bound is off the grid.
+  // 1.5 times the largest budget or every candidate is selected (the last τ
+  // is then the number of candidates, which may be off the grid).
   std::int64_t tau_step = 0;
 
   // Throws vpet::UsageError naming the option for a value out of range.

@@ -33,8 +33,8 @@ Examples::Batch Examples::batch(const std::vector<std::int64_t>& rows,
 }
 
 Examples cache_features(const data::ImageCache& cache, model::VisionTransformer& vit,
-                        model::ForwardHooks& hooks, std::int64_t batch,
-                        const torch::Device& device) {
+                        std::int64_t batch, const torch::Device& device) {
+  model::ForwardHooks frozen;
   std::vector<torch::Tensor> features, labels;
   {
     torch::InferenceMode inference;
@@ -43,7 +43,7 @@ Examples cache_features(const data::ImageCache& cache, model::VisionTransformer&
       std::vector<std::int64_t> rows;
       for (std::int64_t r = start; r < std::min(n, start + batch); ++r) rows.push_back(r);
       data::Batch images = cache.batch(rows);
-      features.push_back(vit->features(images.images.to(device), hooks).to(torch::kCPU));
+      features.push_back(vit->features(images.images.to(device), frozen).to(torch::kCPU));
       labels.push_back(images.labels);
     }
   }

@@ -41,11 +41,11 @@ class Examples {
   torch::Tensor features_, labels_;
 };
 
-// The pooled features of every image of `cache` with `hooks` attached, in
-// one pass of the frozen backbone without autograd, `batch` images at a time.
+// The frozen backbone's pooled features of every image of `cache`, in one
+// pass without autograd, `batch` images at a time (for a method whose
+// changes_backbone_features() is false; it acts on them through pooled()).
 Examples cache_features(const data::ImageCache& cache, model::VisionTransformer& vit,
-                        model::ForwardHooks& hooks, std::int64_t batch,
-                        const torch::Device& device);
+                        std::int64_t batch, const torch::Device& device);
 
 // A vit-extract features stream (kind "features", feature "cls": the
 // pre-logits a head sees) and its header, whose backbone, classes and

@@ -184,7 +184,9 @@ std::vector<std::int64_t> Trainer::epoch_order(std::int64_t epoch) const {
 }
 
 torch::Tensor Trainer::features(const torch::Tensor& inputs, bool training) {
-  if (train_.are_features()) return inputs;
+  // Cached features are the frozen backbone's: the method acts on them only
+  // at the pooled feature (linear probing: not at all; LION's output layer).
+  if (train_.are_features()) return method_.pooled(inputs);
   return vit_->features(inputs, method_, {options_.drop_path, training});
 }
 
@@ -209,6 +211,7 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
       const torch::Tensor loss = cross_entropy(head_->forward(features(batch.inputs, true)),
                                                batch.labels, options_.label_smoothing);
       loss.backward();
+      method_.before_step();
       if (options_.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(trained, options_.grad_clip);
       optimizer_.step(lr);
 
@@ -222,8 +225,8 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
       const double elapsed = seconds_since(start);
       seconds_ += elapsed;
       if (callbacks.on_step) {
-        callbacks.on_step({epoch_ + 1, options_.epochs, global_step_, steps, value, lr,
-                           elapsed > 0.0 ? double(size) / elapsed : 0.0});
+        callbacks.on_step({epoch_ + 1, options_.epochs, global_step_, steps, size, value, lr,
+                           elapsed > 0.0 ? double(size) / elapsed : 0.0, method_.diagnostics()});
       }
       if (callbacks.stop_requested && callbacks.stop_requested()) {
         if (callbacks.save_checkpoint) callbacks.save_checkpoint(checkpoint());
@@ -249,6 +252,7 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
     }
     if (callbacks.save_checkpoint) callbacks.save_checkpoint(checkpoint());
   }
+  method_.finish_training();
   return Outcome::Finished;
 }
 
@@ -262,8 +266,8 @@ double Trainer::evaluate(const Examples& examples) {
       std::vector<std::int64_t> rows;
       for (std::int64_t r = start; r < std::min(n, start + options_.batch); ++r) rows.push_back(r);
       const Examples::Batch batch = examples.batch(rows, options_.device);
-      const torch::Tensor pooled =
-          examples.are_features() ? batch.inputs : vit_->features(batch.inputs, method_);
+      const torch::Tensor pooled = examples.are_features() ? method_.pooled(batch.inputs)
+                                                           : vit_->features(batch.inputs, method_);
       hits += top1_hits(head_->forward(pooled), batch.labels);
     }
   }

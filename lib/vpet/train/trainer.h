@@ -54,7 +54,9 @@ struct StepReport {
   std::int64_t epochs;
   std::int64_t step;  // 1-based over the run
   std::int64_t steps;
+  std::int64_t images;  // in this step's batch
   double loss, lr, images_per_second;
+  nlohmann::json method;  // the method's diagnostics() for this step
 };
 
 struct EvalReport {

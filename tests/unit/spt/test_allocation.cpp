@@ -218,6 +218,24 @@ TEST(SptAllocation, AppliesTheThresholdsAtTheirBoundaries) {
   EXPECT_EQ(int(allocation.plans[1].tuning("v.bias")), int(Tuning::Frozen));
 }
 
+TEST(SptAllocation, SweepsOnWhileModulesAbsorbTheSelection) {
+  // A 100×100 matrix ranked first, whose module (rank 1: 200 parameters)
+  // absorbs all its 10,000 entries; then a 300-vector. Budget 250 is met
+  // only at τ = 10,050, far past the first stretch of the ranking.
+  const std::vector<Candidate> candidates = {tensor("m.weight", {100, 100}),
+                                             tensor("v.bias", {300})};
+  const torch::Tensor scores =
+      torch::cat({torch::linspace(2.0, 1.0, 10000), torch::linspace(0.9, 0.1, 300)});
+  AllocationSettings settings;
+  settings.rank = 1;
+  settings.tau_step = 1;
+  const Allocation allocation = allocate(scores, candidates, 0, {250}, settings);
+  EXPECT_EQ(allocation.plans[0].selected, 10050);
+  EXPECT_EQ(allocation.plans[0].params(), 250);
+  EXPECT_EQ(int(allocation.plans[0].tuning("m.weight")), int(Tuning::Module));
+  EXPECT_EQ(allocation.plans[0].tuned.at("v.bias").indices.numel(), 50);
+}
+
 TEST(SptAllocation, RefusesBadSettings) {
   const auto candidates = mixed_candidates();
   const torch::Tensor scores = torch::ones({10});

@@ -48,7 +48,7 @@ struct TrainingRun {
     auto examples = [&](const std::shared_ptr<vpet::data::ImageCache>& images) {
       return method->changes_backbone_features()
                  ? Examples::images(images)
-                 : vpet::train::cache_features(*images, backbone.vit, *method, 16, torch::kCPU);
+                 : vpet::train::cache_features(*images, backbone.vit, 16, torch::kCPU);
     };
     trainer = std::make_unique<Trainer>(backbone.vit, *method, head, examples(task().train),
                                         examples(task().val), options);
