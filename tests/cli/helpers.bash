@@ -21,3 +21,21 @@ assert_only_files() {
   listing=$(cd "$BATS_TEST_TMPDIR" && ls -A | sort | tr '\n' ' ')
   assert_equal "$listing" "$*"
 }
+
+# Noisy 32×32 PNGs in three colour classes (blue, green, red), PER_CLASS of
+# each, under DIR/<class>/: a task the tiny fixture model learns at once.
+make_colour_task() {
+  "$PY" - "$1" "$2" "${3:-0}" <<'PYTHON'
+import os, random, sys
+from PIL import Image
+root, per_class, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+random.seed(seed)
+for label, name in enumerate(("blue", "green", "red")):
+    os.makedirs(f"{root}/{name}", exist_ok=True)
+    for i in range(per_class):
+        im = Image.new("RGB", (32, 32))
+        im.putdata([tuple((150 if c == 2 - label else 20) + random.randrange(96)
+                          for c in range(3)) for _ in range(32 * 32)])
+        im.save(f"{root}/{name}/{i}.png")
+PYTHON
+}

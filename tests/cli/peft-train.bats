@@ -9,20 +9,8 @@ MODEL=$FIXTURES/vit/a_timm.safetensors
 
 # train/ and val/ folders of class folders under $BATS_TEST_TMPDIR.
 make_task() {
-  "$PY" - "$BATS_TEST_TMPDIR" <<'PYTHON'
-import os, random, sys
-from PIL import Image
-random.seed(0)
-root = sys.argv[1]
-for split, n in (("train", 8), ("val", 4)):
-    for label, name in enumerate(("blue", "green", "red")):
-        os.makedirs(f"{root}/{split}/{name}", exist_ok=True)
-        for i in range(n):
-            im = Image.new("RGB", (32, 32))
-            im.putdata([tuple((150 if c == 2 - label else 20) + random.randrange(96)
-                              for c in range(3)) for _ in range(32 * 32)])
-            im.save(f"{root}/{split}/{name}/{i}.png")
-PYTHON
+  make_colour_task "$BATS_TEST_TMPDIR/train" 8 0
+  make_colour_task "$BATS_TEST_TMPDIR/val" 4 1
 }
 
 # Tensors of two bundles are bit-identical.

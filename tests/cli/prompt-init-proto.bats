@@ -9,19 +9,7 @@ MODEL=$FIXTURES/vit/a_timm.safetensors  # 2 blocks, 16 patches of width 48, a cl
 
 # 24 noisy 32×32 PNGs in three colour classes, under $BATS_TEST_TMPDIR/train.
 make_images() {
-  "$PY" - "$BATS_TEST_TMPDIR" <<'PYTHON'
-import os, random, sys
-from PIL import Image
-random.seed(0)
-root = sys.argv[1]
-for label, name in enumerate(("blue", "green", "red")):
-    os.makedirs(f"{root}/train/{name}", exist_ok=True)
-    for i in range(8):
-        im = Image.new("RGB", (32, 32))
-        im.putdata([tuple((150 if c == 2 - label else 20) + random.randrange(96)
-                          for c in range(3)) for _ in range(32 * 32)])
-        im.save(f"{root}/train/{name}/{i}.png")
-PYTHON
+  make_colour_task "$BATS_TEST_TMPDIR/train" 8 0
 }
 
 # Every layer's tokens of those images, in $BATS_TEST_TMPDIR/tokens.vpet.

@@ -9,19 +9,7 @@ MODEL=$FIXTURES/vit/a_timm.safetensors
 OTHER=$FIXTURES/vit/b_timm.safetensors
 
 setup() {
-  "$PY" - "$BATS_TEST_TMPDIR" <<'PYTHON'
-import os, random, sys
-from PIL import Image
-random.seed(1)
-root = sys.argv[1]
-for label, name in enumerate(("blue", "green", "red")):
-    os.makedirs(f"{root}/task/{name}", exist_ok=True)
-    for i in range(6):
-        im = Image.new("RGB", (32, 32))
-        im.putdata([tuple((150 if c == 2 - label else 20) + random.randrange(96)
-                          for c in range(3)) for _ in range(32 * 32)])
-        im.save(f"{root}/task/{name}/{i}.png")
-PYTHON
+  make_colour_task "$BATS_TEST_TMPDIR/task" 6 1
   TASK=$BATS_TEST_TMPDIR/task
 }
 

@@ -105,24 +105,19 @@ void Lion::attach(model::VisionTransformer& vit, torch::Generator& generator) {
       layer.norm_bias = trainable_like(torch::zeros({ch}), like);
     }
     layers_.push_back(layer);
-  } else if (input_ == Input::Token) {
-    Layer layer;
-    layer.name = "input";
-    layer.recurrent = weight(token_width_, token_width_);
-    layer.injection = weight(token_width_, c.width);
-    layer.injection_bias = bias(token_width_, c.width);
-    layer.prompt = trainable_like(torch::zeros({c.width, token_width_}), like);
-    layers_.push_back(layer);
   }
-  if (output_) {
+  // A layer on D-wide vectors (tokens or the pooled feature) with a `state`-wide state.
+  auto vector_layer = [&](const std::string& name, std::int64_t state) {
     Layer layer;
-    layer.name = "output";
-    layer.recurrent = weight(width_, width_);
-    layer.injection = weight(width_, c.width);
-    layer.injection_bias = bias(width_, c.width);
-    layer.prompt = trainable_like(torch::zeros({c.width, width_}), like);
+    layer.name = name;
+    layer.recurrent = weight(state, state);
+    layer.injection = weight(state, c.width);
+    layer.injection_bias = bias(state, c.width);
+    layer.prompt = trainable_like(torch::zeros({c.width, state}), like);
     layers_.push_back(layer);
-  }
+  };
+  if (input_ == Input::Token) vector_layer("input", token_width_);
+  if (output_) vector_layer("output", width_);
   // Masks given before attach() (peft-train --mask, a bundle's structure).
   const std::map<std::string, torch::Tensor> given = masks_;
   masks_.clear();
