@@ -76,6 +76,10 @@ constexpr MethodOption kMethodOptions[] = {
     {"lion-backward-max-iter", "lion_backward_max_iter", Value::Integer},
     {"lion-prune-reg", "lion_prune_reg", Value::Number},
     {"lion-prune-sparsity", "lion_prune_sparsity", Value::Number},
+    {"pgn-prompts", "pgn_prompts", Value::Integer},
+    {"pgn-library", "pgn_library", Value::Integer},
+    {"pgn-fixed", "pgn_fixed", Value::Bool},
+    {"pgn-input-size", "pgn_input_size", Value::Integer},
 };
 
 // The keys each known method reads; a method not listed (a later one) gets
@@ -86,7 +90,8 @@ const std::vector<std::string>* method_keys(const std::string& method) {
       lora = {"rank", "alpha", "lora_dropout", "targets"},
       adapter = {"bottleneck", "adapter_style", "adapter_scale"},
       memory = {"memory", "memory_mode", "memory_norm"},
-      spt = {"plan", "budget", "module_dropout", "module_drop_path"};
+      spt = {"plan", "budget", "module_dropout", "module_drop_path"},
+      pgn = {"pgn_prompts", "pgn_library", "pgn_fixed", "pgn_input_size"};
   static const std::vector<std::string> lion = [] {
     std::vector<std::string> keys;
     for (const MethodOption& option : kMethodOptions) {
@@ -101,6 +106,7 @@ const std::vector<std::string>* method_keys(const std::string& method) {
   if (method == "memory") return &memory;
   if (method == "spt-lora" || method == "spt-adapter") return &spt;
   if (method == "lion") return &lion;
+  if (method == "pgn") return &pgn;
   return nullptr;
 }
 
@@ -306,6 +312,22 @@ void declare(cxxopts::Options& options) {
     ("lion-prune-sparsity",
      "LION: the fraction of weights --lion-prune-reg prunes",
      cxxopts::value<double>()->default_value("0.5"),
+     "S")
+    ("pgn-prompts",
+     "PGN: prompts per image (K)",
+     cxxopts::value<std::int64_t>()->default_value("16"),
+     "K")
+    ("pgn-library",
+     "PGN: tokens in the library (N)",
+     cxxopts::value<std::int64_t>()->default_value("128"),
+     "N")
+    ("pgn-fixed",
+     "PGN: the input-independent baseline (K learned prompts, no generator)",
+     cxxopts::value<bool>()->default_value("false")->implicit_value("true"),
+     "BOOL")
+    ("pgn-input-size",
+     "PGN: side the generator resizes each image to",
+     cxxopts::value<std::int64_t>()->default_value("224"),
      "S")
     ("mask",
      "Train with the pruning masks of this pruned bundle (lion-prune's output)",

@@ -39,7 +39,8 @@ _vpet_complete() {
         --lion-input --lion-output --lion-channels --lion-token-width --lion-width
         --lion-activation --lion-contraction --lion-lipschitz --lion-groupnorm --lion-solver
         --lion-tol --lion-max-iter --lion-grad --lion-tau --lion-backward-tol
-        --lion-backward-max-iter --lion-prune-reg --lion-prune-sparsity --mask --rewind-from
+        --lion-backward-max-iter --lion-prune-reg --lion-prune-sparsity --pgn-prompts
+        --pgn-library --pgn-fixed --pgn-input-size --mask --rewind-from
         --epochs --lr --wd --wd-head --wd-prompts --optimizer
         --momentum --warmup --schedule --label-smoothing --drop-path --grad-clip --eval-every
         --metrics --checkpoint --resume -o --output -t --threads --device -q --quiet -h --help
@@ -47,6 +48,10 @@ _vpet_complete() {
       ;;
     lion-prune)
       options="-i --input --sparsity --scope -o --output -q --quiet -h --help --version"
+      ;;
+    pgn-invert)
+      options="-m --model --heads -i --input --rgb8 -o --output -t --threads --device -q --quiet
+        -h --help --version"
       ;;
     peft-eval)
       options="-m --model --heads -a --adapter -d --data --labels --classes --per-class --limit
@@ -68,7 +73,7 @@ _vpet_complete() {
       if [[ "$program" == prompt-init-proto ]]; then
         COMPREPLY=($(compgen -W "random mean max kmeans" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory spt-lora spt-adapter lion" -- "$cur"))
+        COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory spt-lora spt-adapter lion pgn" -- "$cur"))
       fi
       return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw sgd" -- "$cur")); return ;;
@@ -92,7 +97,7 @@ _vpet_complete() {
     --module-drop-path|--sample-frac|--max-tokens|--iters|--tol|--minibatch|--sparsity|\
     --lion-channels|--lion-token-width|--lion-width|--lion-lipschitz|--lion-tol|\
     --lion-max-iter|--lion-tau|--lion-backward-tol|--lion-backward-max-iter|--lion-prune-reg|\
-    --lion-prune-sparsity) return ;;
+    --lion-prune-sparsity|--pgn-prompts|--pgn-library|--pgn-input-size) return ;;
     --resize) COMPREPLY=($(compgen -W "squash crop" -- "$cur")); return ;;
     --interp) COMPREPLY=($(compgen -W "bilinear bicubic" -- "$cur")); return ;;
     --norm) COMPREPLY=($(compgen -W "imagenet inception clip none" -- "$cur")); return ;;
@@ -110,4 +115,4 @@ _vpet_complete() {
   fi
 }
 complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval spt-sensitivity \
-  prompt-init-proto lion-prune
+  prompt-init-proto lion-prune pgn-invert

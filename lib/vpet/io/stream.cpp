@@ -510,11 +510,18 @@ const nlohmann::json& StreamReader::header() const {
 }
 
 void StreamReader::require_kind(const std::string& kind) const {
+  require_kind(std::vector<std::string>{kind});
+}
+
+void StreamReader::require_kind(const std::vector<std::string>& kinds) const {
   const std::string& have = header()["kind"].get_ref<const std::string&>();
-  if (have != kind) {
-    throw Error(impl_->name + ": this is a '" + have + "' stream, but a '" + kind +
-                "' stream is needed");
+  std::string wanted;
+  for (const std::string& kind : kinds) {
+    if (have == kind) return;
+    wanted += (wanted.empty() ? "'" : " or '") + kind + "'";
   }
+  throw Error(impl_->name + ": this is a '" + have + "' stream, but a " + wanted +
+              " stream is needed");
 }
 
 bool StreamReader::next(Record& record) {
@@ -555,8 +562,13 @@ void write_one_shot(const std::string& path, const nlohmann::json& header, const
 }
 
 OneShot read_one_shot(const std::string& path, const std::string& kind) {
+  return read_one_shot(path, std::vector<std::string>{kind});
+}
+
+OneShot read_one_shot(const std::string& path, const std::vector<std::string>& kinds) {
   StreamReader reader(path);
-  reader.require_kind(kind);
+  reader.require_kind(kinds);
+  const std::string kind = reader.header()["kind"].get<std::string>();
   OneShot file{reader.header(), {}, reader.name()};
   if (!reader.next(file.record))
     throw Error(reader.name() + ": the " + kind + " file has no record");

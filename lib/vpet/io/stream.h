@@ -98,8 +98,10 @@ class StreamReader {
   // The header; throws vpet::Error saying the input is not a vpet stream
   // when it has none.
   const nlohmann::json& header() const;
-  // Throws vpet::Error unless the header exists and its kind is `kind`.
+  // Throws vpet::Error unless the header exists and its kind is `kind`
+  // (or one of `kinds`).
   void require_kind(const std::string& kind) const;
+  void require_kind(const std::vector<std::string>& kinds) const;
 
   // Reads the next record into `record` (replacing its contents); false at
   // the end of the input.
@@ -127,5 +129,7 @@ void write_one_shot(const std::string& path, const nlohmann::json& header, const
 // Throws vpet::Error naming the file unless it holds a header of `kind`
 // followed by exactly one record.
 OneShot read_one_shot(const std::string& path, const std::string& kind);
+// The same for a file of any of `kinds` (header()["kind"] says which).
+OneShot read_one_shot(const std::string& path, const std::vector<std::string>& kinds);
 
 }  // namespace vpet::io

@@ -17,11 +17,11 @@ std::string Bundle::fingerprint() const {
 }
 
 void write_bundle(const std::string& path, const Bundle& bundle, const std::string& program,
-                  const std::vector<std::string>& args) {
+                  const std::vector<std::string>& args, const std::string& kind) {
   if (!bundle.head_weight.defined() || !bundle.head_bias.defined()) {
     throw Error(path + ": a bundle needs the head's weight and bias");
   }
-  nlohmann::json header = io::make_header("adapter", program, args);
+  nlohmann::json header = io::make_header(kind, program, args);
   header["method"] = bundle.method;
   header["config"] = bundle.config;
   header["backbone"] = bundle.backbone;
@@ -41,7 +41,7 @@ void write_bundle(const std::string& path, const Bundle& bundle, const std::stri
 }
 
 Bundle read_bundle(const std::string& path) {
-  io::OneShot file = io::read_one_shot(path, "adapter");
+  io::OneShot file = io::read_one_shot(path, std::vector<std::string>{"adapter", "pixel-prompts"});
   const nlohmann::json& header = file.header;
   Bundle bundle;
   try {

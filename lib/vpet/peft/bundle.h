@@ -36,10 +36,13 @@ struct Bundle {
   std::string fingerprint() const;  // backbone["fingerprint"]
 };
 
-// Writes atomically. `program` and `args` go into the header.
+// Writes atomically. `program` and `args` go into the header. `kind`:
+// "adapter", or "pixel-prompts" for a PGN bundle whose library pgn-invert
+// moved to pixel space (the same layout; it deploys input-only).
 void write_bundle(const std::string& path, const Bundle& bundle, const std::string& program,
-                  const std::vector<std::string>& args);
-// Throws vpet::Error naming the file for anything that is not a valid bundle.
+                  const std::vector<std::string>& args, const std::string& kind = "adapter");
+// Reads either kind. Throws vpet::Error naming the file for anything that is
+// not a valid bundle.
 Bundle read_bundle(const std::string& path);
 
 // Throws vpet::Error, naming both fingerprints and the bundle's path, when

@@ -42,9 +42,11 @@ class Method : public model::ForwardHooks {
   virtual NamedTensors trainable() const = 0;
 
   // Tensors that shape the method but are not trained (SPT's sparse
-  // indices): the bundle saves them beside trainable(), and a method rebuilt
-  // from a bundle gets them back through restore_structure() before
-  // attach(). Most methods have none.
+  // indices, LION's masks, PGN's BatchNorm statistics): the bundle saves them
+  // beside trainable(), and a method rebuilt from a bundle gets them back
+  // through restore_structure() before attach(). Those that change while
+  // training are returned live (checkpoints restore them in place). Most
+  // methods have none.
   virtual NamedTensors structure() const { return {}; }
   // Throws vpet::Error for tensors this method does not expect.
   virtual void restore_structure(const NamedTensors& tensors);

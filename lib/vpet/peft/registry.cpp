@@ -12,6 +12,7 @@
 #include "vpet/peft/lion.h"
 #include "vpet/peft/lora.h"
 #include "vpet/peft/memory.h"
+#include "vpet/peft/pgn.h"
 #include "vpet/peft/spt.h"
 #include "vpet/peft/vpt.h"
 
@@ -29,6 +30,7 @@ const std::map<std::string, Factory>& factories() {
       {"lion", [](const nlohmann::json& c) { return std::make_unique<Lion>(c); }},
       {"lora", [](const nlohmann::json& c) { return std::make_unique<LoRA>(c); }},
       {"memory", [](const nlohmann::json& c) { return std::make_unique<Memory>(c); }},
+      {"pgn", [](const nlohmann::json& c) { return std::make_unique<Pgn>(c); }},
       {"spt-adapter",
        [](const nlohmann::json& c) { return std::make_unique<Spt>(spt::Structure::Adapter, c); }},
       {"spt-lora",

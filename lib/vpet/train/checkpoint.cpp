@@ -11,6 +11,7 @@ namespace {
 constexpr const char* kParam = "param:";
 constexpr const char* kOptimizer = "optimizer:";
 constexpr const char* kRng = "rng:";
+constexpr const char* kStructure = "structure:";
 
 void add_prefixed(io::Record& record, const char* prefix, const peft::NamedTensors& tensors) {
   for (const auto& [name, tensor] : tensors) record.tensors.emplace_back(prefix + name, tensor);
@@ -37,6 +38,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint,
   io::Record record;
   add_prefixed(record, kParam, checkpoint.params);
   add_prefixed(record, kOptimizer, checkpoint.optimizer);
+  add_prefixed(record, kStructure, checkpoint.structure);
   add_prefixed(record, kRng, checkpoint.rng);
   io::write_one_shot(path, header, record);
 }
@@ -60,6 +62,8 @@ Checkpoint read_checkpoint(const std::string& path) {
       checkpoint.params.emplace_back(name.substr(std::string(kParam).size()), tensor);
     } else if (starts_with(name, kOptimizer)) {
       checkpoint.optimizer.emplace_back(name.substr(std::string(kOptimizer).size()), tensor);
+    } else if (starts_with(name, kStructure)) {
+      checkpoint.structure.emplace_back(name.substr(std::string(kStructure).size()), tensor);
     } else if (starts_with(name, kRng)) {
       checkpoint.rng.emplace_back(name.substr(std::string(kRng).size()), tensor);
     } else {

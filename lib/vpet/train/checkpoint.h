@@ -6,7 +6,9 @@
 //
 // A checkpoint is a vpet file (vpet-format(5)) of kind "checkpoint": header
 // {settings, epoch, step_in_epoch, global_step, progress}, then one record
-// with tensors "param:<name>", "optimizer:<name>.<state>" and "rng:<device>".
+// with tensors "param:<name>", "optimizer:<name>.<state>", "structure:<name>"
+// (the method's structure(): PGN's BatchNorm statistics change while
+// training) and "rng:<device>".
 // Python reads it with msgpack_numpy like every other vpet file.
 #pragma once
 
@@ -29,6 +31,7 @@ struct Checkpoint {
   nlohmann::json progress = nlohmann::json::object();  // the running summary
   peft::NamedTensors params;                           // the trained tensors, by name
   peft::NamedTensors optimizer;                        // Optimizer::state()
+  peft::NamedTensors structure;                        // the method's structure()
   peft::NamedTensors rng;                              // capture_rng()
 };
 

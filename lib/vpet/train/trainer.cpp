@@ -133,6 +133,19 @@ void Trainer::resume(const Checkpoint& checkpoint) {
     }
   }
   optimizer_.load_state(checkpoint.optimizer);
+  {
+    // Structure that changes while training (PGN's BatchNorm statistics):
+    // structure() returns the live tensors, so copying into them restores it.
+    torch::NoGradGuard no_grad;
+    for (const auto& [name, live] : method_.structure()) {
+      for (const auto& [stored_name, stored] : checkpoint.structure) {
+        if (stored_name == name && stored.sizes() == live.sizes()) {
+          torch::Tensor target = live;
+          target.copy_(stored);
+        }
+      }
+    }
+  }
   restore_rng(checkpoint.rng, options_.device);
   epoch_ = checkpoint.epoch;
   step_in_epoch_ = checkpoint.step_in_epoch;
@@ -167,6 +180,9 @@ Checkpoint Trainer::checkpoint() const {
     checkpoint.params.emplace_back(param.name, param.tensor.detach().clone());
   }
   checkpoint.optimizer = optimizer_.state();
+  for (const auto& [name, tensor] : method_.structure()) {
+    checkpoint.structure.emplace_back(name, tensor.detach().clone());
+  }
   checkpoint.rng = capture_rng(options_.device);
   return checkpoint;
 }

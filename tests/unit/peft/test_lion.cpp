@@ -10,16 +10,16 @@
 namespace vpet::peft {
 namespace {
 
-const nlohmann::json kSmall = {{"lion_channels", 4}, {"lion_width", 32}, {"lion_token_width", 16}};
+const nlohmann::json kSmallLion = {{"lion_channels", 4}, {"lion_width", 32}, {"lion_token_width", 16}};
 
 nlohmann::json small(nlohmann::json extra) {
-  nlohmann::json config = kSmall;
+  nlohmann::json config = kSmallLion;
   config.update(extra);
   return config;
 }
 
 TEST(Lion, LearnsInPixelAndTokenSpace) {
-  test::expect_learns("lion", kSmall);
+  test::expect_learns("lion", kSmallLion);
   test::expect_learns("lion", small({{"lion_input", "token"}}));
   test::expect_learns(
       "lion",
@@ -28,7 +28,7 @@ TEST(Lion, LearnsInPixelAndTokenSpace) {
 
 TEST(Lion, StartsAsTheFrozenModelAndReportsItsSolves) {
   model::Backbone backbone = test::tiny_backbone();
-  auto lion = test::attached("lion", kSmall, backbone.vit);
+  auto lion = test::attached("lion", kSmallLion, backbone.vit);
   const torch::Tensor pixels = test::colour_task(2, backbone.vit->config().img_size, 5).pixels;
   torch::NoGradGuard no_grad;
   EXPECT_TRUE(torch::allclose(backbone.vit->features(pixels, *lion),
@@ -41,7 +41,7 @@ TEST(Lion, StartsAsTheFrozenModelAndReportsItsSolves) {
 
 TEST(Lion, MaskedWeightsStayZeroAndAreNotCounted) {
   model::Backbone backbone = test::tiny_backbone();
-  auto probe = test::attached("lion", kSmall, backbone.vit);
+  auto probe = test::attached("lion", kSmallLion, backbone.vit);
   NamedTensors masks;
   std::int64_t masked = 0;
   torch::manual_seed(1);
@@ -50,7 +50,7 @@ TEST(Lion, MaskedWeightsStayZeroAndAreNotCounted) {
     masked += mask.numel() - mask.sum().item<std::int64_t>();
     masks.emplace_back(Lion::kMaskPrefix + name, mask.to(torch::kUInt8));
   }
-  auto lion = create_method("lion", kSmall);
+  auto lion = create_method("lion", kSmallLion);
   lion->restore_structure(masks);
   torch::Generator generator = at::detail::createCPUGenerator(0);
   lion->attach(backbone.vit, generator);

@@ -39,11 +39,12 @@ Task& task() {
 
 // Everything one run needs, built as peft-train builds it.
 struct TrainingRun {
-  TrainingRun(const std::string& method_name, const TrainOptions& options) {
+  TrainingRun(const std::string& method_name, const TrainOptions& options,
+              const nlohmann::json& config = nlohmann::json::object()) {
     torch::manual_seed(options.seed);
     torch::Generator generator = at::detail::createCPUGenerator(options.seed);
     head = vpet::train::make_head(48, 3, generator);
-    method = vpet::peft::create_method(method_name);
+    method = vpet::peft::create_method(method_name, config);
     method->attach(backbone.vit, generator);
     auto examples = [&](const std::shared_ptr<vpet::data::ImageCache>& images) {
       return method->changes_backbone_features()
@@ -149,6 +150,28 @@ TEST(Trainer, StopMidEpochThenResumeIsBitIdentical) {
   resumed.trainer->resume(last);
   resumed.trainer->run();
   expect_same_weights(whole, resumed);
+}
+
+TEST(Trainer, ResumeRestoresStructureThatTrainingChanges) {
+  // PGN's BatchNorm statistics move every step; a checkpoint carries them.
+  const nlohmann::json pgn = {{"pgn_prompts", 2}, {"pgn_library", 4}, {"pgn_input_size", 32}};
+  TrainOptions options = quick(2);
+  TrainingRun whole("pgn", options, pgn);
+  std::vector<Checkpoint> saved;
+  TrainCallbacks callbacks;
+  callbacks.save_checkpoint = [&](const Checkpoint& c) { saved.push_back(c); };
+  whole.trainer->run(callbacks);
+  vpet::data::test_files::TempDir dir;
+  vpet::train::write_checkpoint(dir / "ckpt.vpet", saved[0], "test", {});
+  TrainingRun resumed("pgn", options, pgn);
+  resumed.trainer->resume(vpet::train::read_checkpoint(dir / "ckpt.vpet"));
+  resumed.trainer->run();
+  expect_same_weights(whole, resumed);
+  const auto a = whole.method->structure(), b = resumed.method->structure();
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_TRUE(torch::equal(a[i].second, b[i].second)) << a[i].first;
+  }
 }
 
 TEST(Trainer, ResumeWithOtherSettingsIsRefused) {

@@ -1,0 +1,149 @@
+#include "vpet/peft/pgn.h"
+
+#include "vpet/error.h"
+#include "vpet/io/tensor_text.h"
+#include "vpet/peft/parameter_init.h"
+#include "vpet/peft/settings.h"
+
+namespace vpet::peft {
+namespace {
+
+constexpr const char* kGeneratorPrefix = "generator.";
+// pgn-invert's 8-bit RGB patches [N, p, p, C], for users; not used by the method.
+constexpr const char* kRgb8 = "pixel_library_rgb8";
+
+}  // namespace
+
+Pgn::Pgn(const nlohmann::json& config) {
+  const Settings settings(config);
+  count_ = settings.integer("pgn_prompts", 16, 1);
+  library_size_ = settings.integer("pgn_library", 128, 1);
+  fixed_ = settings.boolean("pgn_fixed", false);
+  input_size_ = settings.integer("pgn_input_size", 224, 8);
+  pixel_space_ = settings.boolean("pgn_pixels", false);
+  if (fixed_ && pixel_space_) throw UsageError("fixed PGN prompts have no library to invert");
+}
+
+nlohmann::json Pgn::config() const {
+  return {{"pgn_prompts", count_},
+          {"pgn_library", library_size_},
+          {"pgn_fixed", fixed_},
+          {"pgn_input_size", input_size_},
+          {"pgn_pixels", pixel_space_}};
+}
+
+void Pgn::attach(model::VisionTransformer& vit, torch::Generator& generator) {
+  const model::VitConfig& c = vit->config();
+  const torch::Tensor& like = vit->pos_embed;
+  norm_pre_ = vit->norm_pre;
+  patch_embed_ = vit->patch_embed->proj;
+  if (fixed_) {
+    library_ = trainable_like(normal({count_, c.width}, 0.02, generator), like);
+    return;
+  }
+  generator_ = PgnGenerator(c.in_chans, count_ * library_size_, generator);
+  // The device, and the dtype of the floating tensors only: BatchNorm's
+  // num_batches_tracked stays an integer count.
+  generator_->to(like.device());
+  for (auto& parameter : generator_->parameters())
+    parameter.set_data(parameter.to(like.scalar_type()));
+  for (auto& buffer : generator_->buffers()) {
+    if (buffer.is_floating_point()) buffer.set_data(buffer.to(like.scalar_type()));
+  }
+  library_ = pixel_space_
+                 ? trainable_like(
+                       torch::zeros({library_size_, c.in_chans, c.patch_size, c.patch_size}), like)
+                 : trainable_like(normal({library_size_, c.width}, 0.02, generator), like);
+  if (!statistics_.empty()) {
+    torch::NoGradGuard no_grad;
+    for (const auto& [name, value] : statistics_) {
+      torch::Tensor* target =
+          generator_->named_buffers().find(name.substr(std::string(kGeneratorPrefix).size()));
+      if (!target || target->sizes() != value.sizes()) {
+        throw Error("the bundle's PGN statistic '" + name + "' does not fit the generator");
+      }
+      target->copy_(value);
+    }
+  }
+  generator_->train(training());
+}
+
+NamedTensors Pgn::trainable() const {
+  if (fixed_) return {{"prompts", library_}};
+  NamedTensors tensors;
+  for (const auto& item : generator_->named_parameters()) {
+    tensors.emplace_back(kGeneratorPrefix + item.key(), item.value());
+  }
+  tensors.emplace_back(pixel_space_ ? "pixel_library" : "library", library_);
+  return tensors;
+}
+
+NamedTensors Pgn::structure() const {
+  NamedTensors tensors;
+  if (rgb8_.defined()) tensors.emplace_back(kRgb8, rgb8_);
+  if (!generator_) return tensors;
+  for (const auto& item : generator_->named_buffers()) {
+    tensors.emplace_back(kGeneratorPrefix + item.key(), item.value());
+  }
+  return tensors;
+}
+
+void Pgn::restore_structure(const NamedTensors& tensors) {
+  statistics_.clear();
+  for (const auto& [name, tensor] : tensors) {
+    if (pixel_space_ && name == kRgb8) {
+      rgb8_ = tensor;
+    } else if (!fixed_ && name.rfind(kGeneratorPrefix, 0) == 0) {
+      statistics_.emplace_back(name, tensor);
+    } else {
+      throw Error("the bundle holds structure tensor '" + name + "', which pgn does not use");
+    }
+  }
+}
+
+bool Pgn::is_prompt(const std::string& name) const {
+  return name == "prompts" || name == "library" || name == "pixel_library";
+}
+
+void Pgn::set_training(bool training) {
+  Method::set_training(training);
+  if (generator_) generator_->train(training);  // BatchNorm: batch statistics while training
+}
+
+torch::Tensor Pgn::pixels(const torch::Tensor& x) {
+  if (fixed_) return x;
+  torch::Tensor input = x;
+  if (x.size(2) != input_size_ || x.size(3) != input_size_) {
+    input = torch::nn::functional::interpolate(
+        x, torch::nn::functional::InterpolateFuncOptions()
+               .size(std::vector<std::int64_t>{input_size_, input_size_})
+               .mode(torch::kBilinear)
+               .align_corners(false));
+  }
+  weights_ = generator_->forward(input).view({x.size(0), count_, library_size_}).softmax(-1);
+  return x;
+}
+
+torch::Tensor Pgn::prompts(std::int64_t batch) const {
+  if (fixed_) return library_.unsqueeze(0).expand({batch, -1, -1});
+  if (!pixel_space_) return torch::matmul(weights_, library_);
+  // Mix in pixel units, then the model's own patch embedding: K extra patches.
+  const torch::Tensor mixed = torch::matmul(weights_, library_.flatten(1));  // [B, K, C·p·p]
+  const auto patch = library_.sizes();
+  const torch::Tensor embedded =
+      torch::conv2d(mixed.view({batch * count_, patch[1], patch[2], patch[3]}),
+                    patch_embed_->weight, patch_embed_->bias, patch[2]);
+  return embedded.view({batch, count_, -1});
+}
+
+torch::Tensor Pgn::tokens(const torch::Tensor& x) {
+  torch::Tensor appended = prompts(x.size(0));
+  if (norm_pre_) appended = norm_pre_->forward(appended);
+  return torch::cat({x, appended}, 1);
+}
+
+torch::Tensor Pgn::final_tokens(const torch::Tensor& x) {
+  return x.narrow(1, 0, x.size(1) - count_);
+}
+
+}  // namespace vpet::peft
