@@ -21,6 +21,7 @@
 #include "vpet/eval/resources.h"
 #include "vpet/eval/task.h"
 #include "vpet/io/atomic_file.h"
+#include "vpet/model/device.h"
 #include "vpet/peft/bundle.h"
 #include "vpet/peft/memory.h"
 
@@ -53,6 +54,7 @@ void declare(cxxopts::Options& options) {
      "FILE");
   // clang-format on
   cli::add_runtime_options(options);
+  cli::add_precision_option(options);
 }
 
 struct Result {
@@ -78,7 +80,8 @@ std::vector<Result> evaluate(std::vector<vpet::eval::Task>& tasks, vpet::model::
                              const vpet::data::Dataset& dataset,
                              const vpet::image::Preprocess& preprocess,
                              const vpet::data::LoaderOptions& loader_options,
-                             const torch::Device& device, const Forward& forward) {
+                             const torch::Device& device, vpet::model::Precision precision,
+                             const Forward& forward) {
   std::vector<Result> results;
   for (vpet::eval::Task& task : tasks) {
     const std::int64_t classes = task.num_classes(backbone.vit);
@@ -96,7 +99,8 @@ std::vector<Result> evaluate(std::vector<vpet::eval::Task>& tasks, vpet::model::
   torch::InferenceMode inference;
   vpet::data::Batch batch;
   while (loader.next(batch)) {
-    const std::vector<torch::Tensor> logits = forward(batch.images.to(device));
+    const vpet::model::AutocastScope autocast(precision, device);
+    const std::vector<torch::Tensor> logits = forward(vpet::model::to_device(batch.images, device));
     for (std::size_t t = 0; t < results.size(); ++t)
       results[t].accuracy.add(logits[t], batch.labels);
     progress.advance(batch.labels.size(0));
@@ -109,6 +113,7 @@ std::vector<Result> evaluate(std::vector<vpet::eval::Task>& tasks, vpet::model::
     result.report["images_per_second"] =
         seconds > 0 ? double(result.accuracy.count()) / seconds : 0.0;
     result.report["peak_memory_bytes"] = vpet::eval::peak_memory_bytes(device);
+    result.report["precision"] = vpet::model::precision_name(precision);
   }
   return results;
 }
@@ -149,6 +154,7 @@ int run(const cxxopts::ParseResult& result) {
                                                 : std::vector<std::string>{};
 
   cli::Runtime runtime = cli::read_runtime_options(result);
+  const vpet::model::Precision precision = cli::read_precision_option(result);
   const vpet::data::LoaderOptions loader_options = cli::read_loader_options(result, runtime);
   const vpet::data::Dataset dataset(data_spec, cli::read_data_options(result));
   if (dataset.size() == 0) throw vpet::Error(data_spec + ": no samples selected");
@@ -187,7 +193,7 @@ int run(const cxxopts::ParseResult& result) {
     }
     vpet::peft::MemoryTasks pass(backbone.vit, memories);
     results = evaluate(tasks, backbone, dataset, preprocess_for(0, backbone), loader_options,
-                       runtime.device, [&](const torch::Tensor& pixels) {
+                       runtime.device, precision, [&](const torch::Tensor& pixels) {
                          backbone.vit->features(pixels, pass);
                          std::vector<torch::Tensor> logits;
                          for (std::size_t t = 0; t < tasks.size(); ++t) {
@@ -206,7 +212,7 @@ int run(const cxxopts::ParseResult& result) {
                           : vpet::eval::adapter_task(bundles[i], adapters[i], backbone));
       std::vector<Result> one =
           evaluate(tasks, backbone, dataset, preprocess_for(i, backbone), loader_options,
-                   runtime.device, [&](const torch::Tensor& pixels) {
+                   runtime.device, precision, [&](const torch::Tensor& pixels) {
                      return std::vector<torch::Tensor>{tasks[0].logits(backbone.vit, pixels)};
                    });
       results.push_back(std::move(one.front()));

@@ -386,6 +386,7 @@ void declare(cxxopts::Options& options) {
   // clang-format on
   cli::add_output_option(options, "Adapter bundle");
   cli::add_runtime_options(options);
+  cli::add_precision_option(options);
 }
 
 train::TrainOptions read_train_options(const cxxopts::ParseResult& result,
@@ -411,6 +412,7 @@ train::TrainOptions read_train_options(const cxxopts::ParseResult& result,
   options.seed = result["seed"].as<std::uint64_t>();
   options.eval_every = result["eval-every"].as<std::int64_t>();
   options.device = runtime.device;
+  options.precision = cli::read_precision_option(result);
   options.validate();
   return options;
 }
@@ -512,7 +514,7 @@ train::Examples examples_of(const std::shared_ptr<const vpet::data::ImageCache>&
                             vpet::model::VisionTransformer& vit, vpet::peft::Method& method,
                             const train::TrainOptions& options) {
   if (method.changes_backbone_features()) return train::Examples::images(images);
-  return train::cache_features(*images, vit, options.batch, options.device);
+  return train::cache_features(*images, vit, options.batch, options.device, options.precision);
 }
 
 // A bundle --mask or --rewind-from names: of this method, backbone and classes.

@@ -14,6 +14,7 @@
 #include "vpet/error.h"
 #include "vpet/io/stream.h"
 #include "vpet/model/checkpoint.h"
+#include "vpet/model/device.h"
 
 namespace {
 
@@ -81,6 +82,7 @@ void declare(cxxopts::Options& options) {
   // clang-format on
   vpet::cli::add_output_option(options, "Features stream");
   vpet::cli::add_runtime_options(options);
+  vpet::cli::add_precision_option(options);
 }
 
 int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args) {
@@ -94,6 +96,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   const std::string output = result["output"].as<std::string>();
 
   cli::Runtime runtime = cli::read_runtime_options(result);
+  const vpet::model::Precision precision = cli::read_precision_option(result);
   vpet::data::LoaderOptions loader_options = cli::read_loader_options(result, runtime);
   vpet::data::DatasetOptions dataset_options = cli::read_data_options(result);
   // The dataset first: a bad list file should not wait for a large checkpoint to load.
@@ -143,6 +146,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   header["classes"] = dataset.class_names();
   header["dataset"] = dataset.describe();
   header["preprocess"] = vpet::image::to_json(preprocess);
+  header["precision"] = vpet::model::precision_name(precision);
   header["backbone"] = backbone.describe();
 
   vpet::io::StreamWriter writer(output, header);
@@ -151,7 +155,9 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   torch::InferenceMode inference;
   vpet::data::Batch batch;
   while (loader.next(batch)) {
-    vpet::model::Extracted out = backbone.vit->extract(batch.images.to(runtime.device), request);
+    const vpet::model::AutocastScope autocast(precision, runtime.device);
+    vpet::model::Extracted out =
+        backbone.vit->extract(vpet::model::to_device(batch.images, runtime.device), request);
     torch::Tensor features;
     switch (feature) {
       case Feature::Cls:

@@ -13,7 +13,7 @@ _vpet_complete() {
     vit-extract)
       options="-m --model --heads -d --data --labels --classes --per-class --limit --seed
         --skip-bad --img-size --resize --crop-fraction --interp --norm --mean --std
-        --feature --layers -b --batch -o --output -t --threads --device -q --quiet
+        --feature --layers -b --batch -o --output -t --threads --device --precision -q --quiet
         -h --help --version"
       ;;
     vpet-info)
@@ -43,8 +43,8 @@ _vpet_complete() {
         --pgn-library --pgn-fixed --pgn-input-size --mask --rewind-from
         --epochs --lr --wd --wd-head --wd-prompts --optimizer
         --momentum --warmup --schedule --label-smoothing --drop-path --grad-clip --eval-every
-        --metrics --checkpoint --resume -o --output -t --threads --device -q --quiet -h --help
-        --version"
+        --metrics --checkpoint --resume -o --output -t --threads --device --precision -q --quiet
+        -h --help --version"
       ;;
     lion-prune)
       options="-i --input --sparsity --scope -o --output -q --quiet -h --help --version"
@@ -56,7 +56,8 @@ _vpet_complete() {
     peft-eval)
       options="-m --model --heads -a --adapter -d --data --labels --classes --per-class --limit
         --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm --mean
-        --std --json --confusion -t --threads --device -q --quiet -h --help --version"
+        --std --json --confusion -t --threads --device --precision -q --quiet -h --help
+        --version"
       ;;
     *) return ;;
   esac
@@ -104,6 +105,7 @@ _vpet_complete() {
     --feature) COMPREPLY=($(compgen -W "cls mean tokens logits" -- "$cur")); return ;;
     --layers) COMPREPLY=($(compgen -W "all" -- "$cur")); return ;;
     --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
+    --precision) COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")); return ;;
     --heads|--classes|--per-class|--limit|--seed|--img-size|--crop-fraction|--mean|--std|\
     -b|--batch|-t|--threads) return ;;
   esac

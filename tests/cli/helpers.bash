@@ -4,8 +4,9 @@ load '/usr/lib/bats/bats-assert/load'
 
 BIN=${VPET_BIN:-$BATS_TEST_DIRNAME/../../build/bin}
 FIXTURES=$BATS_TEST_DIRNAME/../fixtures
-# Debian's interpreter: it has the test oracles (torch, msgpack_numpy, Pillow).
-PY=/usr/bin/python3
+# The oracles' interpreter: Debian's has torch, torchvision, msgpack_numpy and
+# Pillow; VPET_PYTHON names another (a GPU machine's PyTorch install).
+PY=${VPET_PYTHON:-/usr/bin/python3}
 
 # The three parity images as a list file, in a fixed order, labels 0 1 2.
 make_image_list() {

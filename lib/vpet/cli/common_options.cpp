@@ -88,6 +88,20 @@ Runtime read_runtime_options(const cxxopts::ParseResult& result) {
   return runtime;
 }
 
+void add_precision_option(cxxopts::Options& options) {
+  // clang-format off
+  options.add_options("Runtime")
+    ("precision",
+     "Forward pass precision: fp32, or bf16 autocast (weights and optimiser stay fp32)",
+     cxxopts::value<std::string>()->default_value("fp32"),
+     "P");
+  // clang-format on
+}
+
+model::Precision read_precision_option(const cxxopts::ParseResult& result) {
+  return model::parse_precision(result["precision"].as<std::string>());
+}
+
 void add_model_options(cxxopts::Options& options) {
   // clang-format off
   options.add_options("Model")

@@ -15,6 +15,7 @@
 #include "vpet/data/loader.h"
 #include "vpet/image/preprocess.h"
 #include "vpet/model/checkpoint.h"
+#include "vpet/model/precision.h"
 
 namespace vpet::cli {
 
@@ -33,6 +34,10 @@ struct Runtime {
 };
 // Resolves the thread count and applies it to LibTorch; checks the device exists.
 Runtime read_runtime_options(const cxxopts::ParseResult& result);
+
+// --precision (programs that run the backbone): fp32 or bf16 autocast.
+void add_precision_option(cxxopts::Options& options);
+model::Precision read_precision_option(const cxxopts::ParseResult& result);
 
 // -m/--model, --heads.
 void add_model_options(cxxopts::Options& options);

@@ -51,13 +51,14 @@ size_t ImageCache::bytes() const {
   return total;
 }
 
-Batch ImageCache::batch(const std::vector<int64_t>& rows) const {
+Batch ImageCache::batch(const std::vector<int64_t>& rows, bool pinned) const {
   const int64_t b = static_cast<int64_t>(rows.size());
   const int64_t size = preprocess_.size;
   const int64_t floats = preprocess_.channels * size * size;
+  const auto memory = torch::TensorOptions().pinned_memory(pinned);
   Batch out;
-  out.images = torch::empty({b, preprocess_.channels, size, size});
-  out.labels = torch::empty({b}, torch::kInt64);
+  out.images = torch::empty({b, preprocess_.channels, size, size}, memory);
+  out.labels = torch::empty({b}, memory.dtype(torch::kInt64));
   out.index = torch::empty({b}, torch::kInt64);
   float* images = out.images.data_ptr<float>();
   int64_t* labels = out.labels.data_ptr<int64_t>();

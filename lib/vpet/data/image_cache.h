@@ -33,8 +33,9 @@ class ImageCache {
   size_t skipped() const { return skipped_; }
 
   // The given rows normalised into a batch, in the order given (a shuffled
-  // epoch passes a permutation's slice).
-  Batch batch(const std::vector<int64_t>& rows) const;
+  // epoch passes a permutation's slice). `pinned`: in page-locked memory,
+  // ready for an asynchronous copy to a GPU.
+  Batch batch(const std::vector<int64_t>& rows, bool pinned = false) const;
 
  private:
   image::Preprocess preprocess_;

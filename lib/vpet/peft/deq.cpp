@@ -138,8 +138,14 @@ torch::Tensor solve_fixed_point(const FixedPointMap& f, const torch::Tensor& sta
   return iterate(f, start, max_iter, tol, stats);
 }
 
-torch::Tensor equilibrium(const FixedPointMap& f, const torch::Tensor& start,
+torch::Tensor equilibrium(const FixedPointMap& layer, const torch::Tensor& layer_start,
                           const DeqOptions& options, DeqStats& stats) {
+  // The iterates and the solvers' algebra stay at least fp32 even when the
+  // layer runs under bf16 autocast: Anderson's small least-squares systems
+  // and the residual tolerance need fp32's mantissa (and bf16 has no eye()).
+  const c10::ScalarType dtype = c10::promoteTypes(torch::kFloat32, layer_start.scalar_type());
+  const FixedPointMap f = [&layer, dtype](const torch::Tensor& z) { return layer(z).to(dtype); };
+  const torch::Tensor start = layer_start.to(dtype);
   const torch::Tensor fixed = solve_fixed_point(f, start, options.solver, options.max_iter,
                                                 options.tol, options, stats.forward);
   if (!torch::GradMode::is_enabled()) return fixed;

@@ -197,8 +197,9 @@ torch::Tensor Spt::add_sparse_product(const Delta& delta, const torch::Tensor& i
   if (delta.values.numel() <= in) {
     // y[..., row] += δ · x[..., col] for each selected (row, col): keeps
     // tokens × k values for the backward pass.
+    // (Under bf16 autocast the product promotes to the fp32 of the values.)
     const torch::Tensor picked = input.index_select(-1, delta.cols) * delta.values;
-    return output.index_add(output.dim() - 1, delta.rows, picked);
+    return output.index_add(output.dim() - 1, delta.rows, picked.to(output.scalar_type()));
   }
   // Many entries: a dense delta matrix keeps tokens × in and out × in instead.
   return output + torch::linear(input, delta.dense().view({out, in}));

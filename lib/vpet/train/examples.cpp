@@ -2,6 +2,7 @@
 
 #include "vpet/error.h"
 #include "vpet/io/stream.h"
+#include "vpet/model/device.h"
 
 namespace vpet::train {
 
@@ -25,15 +26,17 @@ std::int64_t Examples::size() const {
 Examples::Batch Examples::batch(const std::vector<std::int64_t>& rows,
                                 const torch::Device& device) const {
   if (cache_) {
-    data::Batch images = cache_->batch(rows);
-    return {images.images.to(device), images.labels.to(device)};
+    data::Batch images = cache_->batch(rows, /*pinned=*/device.is_cuda());
+    return {model::to_device(images.images, device), model::to_device(images.labels, device)};
   }
   const torch::Tensor index = torch::tensor(rows, torch::kInt64);
-  return {features_.index_select(0, index).to(device), labels_.index_select(0, index).to(device)};
+  return {model::to_device(features_.index_select(0, index), device),
+          model::to_device(labels_.index_select(0, index), device)};
 }
 
 Examples cache_features(const data::ImageCache& cache, model::VisionTransformer& vit,
-                        std::int64_t batch, const torch::Device& device) {
+                        std::int64_t batch, const torch::Device& device,
+                        model::Precision precision) {
   model::ForwardHooks frozen;
   std::vector<torch::Tensor> features, labels;
   {
@@ -43,7 +46,9 @@ Examples cache_features(const data::ImageCache& cache, model::VisionTransformer&
       std::vector<std::int64_t> rows;
       for (std::int64_t r = start; r < std::min(n, start + batch); ++r) rows.push_back(r);
       data::Batch images = cache.batch(rows);
-      features.push_back(vit->features(images.images.to(device), frozen).to(torch::kCPU));
+      const model::AutocastScope autocast(precision, device);
+      const torch::Tensor pooled = vit->features(model::to_device(images.images, device), frozen);
+      features.push_back(pooled.to(torch::kCPU, torch::kFloat32));
       labels.push_back(images.labels);
     }
   }

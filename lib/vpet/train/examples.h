@@ -16,6 +16,7 @@
 
 #include "vpet/data/image_cache.h"
 #include "vpet/model/hooks.h"
+#include "vpet/model/precision.h"
 #include "vpet/model/vit.h"
 
 namespace vpet::train {
@@ -43,9 +44,11 @@ class Examples {
 
 // The frozen backbone's pooled features of every image of `cache`, in one
 // pass without autograd, `batch` images at a time (for a method whose
-// changes_backbone_features() is false; it acts on them through pooled()).
+// changes_backbone_features() is false; it acts on them through pooled()),
+// computed in `precision` and kept as float32.
 Examples cache_features(const data::ImageCache& cache, model::VisionTransformer& vit,
-                        std::int64_t batch, const torch::Device& device);
+                        std::int64_t batch, const torch::Device& device,
+                        model::Precision precision = model::Precision::Fp32);
 
 // A vit-extract features stream (kind "features", feature "cls": the
 // pre-logits a head sees) and its header, whose backbone, classes and

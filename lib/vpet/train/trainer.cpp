@@ -44,6 +44,20 @@ void check_frozen(model::VisionTransformer& vit, const peft::Method& method) {
   if (vit->is_training()) throw Error("the backbone must be in eval mode");
 }
 
+// torch.nn.utils.clip_grad_norm_ without reading the norm on the host: the
+// scale min(1, max_norm / (‖g‖ + 1e-6)) stays a device scalar.
+void clip_grad_norm(const std::vector<ParamEntry>& params, double max_norm) {
+  std::vector<torch::Tensor> norms;
+  for (const ParamEntry& param : params) {
+    if (param.tensor.grad().defined()) norms.push_back(param.tensor.grad().detach().norm());
+  }
+  if (norms.empty()) return;
+  const torch::Tensor scale = (max_norm / (torch::stack(norms).norm() + 1e-6)).clamp_max(1.0);
+  for (const ParamEntry& param : params) {
+    if (param.tensor.grad().defined()) param.tensor.grad().detach().mul_(scale);
+  }
+}
+
 }  // namespace
 
 void TrainOptions::validate() const {
@@ -79,7 +93,8 @@ nlohmann::json TrainOptions::to_json() const {
           {"grad_clip", grad_clip},
           {"seed", seed},
           {"eval_every", eval_every},
-          {"device", device.str()}};
+          {"device", device.str()},
+          {"precision", model::precision_name(precision)}};
 }
 
 Trainer::Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::Linear head,
@@ -206,33 +221,55 @@ torch::Tensor Trainer::features(const torch::Tensor& inputs, bool training) {
   return vit_->features(inputs, method_, {options_.drop_path, training});
 }
 
+std::vector<std::int64_t> Trainer::step_rows(const std::vector<std::int64_t>& order,
+                                             std::int64_t step) const {
+  const std::int64_t first = step * options_.batch;
+  const std::int64_t last = std::min(std::int64_t(order.size()), first + options_.batch);
+  return {order.begin() + first, order.begin() + last};
+}
+
+torch::Tensor Trainer::step(const Examples::Batch& batch, double lr) {
+  optimizer_.zero_grad();
+  torch::Tensor logits;
+  {
+    const model::AutocastScope autocast(options_.precision, options_.device);
+    logits = head_->forward(features(batch.inputs, true));
+  }
+  // The loss in fp32 whatever the forward's precision (torch.autocast does
+  // the same: cross-entropy is on its fp32 list).
+  const torch::Tensor loss =
+      cross_entropy(logits.to(torch::kFloat32), batch.labels, options_.label_smoothing);
+  loss.backward();
+  method_.before_step();
+  if (options_.grad_clip > 0.0) clip_grad_norm(optimizer_.params(), options_.grad_clip);
+  optimizer_.step(lr);
+  return loss.detach();
+}
+
 Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
   method_.set_training(true);
   const std::int64_t steps = options_.epochs * steps_per_epoch_;
-  const std::int64_t n = train_.size();
-  std::vector<torch::Tensor> trained;
-  for (const ParamEntry& param : optimizer_.params()) trained.push_back(param.tensor);
 
+  // The host prepares the next batch (of this epoch or the next) and queues
+  // its copy while the device runs the current step, and only then waits for
+  // the step's loss: the device never idles while the host gathers pixels.
+  std::vector<std::int64_t> order = epoch_order(epoch_), next_order;
+  auto start = Clock::now();
+  Examples::Batch next = train_.batch(step_rows(order, step_in_epoch_), options_.device);
   while (epoch_ < options_.epochs) {
-    const std::vector<std::int64_t> order = epoch_order(epoch_);
     while (step_in_epoch_ < steps_per_epoch_) {
-      const auto start = Clock::now();
-      const std::int64_t first = step_in_epoch_ * options_.batch;
-      const std::vector<std::int64_t> rows(order.begin() + first,
-                                           order.begin() + std::min(n, first + options_.batch));
+      const Examples::Batch batch = std::move(next);
       const double lr = schedule_.lr(global_step_);
-      const Examples::Batch batch = train_.batch(rows, options_.device);
-
-      optimizer_.zero_grad();
-      const torch::Tensor loss = cross_entropy(head_->forward(features(batch.inputs, true)),
-                                               batch.labels, options_.label_smoothing);
-      loss.backward();
-      method_.before_step();
-      if (options_.grad_clip > 0.0) torch::nn::utils::clip_grad_norm_(trained, options_.grad_clip);
-      optimizer_.step(lr);
-
+      const torch::Tensor loss = step(batch, lr);
+      if (step_in_epoch_ + 1 < steps_per_epoch_) {
+        next = train_.batch(step_rows(order, step_in_epoch_ + 1), options_.device);
+      } else if (epoch_ + 1 < options_.epochs) {
+        next_order = epoch_order(epoch_ + 1);
+        next = train_.batch(step_rows(next_order, 0), options_.device);
+      }
       const double value = loss.item<double>();
-      const std::int64_t size = std::int64_t(rows.size());
+
+      const std::int64_t size = batch.labels.size(0);
       ++step_in_epoch_;
       ++global_step_;
       epoch_loss_sum_ += value * double(size);
@@ -248,7 +285,9 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
         if (callbacks.save_checkpoint) callbacks.save_checkpoint(checkpoint());
         return Outcome::Stopped;
       }
+      start = Clock::now();
     }
+    order = std::move(next_order);
     last_epoch_loss_ = epoch_loss_sum_ / double(epoch_images_);
     epoch_loss_sum_ = 0.0;
     epoch_images_ = 0;
@@ -257,9 +296,9 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
     if (callbacks.on_epoch) callbacks.on_epoch(epoch_, last_epoch_loss_);
     const bool due = options_.eval_every > 0 && epoch_ % options_.eval_every == 0;
     if (val_ && (due || epoch_ == options_.epochs)) {
-      const auto start = Clock::now();
+      const auto eval_start = Clock::now();
       final_top1_ = evaluate(*val_);
-      seconds_ += seconds_since(start);
+      seconds_ += seconds_since(eval_start);
       if (final_top1_ > best_top1_) {
         best_top1_ = final_top1_;
         best_epoch_ = epoch_;
@@ -267,6 +306,7 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
       if (callbacks.on_eval) callbacks.on_eval({epoch_, global_step_, final_top1_});
     }
     if (callbacks.save_checkpoint) callbacks.save_checkpoint(checkpoint());
+    start = Clock::now();  // evaluation and saving are not training time
   }
   method_.finish_training();
   return Outcome::Finished;
@@ -282,6 +322,7 @@ double Trainer::evaluate(const Examples& examples) {
       std::vector<std::int64_t> rows;
       for (std::int64_t r = start; r < std::min(n, start + options_.batch); ++r) rows.push_back(r);
       const Examples::Batch batch = examples.batch(rows, options_.device);
+      const model::AutocastScope autocast(options_.precision, options_.device);
       const torch::Tensor pooled = examples.are_features() ? method_.pooled(batch.inputs)
                                                            : vit_->features(batch.inputs, method_);
       hits += top1_hits(head_->forward(pooled), batch.labels);
@@ -302,6 +343,7 @@ nlohmann::json Trainer::summary() const {
           {"seconds", seconds_},
           {"images_per_second", seconds_ > 0.0 ? double(images_) / seconds_ : 0.0},
           {"peak_rss_bytes", eval::peak_rss_bytes()},
+          {"peak_memory_bytes", eval::peak_memory_bytes(options_.device)},
           {"params_trainable", method_.parameter_count()},
           {"params_head", head_params},
           {"train_examples", train_.size()},

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "vpet/model/precision.h"
 #include "vpet/model/vit.h"
 #include "vpet/peft/method.h"
 #include "vpet/train/checkpoint.h"
@@ -42,6 +43,7 @@ struct TrainOptions {
   std::uint64_t seed = 0;
   std::int64_t eval_every = 0;  // epochs; 0: evaluate after the last epoch only
   torch::Device device = torch::kCPU;
+  model::Precision precision = model::Precision::Fp32;  // of the forward passes
 
   // Throws vpet::UsageError naming the option for a value out of range.
   void validate() const;
@@ -107,6 +109,12 @@ class Trainer {
 
  private:
   torch::Tensor features(const torch::Tensor& inputs, bool training);
+  // One optimisation step on `batch`, queued on the device; returns the loss
+  // (a device scalar: reading it is the caller's choice of when to wait).
+  torch::Tensor step(const Examples::Batch& batch, double lr);
+  // Rows of the given step of an epoch visiting examples in `order`.
+  std::vector<std::int64_t> step_rows(const std::vector<std::int64_t>& order,
+                                      std::int64_t step) const;
   std::vector<std::int64_t> epoch_order(std::int64_t epoch) const;
 
   model::VisionTransformer vit_;

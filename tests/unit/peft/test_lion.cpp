@@ -10,7 +10,8 @@
 namespace vpet::peft {
 namespace {
 
-const nlohmann::json kSmallLion = {{"lion_channels", 4}, {"lion_width", 32}, {"lion_token_width", 16}};
+const nlohmann::json kSmallLion = {
+    {"lion_channels", 4}, {"lion_width", 32}, {"lion_token_width", 16}};
 
 nlohmann::json small(nlohmann::json extra) {
   nlohmann::json config = kSmallLion;

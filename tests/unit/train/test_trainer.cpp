@@ -43,13 +43,18 @@ struct TrainingRun {
               const nlohmann::json& config = nlohmann::json::object()) {
     torch::manual_seed(options.seed);
     torch::Generator generator = at::detail::createCPUGenerator(options.seed);
+    // As peft-train does: the backbone and the head on the device before the
+    // method attaches (it creates its tensors beside the backbone's).
+    backbone.vit->to(options.device);
     head = vpet::train::make_head(48, 3, generator);
+    head->to(options.device);
     method = vpet::peft::create_method(method_name, config);
     method->attach(backbone.vit, generator);
     auto examples = [&](const std::shared_ptr<vpet::data::ImageCache>& images) {
       return method->changes_backbone_features()
                  ? Examples::images(images)
-                 : vpet::train::cache_features(*images, backbone.vit, 16, torch::kCPU);
+                 : vpet::train::cache_features(*images, backbone.vit, 16, options.device,
+                                               options.precision);
     };
     trainer = std::make_unique<Trainer>(backbone.vit, *method, head, examples(task().train),
                                         examples(task().val), options);
@@ -197,5 +202,58 @@ TEST(Trainer, RefusesAnUnfrozenBackboneTensor) {
                        Examples::images(task().train), std::nullopt, quick(1)),
                vpet::Error);
 }
+
+TEST(Trainer, Bf16AutocastTracksFp32AndKeepsTheWeightsFp32) {
+  TrainOptions fp32 = quick(2);
+  TrainOptions bf16 = fp32;
+  bf16.precision = vpet::model::Precision::Bf16;
+  const nlohmann::json config = {{"lora_dropout", 0.0}};
+  TrainingRun exact("lora", fp32, config), mixed("lora", bf16, config);
+  exact.trainer->run();
+  mixed.trainer->run();
+  const double a = exact.trainer->summary()["final_train_loss"].get<double>();
+  const double b = mixed.trainer->summary()["final_train_loss"].get<double>();
+  // bf16 keeps 8 bits of mantissa: the products differ by ~0.4%, not the run.
+  EXPECT_NEAR(b, a, 0.05 * std::abs(a) + 1e-3);
+  EXPECT_EQ(mixed.trainer->settings()["precision"], "bf16");
+  for (const auto& [name, tensor] : mixed.weights()) {
+    EXPECT_EQ(tensor.scalar_type(), torch::kFloat32) << name;
+  }
+}
+
+// The same run on a GPU and on the CPU: every method's tensors end the same
+// (SGD, so that an update is linear in the gradient; no dropout, whose draws
+// differ between devices; no TF32, which cuDNN's convolutions use by default).
+class OnCuda : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OnCuda, TrainsAsOnTheCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
+  const nlohmann::json config = {{"lora_dropout", 0.0}, {"pgn_input_size", 32}};
+  TrainOptions cpu = quick(1);
+  cpu.optimizer.kind = vpet::train::OptimizerKind::Sgd;
+  TrainOptions gpu = cpu;
+  gpu.device = torch::Device(torch::kCUDA);
+  TrainingRun on_cpu(GetParam(), cpu, config), on_gpu(GetParam(), gpu, config);
+  on_cpu.trainer->run();
+  on_gpu.trainer->run();
+  const auto a = on_cpu.weights(), b = on_gpu.weights();
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    ASSERT_TRUE(b[i].second.device().is_cuda()) << b[i].first;
+    EXPECT_TRUE(torch::allclose(a[i].second, b[i].second.cpu(), 1e-3, 1e-4)) << b[i].first;
+  }
+  const nlohmann::json summary = on_gpu.trainer->summary();
+  EXPECT_NEAR(summary["final_train_loss"].get<double>(),
+              on_cpu.trainer->summary()["final_train_loss"].get<double>(), 1e-4);
+  // The GPU allocator's peak, not the process's.
+  EXPECT_GT(summary["peak_memory_bytes"].get<std::int64_t>(), 0);
+  EXPECT_NE(summary["peak_memory_bytes"], summary["peak_rss_bytes"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Methods, OnCuda,
+                         ::testing::Values("linear", "full", "bitfit", "vpt-shallow", "vpt-deep",
+                                           "lora", "adapter", "memory", "lion", "pgn"));
 
 }  // namespace
