@@ -1,12 +1,15 @@
-# vpet: `make` builds, `make test` runs every test, `make deps` installs what is missing.
+# vpet: `make` builds, `make test` runs every test, `make demo` runs the demo (examples/demo),
+# `make deps` installs what is missing.
 # Each target is one command on a fresh Debian machine: they install and build what they need.
 
 BUILD      ?= build
 BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
+# Where the demo keeps its results, the pre-trained backbone included (reused by later runs).
+DEMO_OUT   ?= $(BUILD)/demo
 
-.PHONY: all deps configure build test unit cli-test format clean
+.PHONY: all deps configure build test unit cli-test demo format clean
 
 all: build
 
@@ -28,6 +31,10 @@ cli-test: build
 	VPET_BIN=$(abspath $(BUILD))/bin bats tests/cli
 
 test: unit cli-test
+
+demo: build
+	$(MAKE) --no-print-directory -C examples/demo -j $(JOBS) BIN=$(abspath $(BUILD))/bin \
+	  OUT=$(abspath $(DEMO_OUT))
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

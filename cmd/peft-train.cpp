@@ -16,7 +16,9 @@
 #include "vpet/data/dataset.h"
 #include "vpet/data/image_cache.h"
 #include "vpet/error.h"
+#include "vpet/io/safetensors.h"
 #include "vpet/model/checkpoint.h"
+#include "vpet/model/export.h"
 #include "vpet/peft/bundle.h"
 #include "vpet/peft/registry.h"
 #include "vpet/train/checkpoint.h"
@@ -168,6 +170,10 @@ void declare(cxxopts::Options& options) {
      "Validation set (a dataset spec; with --features, a features stream)",
      cxxopts::value<std::string>(),
      "SPEC")
+    ("val-per-class",
+     "Keep N (or draws A..B-1, as --per-class) of each --val class, drawn with --seed",
+     cxxopts::value<std::string>(),
+     "N|A:B")
     ("features",
      "Train the linear probe on a vit-extract --feature cls stream instead of -m/-d",
      cxxopts::value<std::string>(),
@@ -385,6 +391,14 @@ void declare(cxxopts::Options& options) {
     ("resume", "Continue the run saved in this checkpoint", cxxopts::value<std::string>(), "FILE");
   // clang-format on
   cli::add_output_option(options, "Adapter bundle");
+  // clang-format off
+  options.add_options("Output")
+    ("export-backbone",
+     "Also write the trained backbone and the new head as a timm-layout safetensors "
+     "checkpoint (methods that train backbone weights only: full, bitfit, linear)",
+     cxxopts::value<std::string>(),
+     "FILE");
+  // clang-format on
   cli::add_runtime_options(options);
   cli::add_precision_option(options);
 }
@@ -486,6 +500,11 @@ Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime&
     vpet::data::DatasetOptions val_options;
     val_options.classes = dataset_options.classes;
     val_options.labels = dataset_options.labels;
+    if (result.count("val-per-class")) {
+      val_options.seed = dataset_options.seed;
+      cli::read_per_class(result["val-per-class"].as<std::string>(), "--val-per-class",
+                          val_options);
+    }
     val_set.emplace(result["val"].as<std::string>(), val_options);
     check_val_classes(dataset, *val_set);
   }
@@ -546,6 +565,20 @@ void rewind(const vpet::peft::Bundle& bundle, const std::string& path, vpet::pef
   head->bias.copy_(bundle.head_bias);
 }
 
+// --export-backbone writes the backbone's own parameters: right only for a
+// method whose every trained tensor is one of them (full, BitFit, the linear
+// probe's none); hooks (LoRA, prompts, ...) would be left behind.
+void check_exportable(const vpet::peft::Method& method) {
+  for (const auto& [name, tensor] : method.trainable()) {
+    if (name.rfind("backbone.", 0) != 0) {
+      throw UsageError(
+          "--export-backbone needs a method that trains the backbone's own weights "
+          "(full, bitfit, linear); " +
+          method.name() + " trains " + name + " beside them");
+    }
+  }
+}
+
 // Progress on stderr and the --metrics log, fed by the loop. The method's
 // warnings (a LION solve that did not converge) are shown the first time
 // and counted in `warned_steps`.
@@ -593,8 +626,10 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     if (result.count("model") || result.count("data")) {
       throw UsageError("--features replaces -m and -d");
     }
-    if (result.count("mask") || result.count("rewind-from")) {
-      throw UsageError("--mask and --rewind-from need -m and -d");
+    if (result.count("mask") || result.count("rewind-from") || result.count("val-per-class") ||
+        result.count("export-backbone")) {
+      throw UsageError(
+          "--mask, --rewind-from, --val-per-class and --export-backbone need -m and -d");
     }
   } else {
     cli::required_string(result, "model", "-m/--model");
@@ -602,6 +637,9 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   }
   if (result.count("eval-every") && !result.count("val")) {
     throw UsageError("--eval-every needs --val");
+  }
+  if (result.count("val-per-class") && !result.count("val")) {
+    throw UsageError("--val-per-class needs --val");
   }
   const std::string output = result["output"].as<std::string>();
   const nlohmann::json config = method_config(result, method_name);
@@ -642,6 +680,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       if (!result.count("mask")) throw;
       throw Error(result["mask"].as<std::string>() + ": " + e.what());
     }
+    if (result.count("export-backbone")) check_exportable(*method);
     if (result.count("rewind-from")) {
       rewind(
           related_bundle(result["rewind-from"].as<std::string>(), "--rewind-from", *method, inputs),
@@ -715,6 +754,11 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   bundle.head_weight = head->weight;
   bundle.head_bias = head->bias;
   vpet::peft::write_bundle(output, bundle, "peft-train", args);
+  if (result.count("export-backbone")) {
+    const std::string path = result["export-backbone"].as<std::string>();
+    vpet::io::write_safetensors(path, vpet::model::timm_checkpoint(vit, head->weight, head->bias));
+    cli::info("backbone written to " + path);
+  }
   return 0;
 }
 

@@ -31,8 +31,8 @@ _vpet_complete() {
         --version"
       ;;
     peft-train)
-      options="-m --model --heads -d --data --val --features --labels --classes --per-class
-        --limit --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm
+      options="-m --model --heads -d --data --val --val-per-class --features --labels --classes
+        --per-class --limit --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --method --prompts --prompt-dropout --init-prompts --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
@@ -43,8 +43,8 @@ _vpet_complete() {
         --pgn-library --pgn-fixed --pgn-input-size --mask --rewind-from
         --epochs --lr --wd --wd-head --wd-prompts --optimizer
         --momentum --warmup --schedule --label-smoothing --drop-path --grad-clip --eval-every
-        --metrics --checkpoint --resume -o --output -t --threads --device --precision -q --quiet
-        -h --help --version"
+        --metrics --checkpoint --resume -o --output --export-backbone -t --threads --device
+        --precision -q --quiet -h --help --version"
       ;;
     lion-prune)
       options="-i --input --sparsity --scope -o --output -q --quiet -h --help --version"
@@ -66,7 +66,8 @@ _vpet_complete() {
     -m|--model) _filedir safetensors; return ;;
     -d|--data) _filedir; return ;;
     --labels|-o|--output) _filedir; return ;;
-    --val|--features|--init-prompts|--metrics|--checkpoint|--resume|--input) _filedir; return ;;
+    --val|--features|--init-prompts|--metrics|--checkpoint|--resume|--input|--export-backbone)
+      _filedir; return ;;
     -i|--mask|--rewind-from) _filedir; return ;;
     --plan|--scores) _filedir; return ;;
     -a|--adapter|--confusion) _filedir; return ;;
@@ -106,7 +107,7 @@ _vpet_complete() {
     --layers) COMPREPLY=($(compgen -W "all" -- "$cur")); return ;;
     --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
     --precision) COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")); return ;;
-    --heads|--classes|--per-class|--limit|--seed|--img-size|--crop-fraction|--mean|--std|\
+    --heads|--classes|--per-class|--val-per-class|--limit|--seed|--img-size|--crop-fraction|--mean|--std|\
     -b|--batch|-t|--threads) return ;;
   esac
 

@@ -13,8 +13,8 @@ packages=(
   libgtest-dev bats bats-assert bats-support man-db bash-completion zsh
   # test oracles (the programs themselves never need Python)
   python3-torch python3-torchvision python3-msgpack-numpy python3-pil python3-numpy
-  # the demo's data set
-  dataset-fashion-mnist
+  # the demo: its data set, its table (jq) and its figure (gnuplot)
+  dataset-fashion-mnist jq gnuplot-nox
 )
 
 missing=()

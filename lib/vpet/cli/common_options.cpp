@@ -1,5 +1,6 @@
 #include "vpet/cli/common_options.h"
 
+#include <cctype>
 #include <sstream>
 #include <thread>
 
@@ -106,7 +107,8 @@ void add_model_options(cxxopts::Options& options) {
   // clang-format off
   options.add_options("Model")
     ("m,model",
-     "ViT checkpoint (.safetensors: timm, torchvision or Hugging Face layout)",
+     "ViT checkpoint (.safetensors: timm, torchvision or Hugging Face layout), or "
+     "random:width=W,depth=N,... for a randomly initialised ViT (vpet(7))",
      cxxopts::value<std::string>(),
      "FILE")
     ("heads",
@@ -143,9 +145,10 @@ void add_data_options(cxxopts::Options& options) {
      cxxopts::value<std::string>(),
      "LIST")
     ("per-class",
-     "Keep N samples per class, drawn with --seed (0: all)",
-     cxxopts::value<std::int64_t>()->default_value("0"),
-     "N")
+     "Keep N samples per class, drawn with --seed (0: all); A:B keeps draws A..B-1 of "
+     "the same draw, so ranges split it (0:160 and 160:200)",
+     cxxopts::value<std::string>()->default_value("0"),
+     "N|A:B")
     ("limit",
      "Keep N samples in all, drawn with --seed (0: all)",
      cxxopts::value<std::int64_t>()->default_value("0"),
@@ -155,13 +158,43 @@ void add_data_options(cxxopts::Options& options) {
   // clang-format on
 }
 
+void read_per_class(const std::string& text, const std::string& option,
+                    data::DatasetOptions& options) {
+  // "N" or "A:B", non-negative integers with B > A.
+  auto number = [&](const std::string& part) {
+    std::size_t used = 0;
+    long long value = -1;
+    try {
+      if (!part.empty() && std::isdigit(static_cast<unsigned char>(part[0]))) {
+        value = std::stoll(part, &used);
+      }
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != part.size()) {
+      throw UsageError(option + ": '" + text + "' is not N or A:B (non-negative integers)");
+    }
+    return std::int64_t(value);
+  };
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) {
+    options.per_class_from = 0;
+    options.per_class = number(text);
+    return;
+  }
+  const std::int64_t from = number(text.substr(0, colon)), to = number(text.substr(colon + 1));
+  if (to <= from) throw UsageError(option + ": in '" + text + "' the end is not after the start");
+  options.per_class_from = from;
+  options.per_class = to - from;
+}
+
 data::DatasetOptions read_data_options(const cxxopts::ParseResult& result) {
   data::DatasetOptions options;
   if (result.count("classes")) {
     options.classes = split_commas(result["classes"].as<std::string>());
     if (options.classes.empty()) throw UsageError("--classes: empty list");
   }
-  options.per_class = at_least<std::int64_t>(result, "per-class", 0);
+  read_per_class(result["per-class"].as<std::string>(), "--per-class", options);
   options.limit = at_least<std::int64_t>(result, "limit", 0);
   options.seed = result["seed"].as<std::uint64_t>();
   if (result.count("labels")) options.labels = result["labels"].as<std::string>();

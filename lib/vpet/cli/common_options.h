@@ -48,6 +48,10 @@ model::LoadOptions read_model_options(const cxxopts::ParseResult& result, const 
 // -d/--data, --labels, --classes, --per-class, --limit, --seed, --skip-bad.
 void add_data_options(cxxopts::Options& options);
 data::DatasetOptions read_data_options(const cxxopts::ParseResult& result);
+// A per-class count "N" or draw range "A:B" into per_class/per_class_from;
+// throws vpet::UsageError naming `option`.
+void read_per_class(const std::string& text, const std::string& option,
+                    data::DatasetOptions& options);
 
 // --img-size, --resize, --crop-fraction, --interp, --norm, --mean, --std.
 void add_preprocess_options(cxxopts::Options& options);

@@ -99,17 +99,21 @@ std::vector<Sample> keep_positions(std::vector<Sample>* samples,
   return kept;
 }
 
-// per_class draws every class's subset in label order from one generator,
-// then limit draws from what is left; both keep the dataset order.
+// per_class draws each class's subset from the class's own stream of the
+// seed (so a range of one class's draw does not depend on how much of the
+// other classes' was drawn), then limit draws from what is left; both keep
+// the dataset order.
 void sample_subset(const DatasetOptions& options, int64_t num_classes,
                    std::vector<Sample>* samples) {
-  SeededRandom random(options.seed);
   if (options.per_class > 0) {
     std::vector<std::vector<size_t>> by_class(num_classes);
     for (size_t i = 0; i < samples->size(); ++i) by_class[(*samples)[i].label].push_back(i);
     std::vector<size_t> positions;
-    for (const auto& members : by_class) {
-      for (size_t j : random.choose(members.size(), options.per_class)) {
+    const auto from = static_cast<size_t>(options.per_class_from);
+    for (size_t label = 0; label < by_class.size(); ++label) {
+      const std::vector<size_t>& members = by_class[label];
+      SeededRandom random(options.seed, label);
+      for (size_t j : random.choose_range(members.size(), from, from + size_t(options.per_class))) {
         positions.push_back(members[j]);
       }
     }
@@ -117,6 +121,7 @@ void sample_subset(const DatasetOptions& options, int64_t num_classes,
     *samples = keep_positions(samples, positions);
   }
   if (options.limit > 0) {
+    SeededRandom random(options.seed);
     *samples = keep_positions(samples, random.choose(samples->size(), options.limit));
   }
 }
@@ -139,6 +144,11 @@ Dataset::Dataset(const std::string& spec, const DatasetOptions& options)
     : spec_(spec), options_(options) {
   if (options.per_class < 0) {
     throw UsageError("per-class count must be positive, got " + std::to_string(options.per_class));
+  }
+  if (options.per_class_from < 0 || (options.per_class_from > 0 && options.per_class == 0)) {
+    throw UsageError("a per-class range needs a start of at least 0 and an end after it, got " +
+                     std::to_string(options.per_class_from) + ":" +
+                     std::to_string(options.per_class_from + options.per_class));
   }
   if (options.limit < 0) {
     throw UsageError("sample limit must be positive, got " + std::to_string(options.limit));
@@ -207,6 +217,7 @@ nlohmann::json Dataset::describe() const {
   nlohmann::json selection;
   selection["classes"] = options_.classes;
   selection["per_class"] = options_.per_class;
+  if (options_.per_class_from > 0) selection["per_class_from"] = options_.per_class_from;
   selection["limit"] = options_.limit;
   selection["seed"] = options_.seed;
   j["selection"] = selection;

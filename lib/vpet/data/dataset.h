@@ -21,8 +21,8 @@
 //
 // Subsets: classes first (relabelled in the order given), then per_class
 // (each class's draw in label order from one seeded generator; a class with
-// fewer samples keeps them all), then limit; kept samples stay in dataset
-// order.
+// fewer samples keeps them all; per_class_from skips the draw's first ones),
+// then limit; kept samples stay in dataset order.
 #pragma once
 
 #include <cstdint>
@@ -53,8 +53,12 @@ struct DatasetOptions {
   // the order given. Empty: all classes.
   std::vector<std::string> classes;
   int64_t per_class = 0;  // keep at most this many samples per class; 0: all
-  int64_t limit = 0;      // then keep at most this many overall; 0: all
-  uint64_t seed = 0;      // chooses the per_class/limit subsets
+  // Skip this many of each class's draw first (with per_class > 0): draws
+  // per_class_from..per_class_from+per_class-1 of one seeded shuffle, so
+  // ranges with the same seed are disjoint splits (train800 / val200).
+  int64_t per_class_from = 0;
+  int64_t limit = 0;  // then keep at most this many overall; 0: all
+  uint64_t seed = 0;  // chooses the per_class/limit subsets
   // IDX labels file; empty: the images file's name with "images-idx3"
   // replaced by "labels-idx1".
   std::string labels;

@@ -9,6 +9,7 @@
 #include "vpet/error.h"
 #include "vpet/io/tensor_text.h"
 #include "vpet/model/fingerprint.h"
+#include "vpet/model/random_vit.h"
 
 namespace vpet::model {
 namespace {
@@ -182,6 +183,19 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
     }
     c.ln_eps = hf_config["layer_norm_eps"].get<double>();
   }
+  // A vpet export (export.h) records an eps other than timm's.
+  const auto eps = file.metadata.find("layer_norm_eps");
+  if (eps != file.metadata.end()) {
+    std::size_t used = 0;
+    try {
+      c.ln_eps = std::stod(eps->second, &used);
+    } catch (const std::exception&) {
+    }
+    if (used == 0 || used != eps->second.size() || !(c.ln_eps > 0)) {
+      throw Error(source + ": __metadata__ layer_norm_eps is '" + eps->second +
+                  "', not a positive number");
+    }
+  }
   if (options.ln_eps) c.ln_eps = *options.ln_eps;
   c.heads =
       decide_heads(stated_heads(file, hf_config, options, source), c.width, source, out.notes);
@@ -229,14 +243,18 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
     }
   }
   out.fingerprint = backbone_fingerprint(loaded);
-  if (options.img_size) out.vit->set_img_size(*options.img_size);
-  for (auto& p : out.vit->parameters()) p.requires_grad_(false);
-  out.vit->eval();
-  out.vit->to(options.device);
+  apply_load_options(out, options);
   return out;
 }
 
 }  // namespace
+
+void apply_load_options(Backbone& backbone, const LoadOptions& options) {
+  if (options.img_size) backbone.vit->set_img_size(*options.img_size);
+  for (auto& p : backbone.vit->parameters()) p.requires_grad_(false);
+  backbone.vit->eval();
+  backbone.vit->to(options.device);
+}
 
 std::int64_t Backbone::parameter_count() const {
   std::int64_t n = 0;
@@ -274,6 +292,7 @@ Backbone import_backbone(const io::TensorMap& weights, const std::string& source
 }
 
 Backbone load_backbone(const std::string& given_path, const LoadOptions& options) {
+  if (is_random_spec(given_path)) return random_backbone(given_path, options);
   // A Hugging Face snapshot folder names its weights model.safetensors.
   const std::string path = std::filesystem::is_directory(given_path)
                                ? (std::filesystem::path(given_path) / "model.safetensors").string()

@@ -56,10 +56,15 @@ struct Backbone {
 };
 
 // Reads `path` (and, for the HF layout, a config.json in the same folder);
-// a folder stands for the model.safetensors inside it (a HF snapshot).
+// a folder stands for the model.safetensors inside it (a HF snapshot);
+// "random:..." builds a randomly initialised ViT instead (random_vit.h).
 // Throws vpet::Error naming the file and the key for anything it cannot
 // load: unknown or missing keys, shape mismatches, undecidable heads.
 Backbone load_backbone(const std::string& path, const LoadOptions& options = {});
+
+// What every loaded backbone gets last: the input size (position embedding
+// resampled), frozen parameters, eval mode, the device.
+void apply_load_options(Backbone& backbone, const LoadOptions& options);
 
 // The same from tensors in memory. `hf_config` is a parsed HF config.json
 // or null; `source` names the origin in messages.

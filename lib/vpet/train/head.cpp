@@ -1,33 +1,13 @@
 #include "vpet/train/head.h"
 
-#include <cmath>
+#include "vpet/model/trunc_normal.h"
 
 namespace vpet::train {
-namespace {
-
-// Standard normal CDF.
-double normal_cdf(double x) {
-  return 0.5 * (1.0 + std::erf(x / std::sqrt(2.0)));
-}
-
-}  // namespace
-
-void trunc_normal_(torch::Tensor& tensor, double std, torch::Generator& generator) {
-  torch::NoGradGuard no_grad;
-  // timm: uniform in [2·cdf(a)−1, 2·cdf(b)−1], then erfinv maps it back to a
-  // normal sample restricted to [a, b] (here a = −2σ, b = 2σ in units of σ).
-  const double low = 2.0 * normal_cdf(-2.0) - 1.0;
-  const double high = 2.0 * normal_cdf(2.0) - 1.0;
-  tensor.uniform_(low, high, generator);
-  tensor.erfinv_();
-  tensor.mul_(std * std::sqrt(2.0));
-  tensor.clamp_(-2.0 * std, 2.0 * std);
-}
 
 torch::nn::Linear make_head(std::int64_t features, std::int64_t classes,
                             torch::Generator& generator) {
   torch::nn::Linear head(torch::nn::LinearOptions(features, classes));
-  trunc_normal_(head->weight, 0.02, generator);
+  model::trunc_normal_(head->weight, 0.02, generator);
   torch::NoGradGuard no_grad;
   head->bias.zero_();
   return head;

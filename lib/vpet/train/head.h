@@ -2,7 +2,7 @@
 // classes), initialised as the papers initialise it (timm reset_classifier,
 // VPT, SPT): weight truncated normal with std 0.02 cut at ±2σ, bias 0. The
 // head belongs to the trainer, not to the method, so every method gets the
-// same head for the same seed.
+// same head for the same seed. The draw is model::trunc_normal_ (timm's).
 #pragma once
 
 #include <torch/torch.h>
@@ -10,10 +10,6 @@
 #include <cstdint>
 
 namespace vpet::train {
-
-// Fills `tensor` in place with N(0, std²) truncated to [-2·std, 2·std], by
-// inverse-CDF sampling from `generator` as timm's trunc_normal_ does.
-void trunc_normal_(torch::Tensor& tensor, double std, torch::Generator& generator);
 
 // Linear(features, classes) on the CPU: weight trunc-normal(0.02), bias 0.
 torch::nn::Linear make_head(std::int64_t features, std::int64_t classes,

@@ -1,6 +1,7 @@
 // Spec detection, class subsets, seeded sampling and describe().
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "test_files.h"
@@ -112,6 +113,31 @@ TEST(DatasetSampling, PerClassIsSeededAndKeepsOrder) {
   }
   for (const auto& [label, n] : per_class) EXPECT_EQ(n, 3) << "class " << label;
   EXPECT_EQ(per_class.size(), 10u);
+}
+
+TEST(DatasetSampling, PerClassRangesSplitOneDraw) {
+  IdxFixture f;
+  DatasetOptions options;
+  options.seed = 3;
+  options.per_class = 5;
+  const Dataset all(f.spec, options);
+  options.per_class = 4;
+  const Dataset train(f.spec, options);
+  options.per_class_from = 4;
+  options.per_class = 1;
+  const Dataset val(f.spec, options);
+  ASSERT_EQ(train.size(), 40u);
+  ASSERT_EQ(val.size(), 10u);
+  std::vector<int64_t> joined = indices(train);
+  for (int64_t i : indices(val)) {
+    EXPECT_EQ(std::count(joined.begin(), joined.end(), i), 0) << i;
+    joined.push_back(i);
+  }
+  std::sort(joined.begin(), joined.end());
+  EXPECT_EQ(joined, indices(all));
+  EXPECT_EQ(val.describe()["selection"]["per_class_from"], 4);
+  options.per_class = 0;
+  EXPECT_THROW(Dataset(f.spec, options), UsageError);
 }
 
 TEST(DatasetSampling, LimitIsSeededAndKeepsOrder) {

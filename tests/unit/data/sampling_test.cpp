@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 namespace vpet::data {
@@ -46,6 +47,24 @@ TEST(SeededRandom, ChooseIsSortedDistinctAndSeeded) {
 TEST(SeededRandom, ChooseAllWhenAskedForMore) {
   EXPECT_EQ(SeededRandom(3).choose(4, 10), (std::vector<size_t>{0, 1, 2, 3}));
   EXPECT_TRUE(SeededRandom(3).choose(0, 2).empty());
+}
+
+TEST(SeededRandom, RangesOfOneShuffleAreDisjointSplits) {
+  const std::vector<size_t> first = SeededRandom(4).choose_range(50, 0, 8);
+  const std::vector<size_t> rest = SeededRandom(4).choose_range(50, 8, 10);
+  EXPECT_EQ(first, SeededRandom(4).choose(50, 8));
+  ASSERT_EQ(rest.size(), 2u);
+  for (size_t r : rest) EXPECT_EQ(std::count(first.begin(), first.end(), r), 0) << r;
+  std::vector<size_t> both = first;
+  both.insert(both.end(), rest.begin(), rest.end());
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(both, SeededRandom(4).choose(50, 10));
+  EXPECT_EQ(SeededRandom(4).choose_range(5, 3, 9).size(), 2u);  // only 5 to draw
+}
+
+TEST(SeededRandom, StreamsDiffer) {
+  EXPECT_NE(SeededRandom(1, 0).choose(100, 10), SeededRandom(1, 1).choose(100, 10));
+  EXPECT_EQ(SeededRandom(1, 1).choose(100, 10), SeededRandom(1, 1).choose(100, 10));
 }
 
 }  // namespace

@@ -1,0 +1,157 @@
+#!/usr/bin/env bats
+# Every example in examples/ runs, on tiny data and few steps, so that none
+# of them can rot: the method pipelines, the VTAB-1k Makefile and the demo.
+
+load helpers
+
+EXAMPLES=$BATS_TEST_DIRNAME/../../examples
+MODEL=$FIXTURES/vit/a_timm.safetensors
+FMNIST=/usr/share/datasets/fashion-mnist
+
+setup() {
+  export VPET_BIN=$BIN
+  export TRAIN_OPTIONS="--epochs 1 -b 8 -t 1 -q"
+}
+
+@test "spt.sh: spt-sensitivity | peft-train, then peft-eval" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4 1
+  cd "$BATS_TEST_TMPDIR"
+  run "$EXAMPLES/spt.sh" "$MODEL" task task 2k spt.vpet
+  assert_success
+  assert_output --partial "spt-lora"
+  [ -f spt.vpet ]
+  run "$EXAMPLES/spt.sh" "$MODEL"
+  assert_failure 2
+}
+
+@test "self_prompt.sh: vit-extract | prompt-init-proto, then VPT-deep from the prototypes" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4 2
+  cd "$BATS_TEST_TMPDIR"
+  run "$EXAMPLES/self_prompt.sh" "$MODEL" task task 3 sp.vpet
+  assert_success
+  assert_output --partial "vpt-deep"
+  run "$BIN/vpet-info" --json sp.vpet.prompts
+  echo "$output" | jq -e '.header.kind == "prompts"'
+}
+
+@test "lion_imp.sh: the lottery-ticket loop" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4 3
+  cd "$BATS_TEST_TMPDIR"
+  TRAIN_OPTIONS="--epochs 1 -b 8 -t 1 -q --lion-width 16" run "$EXAMPLES/lion_imp.sh" \
+    "$MODEL" task task 1 imp
+  assert_success
+  [ -f imp/round1.vpet ] && [ -f imp/pruned1.vpet ]
+  assert_output --partial "round1"
+}
+
+@test "pgn.sh: train, invert, evaluate latent and pixel prompts" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4 4
+  cd "$BATS_TEST_TMPDIR"
+  TRAIN_OPTIONS="--epochs 1 -b 8 -t 1 -q --pgn-input-size 32 --pgn-library 8 --pgn-prompts 2" \
+    run "$EXAMPLES/pgn.sh" "$MODEL" task task out
+  assert_success
+  assert_output --partial "latent"
+  assert_output --partial "rgb8"
+}
+
+# A VTAB-1k folder: <task>/{train800,val200,train800val200,test}.txt.
+make_vtab() {
+  local task split
+  for task in "$@"; do
+    make_colour_task "$BATS_TEST_TMPDIR/images/$task" 3 5
+    mkdir -p "$BATS_TEST_TMPDIR/vtab/$task"
+    for split in train800 val200 train800val200 test; do
+      (cd "$BATS_TEST_TMPDIR/images/$task" && find . -name '*.png' | sort | awk -F/ -v task="$task" '
+        { print "../../images/" task "/" $2 "/" $3 " " ($2 == "blue" ? 0 : $2 == "green" ? 1 : 2) }'
+      ) >"$BATS_TEST_TMPDIR/vtab/$task/$split.txt"
+    done
+  done
+}
+
+@test "vtab1k/Makefile: tasks x methods with make -j, both means labelled" {
+  make_vtab cifar dmlab
+  cd "$BATS_TEST_TMPDIR"
+  run make -s -j2 -f "$EXAMPLES/vtab1k/Makefile" BIN="$BIN" VTAB=vtab MODEL="$MODEL" OUT=res \
+    NATURAL=cifar SPECIALIZED= STRUCTURED=dmlab METHODS="linear self-prompt" SEEDS=0 \
+    THREADS=1 PROMPTS=2 PREPROCESS= TRAIN_OPTIONS="--epochs 1 -b 8"
+  assert_success
+  assert_output --partial "mean of 2 group means"
+  assert_output --partial "mean of 2 tasks"
+  [ "$(wc -l <res/table.tsv)" -eq 3 ]
+  # Parameters exclude the head: the linear probe trains none.
+  awk -F '\t' '$1 == "linear" { exit !($NF == "0.0000") }' res/table.tsv
+  [ -f res/cifar/self-prompt.prompts ] && [ -f res/dmlab/self-prompt-s0.json ]
+}
+
+@test "vtab1k/aggregate.sh: seeds averaged, group means, both VTAB means" {
+  cd "$BATS_TEST_TMPDIR"
+  local task seed top1
+  while read -r task seed top1; do
+    mkdir -p "res/$task"
+    echo "{\"top1\": $top1, \"params_trainable\": 1000}" >"res/$task/m-s$seed.json"
+  done <<'RUNS'
+n1 0 50
+n1 1 70
+n2 0 80
+n2 1 80
+s1 0 90
+s1 1 90
+t1 0 30
+t1 1 50
+RUNS
+  NATURAL="n1 n2" SPECIALIZED=s1 STRUCTURED=t1 METHODS=m SEEDS="0 1" \
+    run "$EXAMPLES/vtab1k/aggregate.sh" res
+  assert_success
+  assert_line --index 0 "$(printf 'method\tn1\tn2\ts1\tt1\tNatural\tSpecialized\tStructured\tmean of 3 group means\tmean of 4 tasks\tparams (M, no head)')"
+  assert_line --index 1 "$(printf 'm\t60.00\t80.00\t90.00\t40.00\t70.00\t90.00\t40.00\t66.67\t67.50\t0.0010')"
+  rm res/t1/m-s1.json
+  NATURAL="n1 n2" SPECIALIZED=s1 STRUCTURED=t1 METHODS=m SEEDS="0 1" \
+    run "$EXAMPLES/vtab1k/aggregate.sh" res
+  assert_failure
+  assert_output --partial "res/t1/m-s1.json is missing"
+}
+
+# The first N images of Fashion-MNIST's training and test files, as IDX
+# files of their own under DIR (the demo reads the data set's folder).
+make_small_fmnist() {
+  "$PY" - "$FMNIST" "$1" "$2" <<'PYTHON'
+import gzip, struct, sys
+source, target, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for split in ("train", "t10k"):
+    for kind, item in (("images-idx3", 784), ("labels-idx1", 1)):
+        with gzip.open(f"{source}/{split}-{kind}-ubyte.gz") as f:
+            magic = f.read(4)
+            dims = struct.unpack(">%dI" % magic[3], f.read(4 * magic[3]))
+            data = f.read(n * item)
+        with gzip.open(f"{target}/{split}-{kind}-ubyte.gz", "wb") as f:
+            f.write(magic + struct.pack(">%dI" % magic[3], n, *dims[1:]) + data)
+PYTHON
+}
+
+@test "demo/Makefile: pre-training, every method, the table, TSV, JSON and figure" {
+  [ -e "$FMNIST/train-images-idx3-ubyte.gz" ] || skip "dataset-fashion-mnist not installed"
+  command -v gnuplot >/dev/null || skip "gnuplot not installed"
+  cd "$BATS_TEST_TMPDIR"
+  mkdir fmnist
+  make_small_fmnist fmnist 200
+  run make -s -j2 -f "$EXAMPLES/demo/Makefile" BIN="$BIN" OUT=out FMNIST=fmnist \
+    MODEL_SPEC=random:width=16,depth=2,heads=2,patch=7,img=28,chans=1 \
+    PRETRAIN_PER_CLASS=4 PRETRAIN_OPTIONS="--epochs 1 -b 8 -q" \
+    TRAIN_PER_CLASS=4 VAL_PER_CLASS=1 \
+    EPOCHS=1 WARMUP=0 SPT_BUDGET=300 PROMPTS=2 OPTIONS_lion="--lion-width 8"
+  assert_success
+  for row in linear full bitfit vpt-shallow vpt-deep self-prompt lora adapter memory \
+    spt-lora spt-adapter lion lion-pruned pgn pgn-pixels; do
+    assert_output --partial "$row"
+  done
+  [ "$(wc -l <out/results.tsv)" -eq 16 ]
+  # Every test image of classes 5-9 among the first 200 of t10k.
+  local tests
+  tests=$("$PY" -c 'import gzip; print(sum(b >= 5 for b in gzip.open("fmnist/t10k-labels-idx1-ubyte.gz").read()[8:]))')
+  jq -e --argjson n "$tests" 'length == 15 and all(.[]; .test_images == $n and .train_seconds > 0)' \
+    out/results.json
+  [ "$(head -c 4 out/results.png | tail -c 3)" = PNG ]
+  # A second run redoes nothing.
+  run make -q -f "$EXAMPLES/demo/Makefile" BIN="$BIN" OUT=out FMNIST=fmnist out/results.tsv
+  assert_success
+}
