@@ -11,7 +11,7 @@ times it.
         [--batch 64] [--steps 20] [--warmup 3] [--threads 2]
         [--device cpu|cuda] [--precision fp32|bf16]
         [--init BUNDLE] [--plan PLAN [--budget B]] [--heads N] [--classes K]
-        [--lr 1e-3] [--wd 1e-4] [--seed 0] [--no-dropout]
+        [--lr 1e-3] [--wd 1e-4] [--seed 0] [--no-dropout] [--recompute]
 
 --method: linear, full, vpt-deep, lora, adapter, memory (masked memory
 tokens), spt-lora, lion, pgn. --data: a folder of class folders or a
@@ -23,7 +23,9 @@ from a vpet adapter bundle (what `peft-train --rewind-from` does), so both
 programs start from identical weights; spt-lora takes its plan from the
 bundle, or from --plan (spt-sensitivity's output). --no-dropout turns off
 the methods' dropout and drop-path (LoRA's and SPT's default 0.1), so that
-the first loss is deterministic. The training set is the images of --data,
+the first loss is deterministic. --recompute: the linear probe runs the
+frozen backbone (without autograd) every step instead of caching its
+features once, as peft-train does. The training set is the images of --data,
 reshuffled every epoch as peft-train does; --warmup + --steps steps run.
 
 Prints one JSON line: method, images/s over the --steps steps after the
@@ -824,7 +826,8 @@ def run(args):
     params = [(p, args.wd if method.decays(name) else 0.0) for name, p in method.params.items()]
     optimizer = AdamW(params + [(head.weight, args.wd), (head.bias, 0.0)])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
-    if not method.changes_features:
+    cached = not method.changes_features and not args.recompute
+    if cached:
         # peft-train computes a linear probe's features once, outside the steps.
         with torch.inference_mode(), autocast:
             pixels = torch.cat([vit.features(pixels[i:i + args.batch].to(device), Hooks())
@@ -847,7 +850,13 @@ def run(args):
         y = labels.index_select(0, rows).to(device)
         optimizer.zero_grad()
         with autocast:
-            features = x if not method.changes_features else vit.features(x, method)
+            if cached:
+                features = x
+            elif method.changes_features:
+                features = vit.features(x, method)
+            else:
+                with torch.no_grad():
+                    features = vit.features(x, method)
             loss = F.cross_entropy(head(features), y)
         loss.backward()
         optimizer.step(cosine_lr(args.lr, step, total))
@@ -890,6 +899,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-dropout", action="store_true",
                         help="turn off the methods' dropout and drop-path (for parity)")
+    parser.add_argument("--recompute", action="store_true",
+                        help="linear: recompute the frozen features every step")
     args = parser.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.batch < 1:
         parser.error("--steps and --batch must be >= 1, --warmup >= 0")
