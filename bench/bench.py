@@ -34,15 +34,15 @@ METHODS = ["linear", "full", "vpt-deep", "lora", "adapter", "memory", "spt-lora"
 SCALES = {
     "small": dict(width=96, depth=6, heads=3, patch=4, img=28, batch=64, warmup=3, steps=10,
                   repeats=3, budget="20k", jpegs=512, jpeg_side=64),
-    "vits": dict(width=384, depth=12, heads=6, patch=16, img=224, batch=16, warmup=1, steps=3,
+    "vits": dict(width=384, depth=12, heads=6, patch=16, img=224, batch=8, warmup=1, steps=2,
                  repeats=2, budget="0.2M", jpegs=64, jpeg_side=256),
     "vitb": dict(width=768, depth=12, heads=12, patch=16, img=224, batch=128, warmup=3, steps=10,
                  repeats=3, budget="0.4M", jpegs=1024, jpeg_side=256),
 }
-# First-step losses agree to float32 rounding; LION's fixed points only to the
-# solver's tolerance (1e-3 relative residual), reached by both in the same way.
-TOLERANCE = {"lion": 1e-3}
-DEFAULT_TOLERANCE = 1e-4
+# Relative difference allowed between the first-step losses. Both run the same
+# float32 operations (LION's solver iteration for iteration), so they agree to
+# rounding (about 1e-7); a wrong mask, scale or init shows as 1e-3 or more.
+TOLERANCE = 1e-4
 # peft-train options that turn off the methods' dropout and drop-path.
 NO_DROPOUT = ["--lora-dropout", "0", "--module-dropout", "0", "--module-drop-path", "0"]
 
@@ -160,11 +160,10 @@ class Bench:
                                           NO_DROPOUT)
         _, torch_loss, _ = self.reference_steps(name, method, model, data, batch, bundle, plan,
                                                 1, 0, ["--no-dropout"])
-        tolerance = TOLERANCE.get(method, DEFAULT_TOLERANCE)
         difference = abs(vpet_loss - torch_loss) / max(1.0, abs(torch_loss))
-        ok = difference <= tolerance
+        ok = difference <= TOLERANCE
         log(f"parity {name} {method}: vpet {vpet_loss:.7f} pytorch {torch_loss:.7f} "
-            f"relative difference {difference:.2e} (tolerance {tolerance:g}): "
+            f"relative difference {difference:.2e} (tolerance {TOLERANCE:g}): "
             f"{'ok' if ok else 'MISMATCH'}")
         return vpet_loss, torch_loss, ok
 
