@@ -51,20 +51,21 @@ def log(*words):
     print(*words, file=sys.stderr, flush=True)
 
 
-def run(command, rss_file=None):
-    """Runs a command (under /usr/bin/time when its peak RSS is wanted),
-    failing loudly with its stderr."""
-    if rss_file:
-        command = ["/usr/bin/time", "-f", "%M", "-o", rss_file] + command
+def run(command):
+    """Runs a command, failing loudly with its stderr; returns its stdout."""
     done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         sys.exit(f"bench: failed ({done.returncode}): {' '.join(command)}\n{done.stderr}")
     return done.stdout
 
 
-def peak_rss_mib(rss_file):
-    with open(rss_file) as f:
-        return int(f.read().split()[-1]) / 1024.0
+def measured(command, usage_file):
+    """Runs a command under /usr/bin/time: (stdout, peak RSS in MiB, CPU seconds
+    of user and system time)."""
+    out = run(["/usr/bin/time", "-f", "%M %U %S", "-o", usage_file] + command)
+    with open(usage_file) as f:
+        rss_kib, user, system = f.read().split()[-3:]
+    return out, int(rss_kib) / 1024.0, float(user) + float(system)
 
 
 class Bench:
@@ -77,6 +78,10 @@ class Bench:
             self.runtime += ["--precision", args.precision]
         self.reference_runtime = ["--threads", str(args.threads), "--device", args.device,
                                   "--precision", args.precision or "fp32"]
+        # torch.set_num_threads does not size OpenBLAS's own thread pool (Debian's
+        # PyTorch multiplies matrices with it): the environment does, for both.
+        os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
 
     def path(self, *parts):
         os.makedirs(os.path.join(self.work, *parts[:-1]), exist_ok=True)
@@ -125,47 +130,48 @@ class Bench:
                    extra=()):
         """peft-train from the bundle for warmup + steps steps (the data set is one
         batch, so each epoch is one step): (images/s after the warm-up, first loss,
-        peak RSS MiB)."""
+        peak RSS MiB, CPU seconds of the process)."""
         metrics = self.path(name, f"metrics-{method}.jsonl")
-        rss = self.path(name, "rss-vpet")
-        run([self.bin + "/peft-train", "-q", "-m", model, "-d", data, "-b", str(batch),
-             "--epochs", str(warmup + steps), "--rewind-from", bundle, "--metrics", metrics,
-             "-o", self.path(name, f"trained-{method}.vpet")]
-            + self.method_options(method, plan) + self.runtime + list(extra), rss)
+        command = ([self.bin + "/peft-train", "-q", "-m", model, "-d", data, "-b", str(batch),
+                    "--epochs", str(warmup + steps), "--rewind-from", bundle,
+                    "--metrics", metrics, "-o", self.path(name, f"trained-{method}.vpet")]
+                   + self.method_options(method, plan) + self.runtime + list(extra))
+        _, rss, cpu = measured(command, self.path(name, "usage-vpet"))
         with open(metrics) as f:
             lines = [json.loads(line) for line in f]
         records = [line for line in lines if line["type"] == "step"]
         steady = records[warmup:]
         seconds = sum(batch / r["images_per_second"] for r in steady)
         rate = batch * len(steady) / seconds if steady else None
-        return rate, records[0]["loss"], peak_rss_mib(rss)
+        return rate, records[0]["loss"], rss, cpu
 
     def reference_steps(self, name, method, model, data, batch, bundle, plan, steps, warmup,
                         extra=()):
-        rss = self.path(name, "rss-pytorch")
-        out = run([PYTHON, os.path.join(HERE, "reference.py"), "--model", model, "--data", data,
-                   "--method", method, "--batch", str(batch), "--init", bundle,
-                   "--steps", str(steps), "--warmup", str(warmup)]
-                  + (["--plan", plan] if method == "spt-lora" else [])
-                  + self.reference_runtime + list(extra), rss)
+        command = ([PYTHON, os.path.join(HERE, "reference.py"), "--model", model,
+                    "--data", data, "--method", method, "--batch", str(batch), "--init", bundle,
+                    "--steps", str(steps), "--warmup", str(warmup)]
+                   + (["--plan", plan] if method == "spt-lora" else [])
+                   + self.reference_runtime + list(extra))
+        out, rss, cpu = measured(command, self.path(name, "usage-pytorch"))
         result = json.loads(out.strip().splitlines()[-1])
-        memory = (result["peak_gpu_bytes"] / 2**20 if "peak_gpu_bytes" in result
-                  else peak_rss_mib(rss))
-        return result["images_per_second"], result["first_loss"], memory
+        memory = result["peak_gpu_bytes"] / 2**20 if "peak_gpu_bytes" in result else rss
+        return result["images_per_second"], result["first_loss"], memory, cpu
 
     def parity(self, name, method, model, data, batch, plan):
-        """Both programs' first-step loss from the same start bundle, dropout off."""
+        """Both programs' first-step loss from the same start bundle, dropout off:
+        (vpet's loss, the reference's, whether they agree, and each process's CPU
+        seconds, a one-step baseline for the CPU time per step)."""
         bundle = self.start_bundle(name, method, model, data, batch, plan)
-        _, vpet_loss, _ = self.vpet_steps(name, method, model, data, batch, bundle, plan, 0, 1,
-                                          NO_DROPOUT)
-        _, torch_loss, _ = self.reference_steps(name, method, model, data, batch, bundle, plan,
-                                                1, 0, ["--no-dropout"])
+        _, vpet_loss, _, vpet_cpu = self.vpet_steps(name, method, model, data, batch, bundle,
+                                                    plan, 0, 1, NO_DROPOUT)
+        _, torch_loss, _, torch_cpu = self.reference_steps(name, method, model, data, batch,
+                                                           bundle, plan, 1, 0, ["--no-dropout"])
         difference = abs(vpet_loss - torch_loss) / max(1.0, abs(torch_loss))
         ok = difference <= TOLERANCE
         log(f"parity {name} {method}: vpet {vpet_loss:.7f} pytorch {torch_loss:.7f} "
             f"relative difference {difference:.2e} (tolerance {TOLERANCE:g}): "
             f"{'ok' if ok else 'MISMATCH'}")
-        return vpet_loss, torch_loss, ok
+        return vpet_loss, torch_loss, ok, {"vpet": vpet_cpu, "pytorch": torch_cpu}
 
     # ------------------------------------------------------------ scales
 
@@ -181,9 +187,12 @@ class Bench:
         plan = self.plan(name, model, data, scale) if "spt-lora" in self.args.methods else None
         rows, failed = {}, []
         for method in self.args.methods:
-            vpet_loss, torch_loss, ok = self.parity(name, method, model, data, batch, plan)
+            vpet_loss, torch_loss, ok, one_step = self.parity(name, method, model, data, batch,
+                                                              plan)
             rows[method] = {"vpet_loss": vpet_loss, "pytorch_loss": torch_loss, "parity": ok,
-                            "vpet": [], "pytorch": [], "vpet_mib": [], "pytorch_mib": []}
+                            "one_step_cpu": one_step}
+            for impl in ("vpet", "pytorch"):
+                rows[method].update({impl: [], impl + "_mib": [], impl + "_cpu": []})
             if not ok:
                 failed.append(method)
         for repeat in range(scale["repeats"]):
@@ -194,25 +203,35 @@ class Bench:
                 order = ("vpet", "pytorch") if repeat % 2 == 0 else ("pytorch", "vpet")
                 for impl in order:
                     runner = self.vpet_steps if impl == "vpet" else self.reference_steps
-                    rate, _, memory = runner(name, method, model, data, batch, bundle, plan,
-                                             scale["steps"], scale["warmup"])
+                    rate, _, memory, cpu = runner(name, method, model, data, batch, bundle, plan,
+                                                  scale["steps"], scale["warmup"])
+                    # CPU time per step: the run's beyond the one-step parity run's,
+                    # over the steps it has beyond that one.
+                    extra_steps = scale["steps"] + scale["warmup"] - 1
+                    step_cpu = ((cpu - rows[method]["one_step_cpu"][impl]) / extra_steps
+                                if extra_steps > 0 else float("nan"))
                     rows[method][impl].append(rate)
                     rows[method][impl + "_mib"].append(memory)
+                    rows[method][impl + "_cpu"].append(step_cpu)
                     log(f"{name} {method} repeat {repeat + 1}/{scale['repeats']} {impl}: "
-                        f"{rate:.1f} images/s, {memory:.0f} MiB")
+                        f"{rate:.1f} images/s, {memory:.0f} MiB, {step_cpu:.3f} CPU s/step")
         self.report(name, scale, rows)
         if self.args.extras:
             self.extras(name, scale, model)
         return failed
 
     def report(self, name, scale, rows):
-        header = ["method", "vpet_img_s", "pytorch_img_s", "ratio", "vpet_peak_mib",
-                  "pytorch_peak_mib", "vpet_loss", "pytorch_loss", "parity"]
+        header = ["method", "vpet_img_s", "pytorch_img_s", "ratio", "vpet_cpu_s_step",
+                  "pytorch_cpu_s_step", "cpu_ratio", "vpet_peak_mib", "pytorch_peak_mib",
+                  "vpet_loss", "pytorch_loss", "parity"]
         table = []
         for method, row in rows.items():
             vpet = statistics.median(row["vpet"])
             pytorch = statistics.median(row["pytorch"])
+            vpet_cpu = statistics.median(row["vpet_cpu"])
+            pytorch_cpu = statistics.median(row["pytorch_cpu"])
             table.append([method, f"{vpet:.1f}", f"{pytorch:.1f}", f"{vpet / pytorch:.2f}",
+                          f"{vpet_cpu:.3f}", f"{pytorch_cpu:.3f}", f"{pytorch_cpu / vpet_cpu:.2f}",
                           f"{max(row['vpet_mib']):.0f}", f"{max(row['pytorch_mib']):.0f}",
                           f"{row['vpet_loss']:.6f}", f"{row['pytorch_loss']:.6f}",
                           "ok" if row["parity"] else "MISMATCH"])
@@ -225,12 +244,13 @@ class Bench:
               f"{scale['img']}, batch {scale['batch']}, {self.args.threads} threads, "
               f"{self.args.device} {self.args.precision or 'fp32'}; median of {scale['repeats']} "
               f"runs of {scale['steps']} steps after {scale['warmup']} warm-up")
-        print(f"| method | vpet images/s | PyTorch images/s | vpet/PyTorch | vpet {memory} "
-              f"| PyTorch {memory} | first loss vpet / PyTorch |")
-        print("|---|---:|---:|---:|---:|---:|---|")
+        print("| method | vpet images/s | PyTorch images/s | vpet/PyTorch | CPU s/step vpet "
+              f"/ PyTorch | CPU ratio | vpet {memory} | PyTorch {memory} | first loss vpet / "
+              "PyTorch |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for r in table:
-            print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]} | {r[6]} / {r[7]} "
-                  f"{'' if r[8] == 'ok' else 'MISMATCH'}|")
+            print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} / {r[5]} | {r[6]} | {r[7]} "
+                  f"| {r[8]} | {r[9]} / {r[10]} {'' if r[11] == 'ok' else 'MISMATCH'}|")
         print(f"(TSV: {tsv})", flush=True)
 
     # ------------------------------------------------------------ extras

@@ -36,6 +36,10 @@ the settings. CPU and CUDA (PyTorch 1.13 or 2.x); bf16 is torch.autocast
 around the forward pass and loss; attention uses
 F.scaled_dot_product_attention where it exists (PyTorch >= 2.0).
 
+--threads is torch.set_num_threads; a PyTorch that multiplies matrices with
+OpenBLAS (Debian's) also wants OPENBLAS_NUM_THREADS set to the same number
+(bench.py sets it), as peft-train's -t sets both.
+
 Only timm's standard layout is covered: class token, pre-norm blocks with a
 fused qkv, final LayerNorm, class-token pooling (what bench/make_vit.py
 writes and timm's vit_*_patch16_224 are).
