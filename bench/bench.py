@@ -230,8 +230,12 @@ class Bench:
             pytorch = statistics.median(row["pytorch"])
             vpet_cpu = statistics.median(row["vpet_cpu"])
             pytorch_cpu = statistics.median(row["pytorch_cpu"])
+            # A step too short to show above the start-up's variation (the
+            # linear probe's) has no CPU ratio.
+            cpu_ratio = (f"{pytorch_cpu / vpet_cpu:.2f}" if min(vpet_cpu, pytorch_cpu) > 0.005
+                         else "-")
             table.append([method, f"{vpet:.1f}", f"{pytorch:.1f}", f"{vpet / pytorch:.2f}",
-                          f"{vpet_cpu:.3f}", f"{pytorch_cpu:.3f}", f"{pytorch_cpu / vpet_cpu:.2f}",
+                          f"{vpet_cpu:.3f}", f"{pytorch_cpu:.3f}", cpu_ratio,
                           f"{max(row['vpet_mib']):.0f}", f"{max(row['pytorch_mib']):.0f}",
                           f"{row['vpet_loss']:.6f}", f"{row['pytorch_loss']:.6f}",
                           "ok" if row["parity"] else "MISMATCH"])

@@ -49,7 +49,6 @@ import json
 import math
 import os
 import resource
-import struct
 import sys
 import time
 
@@ -60,6 +59,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from full_to_safetensors import read_safetensors  # noqa: E402
+
 LN_EPS = 1e-6  # timm's ViT LayerNorm
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -68,24 +70,6 @@ SITES = ("q", "k", "v", "o", "fc1", "fc2")
 
 
 # ---------------------------------------------------------------- files
-
-def read_safetensors(path):
-    """(tensors, metadata) of a safetensors file of F32/F16 tensors."""
-    dtypes = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
-    with open(path, "rb") as f:
-        size = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(size))
-        data = f.read()
-    metadata = header.pop("__metadata__", {}) or {}
-    tensors = {}
-    for name, info in header.items():
-        if info["dtype"] not in dtypes:
-            sys.exit(f"{path}: {name}: dtype {info['dtype']} is not handled here")
-        start, end = info["data_offsets"]
-        array = np.frombuffer(data[start:end], dtype=dtypes[info["dtype"]])
-        tensors[name] = torch.from_numpy(array.reshape(info["shape"]).astype(np.float32))
-    return tensors, metadata
-
 
 def read_vpet(path):
     """A vpet file's header and records (msgpack maps; tensors as numpy arrays)."""
@@ -136,8 +120,9 @@ class ViT(torch.nn.Module):
 
     def __init__(self, path, heads=None):
         super().__init__()
-        weights, metadata = read_safetensors(path)
-        weights = {k: v for k, v in weights.items() if not k.startswith("head.")}
+        arrays, metadata = read_safetensors(path)
+        weights = {k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()
+                   if not k.startswith("head.")}
         self.w = torch.nn.ParameterDict(
             {k.replace(".", "/"): torch.nn.Parameter(v, requires_grad=False)
              for k, v in weights.items()})

@@ -13,9 +13,9 @@ batches without autograd: the class-token feature, as `vit-extract
         [--method lora --init BUNDLE]
 
 Prints one JSON line: loop_images_per_second (decoding + forward, the span
-peft-eval's images_per_second covers) and wall_images_per_second (the
-whole process from interpreter start, model load included, as timing a
-vit-extract command measures).
+peft-eval's images_per_second covers) and wall_images_per_second (from
+this script's first line, imports and model load included; the
+interpreter's own start-up, about 20 ms, is not).
 """
 import time
 
