@@ -7,6 +7,10 @@
 // benchmark's small scale, 14,000 page faults and about 40% of a step's CPU
 // time (bench/README.md). A Python process does not pay it: its own objects
 // sit above the tensors on the heap and pin the top.
+//
+// For peft-train only: a program that streams (vit-extract, prompt-init-proto)
+// keeps its memory flat better with glibc's adaptive thresholds, and a
+// heap that never shrinks let its RSS creep up by fragments.
 #pragma once
 
 namespace vpet::cli {

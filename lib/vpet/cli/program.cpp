@@ -7,7 +7,6 @@
 #include <iostream>
 #include <new>
 
-#include "vpet/cli/allocator.h"
 #include "vpet/cli/log.h"
 #include "vpet/error.h"
 
@@ -42,7 +41,6 @@ std::vector<std::string> groups_in_reading_order(const cxxopts::Options& options
 
 int run_program(const Program& program, int argc, char** argv) {
   set_program_name(program.name);
-  keep_freed_memory();
   try {
     cxxopts::Options options(program.name, program.summary);
     options.custom_help(program.usage);
