@@ -114,10 +114,10 @@ class Bench:
     def method_options(self, method, plan):
         return ["--method", method] + (["--plan", plan] if method == "spt-lora" else [])
 
-    def start_bundle(self, name, method, model, data, batch, plan):
+    def start_bundle(self, name, method, model, data, batch, plan, tag="start"):
         """One step of peft-train: the method's tensors and head both programs start from
         (one AdamW step, so LoRA's B and the like are not all zero)."""
-        bundle = self.path(name, f"start-{method}.vpet")
+        bundle = self.path(name, f"{tag}-{method}.vpet")
         if not os.path.exists(bundle):
             run([self.bin + "/peft-train", "-q", "-m", model, "-d", data, "-b", str(batch),
                  "--epochs", "1", "--lr", "0.01", "-o", bundle]
@@ -267,7 +267,8 @@ class Bench:
         listing = self.path(name, f"jpeg-{count}.txt")
         if not os.path.exists(listing):
             write_images(jpegs, count, side, "jpg", listing)
-        lora = self.start_bundle(name, "lora", model, listing, batch, None)
+        # Trained on the JPEG set: its head knows all its classes.
+        lora = self.start_bundle(name, "lora", model, listing, batch, None, "jpeg")
         infer = [PYTHON, os.path.join(HERE, "reference_infer.py"), "--model", model,
                  "--data", listing, "--batch", str(batch)] + self.reference_runtime
         rows = []
