@@ -34,7 +34,8 @@ the host, as peft-train's --metrics times it), the first step's loss, peak
 RSS (CPU) or peak GPU memory (CUDA: torch.cuda.max_memory_allocated), and
 the settings. CPU and CUDA (PyTorch 1.13 or 2.x); bf16 is torch.autocast
 around the forward pass and loss; attention uses
-F.scaled_dot_product_attention where it exists (PyTorch >= 2.0).
+F.scaled_dot_product_attention where it exists (PyTorch >= 2.0). Only the
+CPU path with PyTorch 1.13 has run so far (no GPU has been lent here).
 
 --threads is torch.set_num_threads; a PyTorch that multiplies matrices with
 OpenBLAS (Debian's) also wants OPENBLAS_NUM_THREADS set to the same number

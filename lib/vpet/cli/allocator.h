@@ -8,9 +8,11 @@
 // time (bench/README.md). A Python process does not pay it: its own objects
 // sit above the tensors on the heap and pin the top.
 //
-// For peft-train only: a program that streams (vit-extract, prompt-init-proto)
-// keeps its memory flat better with glibc's adaptive thresholds, and a
-// heap that never shrinks let its RSS creep up by fragments.
+// For the programs that run the model batch after batch on same-shaped
+// batches (peft-train, vit-extract, peft-eval). prompt-init-proto, whose
+// k-means allocates differently sized blocks record after record, keeps its
+// memory flat only with glibc's adaptive thresholds: with these its RSS
+// crept up by fragments.
 #pragma once
 
 namespace vpet::cli {
