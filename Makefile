@@ -9,7 +9,7 @@ CMAKE_ARGS ?=
 # Where the demo keeps its results, the pre-trained backbone included (reused by later runs).
 DEMO_OUT   ?= $(BUILD)/demo
 
-.PHONY: all deps configure build test unit cli-test demo format clean
+.PHONY: all deps configure build test unit cli-test demo bench format clean
 
 all: build
 
@@ -35,6 +35,33 @@ test: unit cli-test
 demo: build
 	$(MAKE) --no-print-directory -C examples/demo -j $(JOBS) BIN=$(abspath $(BUILD))/bin \
 	  OUT=$(abspath $(DEMO_OUT))
+
+# vpet against the PyTorch reference (bench/README.md). Every setting can be
+# given as a make variable or in the environment, e.g.
+#   make bench BENCH_SCALES=small BENCH_METHODS=lora,adapter
+#   make bench BENCH_SCALES=vitb BENCH_DEVICE=cuda BENCH_PRECISION=bf16 BENCH_BATCH=128
+BENCH_SCALES    ?= small,vits
+BENCH_METHODS   ?= linear,full,vpt-deep,lora,adapter,memory,spt-lora,lion,pgn
+BENCH_THREADS   ?= $(JOBS)
+BENCH_DEVICE    ?= cpu
+BENCH_PRECISION ?=
+BENCH_BATCH     ?=
+BENCH_STEPS     ?=
+BENCH_WARMUP    ?=
+BENCH_REPEATS   ?=
+BENCH_EXTRAS    ?= 1
+BENCH_WORK      ?= /tmp/vpet-bench
+# The reference's Python (a GPU machine's PyTorch install: BENCH_PYTHON=python3).
+BENCH_PYTHON    ?= /usr/bin/python3
+
+bench: build
+	VPET_PYTHON=$(BENCH_PYTHON) $(BENCH_PYTHON) bench/bench.py --bin $(abspath $(BUILD))/bin \
+	  --work $(BENCH_WORK) \
+	  --scales $(BENCH_SCALES) --methods $(BENCH_METHODS) --threads $(BENCH_THREADS) \
+	  --device $(BENCH_DEVICE) $(if $(BENCH_PRECISION),--precision $(BENCH_PRECISION)) \
+	  $(if $(BENCH_BATCH),--batch $(BENCH_BATCH)) $(if $(BENCH_STEPS),--steps $(BENCH_STEPS)) \
+	  $(if $(BENCH_WARMUP),--warmup $(BENCH_WARMUP)) \
+	  $(if $(BENCH_REPEATS),--repeats $(BENCH_REPEATS)) $(if $(BENCH_EXTRAS),--extras)
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

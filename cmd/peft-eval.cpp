@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "vpet/cli/allocator.h"
 #include "vpet/cli/common_options.h"
 #include "vpet/cli/log.h"
 #include "vpet/cli/program.h"
@@ -243,6 +244,7 @@ int run(const cxxopts::ParseResult& result) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  vpet::cli::keep_freed_memory();
   return vpet::cli::run_program(
       {"peft-eval", "Evaluate a frozen ViT, alone or with adapters, on a dataset.",
        "-m MODEL [-a ADAPTER ...] -d DATA [OPTIONS]", declare, run},

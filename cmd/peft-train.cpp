@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "vpet/cli/allocator.h"
 #include "vpet/cli/common_options.h"
 #include "vpet/cli/log.h"
 #include "vpet/cli/program.h"
@@ -766,6 +767,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args = vpet::cli::command_line(argc, argv);
+  vpet::cli::keep_freed_memory();
   return vpet::cli::run_program(
       {"peft-train",
        "Train a parameter-efficient method and a new head on a frozen Vision Transformer.",

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "vpet/cli/allocator.h"
 #include "vpet/cli/common_options.h"
 #include "vpet/cli/log.h"
 #include "vpet/cli/program.h"
@@ -192,6 +193,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
 
 int main(int argc, char** argv) {
   const std::vector<std::string> args = vpet::cli::command_line(argc, argv);
+  vpet::cli::keep_freed_memory();
   return vpet::cli::run_program(
       {"vit-extract", "Run a frozen Vision Transformer over images; emit features or tokens.",
        "-m MODEL -d DATA [OPTIONS]", declare,

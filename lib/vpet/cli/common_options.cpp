@@ -4,6 +4,7 @@
 #include <sstream>
 #include <thread>
 
+#include "vpet/cli/blas_threads.h"
 #include "vpet/cli/log.h"
 #include "vpet/error.h"
 
@@ -85,6 +86,7 @@ Runtime read_runtime_options(const cxxopts::ParseResult& result) {
   runtime.threads = threads;
   // LibTorch starts with one thread on small machines; set it explicitly.
   torch::set_num_threads(threads);
+  set_blas_threads(threads);
   runtime.device = parse_device(result["device"].as<std::string>());
   return runtime;
 }
