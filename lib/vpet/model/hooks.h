@@ -81,7 +81,13 @@ class ForwardHooks {
   }
   // [B, T, D] after the last block, before the final norm: a method that
   // added tokens may take them out again so pooling sees the original layout.
+  // For a model that pools its class token, x is that token's row alone,
+  // [B, 1, D], unless reads_all_final_tokens() (see OutputRows in vit.h).
   virtual torch::Tensor final_tokens(const torch::Tensor& x) { return x; }
+  // Whether the method reads more of the last block's output than the
+  // class token the model pools (a prompt-pooling head would): then the
+  // last block computes every row.
+  virtual bool reads_all_final_tokens() const { return false; }
   // [B, D] the pooled feature, before the head (LION's output layer).
   virtual torch::Tensor pooled(const torch::Tensor& feature) { return feature; }
 };

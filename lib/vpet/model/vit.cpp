@@ -150,15 +150,40 @@ BlockImpl::BlockImpl(const VitConfig& config) {
   if (config.layer_scale) ls2 = register_module("ls2", LayerScale(config.width));
 }
 
-torch::Tensor BlockImpl::forward(const torch::Tensor& input) {
-  torch::Tensor branch = attn->forward(norm1->forward(input));
-  const torch::Tensor x = input + (ls1 ? ls1->forward(branch) : branch);
+namespace {
+
+// Row 0 of a [B, N, ...] sequence, kept 3-d.
+torch::Tensor first_row(const torch::Tensor& x) {
+  return x.narrow(1, 0, 1);
+}
+
+// The queries, residual and mask of a block that computes only some rows.
+struct Queried {
+  torch::Tensor q, residual, mask;
+};
+
+Queried queried_rows(const torch::Tensor& q, const torch::Tensor& residual,
+                     const torch::Tensor& mask, OutputRows rows) {
+  if (rows == OutputRows::All) return {q, residual, mask};
+  // A mask broadcasts to [B, heads, N, M]: narrow its query axis when it has one.
+  const bool per_query = mask.defined() && mask.dim() >= 2 && mask.size(-2) > 1;
+  return {first_row(q), first_row(residual), per_query ? mask.narrow(-2, 0, 1) : mask};
+}
+
+}  // namespace
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& input, OutputRows rows) {
+  const AttentionImpl::Qkv projected = attn->project(norm1->forward(input));
+  const Queried queried = queried_rows(projected.q, input, {}, rows);
+  torch::Tensor branch = attn->proj->forward(attn->attend({queried.q, projected.k, projected.v}));
+  const torch::Tensor x = queried.residual + (ls1 ? ls1->forward(branch) : branch);
   branch = mlp->forward(norm2->forward(x));
   return x + (ls2 ? ls2->forward(branch) : branch);
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& input, std::int64_t index,
-                                 ForwardHooks& hooks, double drop_rate, bool training) {
+                                 ForwardHooks& hooks, double drop_rate, bool training,
+                                 OutputRows rows) {
   const torch::Tensor normed = hooked_norm(norm1, input, hooks, index, NormSite::Norm1);
   const AttentionImpl::Qkv projected = attn->project(normed);
   AttentionInputs inputs{hooks.linear(index, Site::Q, normed, projected.q),
@@ -166,10 +191,13 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& input, std::int64_t index,
                          hooks.linear(index, Site::V, normed, projected.v),
                          {}};
   hooks.attention(index, *this, inputs);
-  const torch::Tensor attended = attn->attend({inputs.q, inputs.k, inputs.v}, inputs.mask);
+  // q is projected for every row even when one is kept: its hooks see the
+  // same input as k's and v's (SPT draws one dropout mask for the three).
+  const Queried queried = queried_rows(inputs.q, input, inputs.mask, rows);
+  const torch::Tensor attended = attn->attend({queried.q, inputs.k, inputs.v}, queried.mask);
   torch::Tensor branch = hooks.linear(index, Site::O, attended, attn->proj->forward(attended));
   const torch::Tensor x =
-      input + drop_path(ls1 ? ls1->forward(branch) : branch, drop_rate, training);
+      queried.residual + drop_path(ls1 ? ls1->forward(branch) : branch, drop_rate, training);
 
   const torch::Tensor mlp_in = hooked_norm(norm2, x, hooks, index, NormSite::Norm2);
   const torch::Tensor hidden =
@@ -294,10 +322,14 @@ torch::Tensor VisionTransformerImpl::features(const torch::Tensor& pixels, Forwa
                                               const ForwardOptions& options) {
   torch::Tensor x = hooks.tokens(add_pos_embed(tokens(hooks.pixels(pixels)), hooks));
   const std::int64_t depth = config_.depth;
+  const OutputRows last_rows = config_.pool == Pool::Token && !hooks.reads_all_final_tokens()
+                                   ? OutputRows::First
+                                   : OutputRows::All;
   for (std::int64_t i = 0; i < depth; ++i) {
     // timm's stochastic-depth schedule: linspace(0, rate, depth).
     const double rate = depth > 1 ? options.drop_path * double(i) / double(depth - 1) : 0.0;
-    x = blocks[std::size_t(i)]->forward(hooks.block_input(i, x), i, hooks, rate, options.training);
+    x = blocks[std::size_t(i)]->forward(hooks.block_input(i, x), i, hooks, rate, options.training,
+                                        i == depth - 1 ? last_rows : OutputRows::All);
   }
   x = hooks.final_tokens(x);
   if (norm) x = hooked_norm(norm, x, hooks, -1, NormSite::Final);
@@ -324,8 +356,13 @@ Extracted VisionTransformerImpl::extract(const torch::Tensor& pixels,
   torch::Tensor x = tokens(pixels);
   if (wanted(0)) by_layer[0] = x;
   x = add_pos_embed(x);
+  // Pooling the class token reads row 0 of the last block alone (OutputRows).
+  const bool class_token_only =
+      need_final && !request.patch_mean && config_.pool == Pool::Token && !wanted(config_.depth);
   for (std::int64_t i = 0; i < depth_needed; ++i) {
-    x = blocks[std::size_t(i)]->forward(x);
+    const bool last = i == config_.depth - 1;
+    x = blocks[std::size_t(i)]->forward(
+        x, last && class_token_only ? OutputRows::First : OutputRows::All);
     if (wanted(i + 1)) by_layer[std::size_t(i + 1)] = x;
   }
   Extracted out;

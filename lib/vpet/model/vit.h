@@ -79,16 +79,24 @@ class LayerScaleImpl : public torch::nn::Module {
 };
 TORCH_MODULE(LayerScale);
 
+// Which rows of its output a block computes. Every token's key and value
+// are needed either way; with First, only row 0 is queried and goes on
+// through proj, norm2 and the MLP. The last block of a model that pools its
+// class token needs no more: the other rows of its output are never read, so
+// the loss and every gradient are the same (those rows' terms are zero).
+enum class OutputRows { All, First };
+
 // Pre-norm transformer block: x + ls1(attn(norm1(x))), then x + ls2(mlp(norm2(x))).
 class BlockImpl : public torch::nn::Module {
  public:
   BlockImpl(const VitConfig& config);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x, OutputRows rows = OutputRows::All);
   // The same with a method's hooks at every linear and at the attention,
   // and stochastic depth: each residual branch is dropped per sample with
-  // probability drop_rate while training.
+  // probability drop_rate while training. With OutputRows::First the hooks
+  // from o on (o, norm2, fc1, fc2, mlp) see row 0 alone.
   torch::Tensor forward(const torch::Tensor& x, std::int64_t index, ForwardHooks& hooks,
-                        double drop_rate, bool training);
+                        double drop_rate, bool training, OutputRows rows = OutputRows::All);
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};

@@ -143,6 +143,7 @@ torch::Tensor Pgn::tokens(const torch::Tensor& x) {
 }
 
 torch::Tensor Pgn::final_tokens(const torch::Tensor& x) {
+  if (x.size(1) == 1) return x;  // the class token alone; the prompts come last
   return x.narrow(1, 0, x.size(1) - count_);
 }
 

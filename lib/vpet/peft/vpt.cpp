@@ -91,6 +91,7 @@ torch::Tensor Vpt::block_input(std::int64_t block, const torch::Tensor& x) {
 }
 
 torch::Tensor Vpt::final_tokens(const torch::Tensor& x) {
+  if (x.size(1) == 1) return x;  // the class token alone, before the prompts
   const std::int64_t rest = prefix_ + count_;
   return torch::cat({x.narrow(1, 0, prefix_), x.narrow(1, rest, x.size(1) - rest)}, 1);
 }

@@ -128,6 +128,88 @@ TEST_F(VitSeams, ResamplingToTheSameGridIsTheIdentity) {
             (std::vector<std::int64_t>{1, 4}));
 }
 
+// Hooks that set a per-query attention mask (query i may not attend to key
+// i + 1) and may ask for the whole last sequence.
+class MaskingHooks : public vpet::model::ForwardHooks {
+ public:
+  explicit MaskingHooks(bool all_rows) : all_rows_(all_rows) {}
+  void attention(std::int64_t, const vpet::model::BlockImpl&,
+                 vpet::model::AttentionInputs& inputs) override {
+    const std::int64_t n = inputs.k.size(1);
+    inputs.mask =
+        torch::ones({n, n}, torch::kBool).logical_xor(torch::eye(n, n).roll(1, 1).to(torch::kBool));
+  }
+  bool reads_all_final_tokens() const override { return all_rows_; }
+
+ private:
+  bool all_rows_;
+};
+
+TEST_F(VitSeams, BlockComputingTheFirstRowGivesThatRowOfTheWholeOutput) {
+  const torch::Tensor x = torch::randn({2, 7, 24});
+  for (auto& block : backbone.vit->blocks) {
+    const torch::Tensor first = block->forward(x, vpet::model::OutputRows::First);
+    EXPECT_EQ(first.sizes(), (std::vector<std::int64_t>{2, 1, 24}));
+    EXPECT_TRUE(torch::allclose(first, block->forward(x).narrow(1, 0, 1), 1e-5, 1e-6));
+  }
+}
+
+// A ViT that pools its class token, and a batch of pixels for it.
+struct TokenPooled {
+  TokenPooled() {
+    torch::manual_seed(0);
+    backbone = vpet::model::load_backbone(kVit + "a_timm.safetensors");
+    const auto& c = backbone.vit->config();
+    EXPECT_EQ(c.pool, vpet::model::Pool::Token);
+    pixels = torch::randn({3, c.in_chans, c.img_size[0], c.img_size[1]});
+  }
+  vpet::model::Backbone backbone;
+  torch::Tensor pixels;
+};
+
+// The last block computes only the pooled class token unless the hooks read
+// every final token: the features and every parameter's gradient agree.
+TEST(PooledRowOnly, LastBlockGivesTheSameFeaturesAndGradients) {
+  TokenPooled model;
+  auto& vit = model.backbone.vit;
+  for (auto& p : vit->parameters()) p.set_requires_grad(true);
+  auto run = [&](bool all_rows) {
+    vit->zero_grad();
+    MaskingHooks hooks(all_rows);
+    const torch::Tensor features = vit->features(model.pixels, hooks);
+    (features * torch::linspace(-1, 1, features.size(1))).sum().backward();
+    std::vector<torch::Tensor> grads{features.detach()};
+    for (const auto& p : vit->parameters()) {
+      grads.push_back(p.grad().defined() ? p.grad().clone() : torch::zeros_like(p));
+    }
+    return grads;
+  };
+  const auto pooled_only = run(false), every_row = run(true);
+  ASSERT_EQ(pooled_only.size(), every_row.size());
+  EXPECT_TRUE(torch::allclose(pooled_only[0], every_row[0], 1e-5, 1e-6));
+  const auto names = vit->named_parameters().keys();
+  for (std::size_t i = 1; i < every_row.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(pooled_only[i], every_row[i], 1e-4, 1e-6)) << names[i - 1];
+  }
+  // The last block's MLP is reached through the class token alone, and it is.
+  EXPECT_GT(vit->blocks.back()->mlp->fc1->weight.grad().abs().sum().item<double>(), 0.0);
+}
+
+TEST(PooledRowOnly, ExtractOfPreLogitsMatchesTheWholeLastSequence) {
+  TokenPooled model;
+  torch::NoGradGuard no_grad;
+  auto& vit = model.backbone.vit;
+  vpet::model::ExtractRequest request;
+  request.pre_logits = true;
+  request.layers = {vit->config().depth};
+  const auto whole = vit->extract(model.pixels, request);  // last layer asked: every row
+  request.layers.clear();
+  const auto pooled = vit->extract(model.pixels, request);
+  EXPECT_TRUE(torch::allclose(pooled.pre_logits, whole.pre_logits, 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(pooled.pre_logits, vit->pre_logits(vit->final_norm(whole.layers[0])),
+                              1e-5, 1e-6));
+}
+
 TEST(PosEmbed, PrefixEntriesAreKeptAndAConstantGridStaysConstant) {
   const torch::Tensor prefix = torch::randn({1, 2, 8});
   const torch::Tensor grid = torch::ones({1, 9, 8}) * 0.25;

@@ -48,6 +48,8 @@ class FullSequenceMasked : public model::ForwardHooks {
     return x.narrow(1, 0, x.size(1) - 1);
   }
   torch::Tensor pooled(const torch::Tensor&) override { return task_feature_; }
+  // The task token is the last row, not the class token the model pools.
+  bool reads_all_final_tokens() const override { return true; }
 
  private:
   model::VisionTransformer vit_;
