@@ -26,6 +26,10 @@ std::uint64_t mix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+bool stop_requested(const TrainCallbacks& callbacks) {
+  return callbacks.stop_requested && callbacks.stop_requested();
+}
+
 // nan/negative mean "not measured": JSON null.
 nlohmann::json measured(double value) {
   return std::isfinite(value) && value >= 0.0 ? nlohmann::json(value) : nlohmann::json(nullptr);
@@ -254,19 +258,22 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
   // its copy while the device runs the current step, and only then waits for
   // the step's loss: the device never idles while the host gathers pixels.
   std::vector<std::int64_t> order = epoch_order(epoch_), next_order;
+  // The batch of this epoch's step `index`, or past its last step the next
+  // epoch's first (nothing after the last epoch).
+  auto prefetch = [&](std::int64_t index) {
+    if (index < steps_per_epoch_) return train_.batch(step_rows(order, index), options_.device);
+    if (epoch_ + 1 >= options_.epochs) return Examples::Batch{};
+    next_order = epoch_order(epoch_ + 1);
+    return train_.batch(step_rows(next_order, 0), options_.device);
+  };
   auto start = Clock::now();
-  Examples::Batch next = train_.batch(step_rows(order, step_in_epoch_), options_.device);
+  Examples::Batch next = prefetch(step_in_epoch_);
   while (epoch_ < options_.epochs) {
     while (step_in_epoch_ < steps_per_epoch_) {
       const Examples::Batch batch = std::move(next);
       const double lr = schedule_.lr(global_step_);
       const torch::Tensor loss = step(batch, lr);
-      if (step_in_epoch_ + 1 < steps_per_epoch_) {
-        next = train_.batch(step_rows(order, step_in_epoch_ + 1), options_.device);
-      } else if (epoch_ + 1 < options_.epochs) {
-        next_order = epoch_order(epoch_ + 1);
-        next = train_.batch(step_rows(next_order, 0), options_.device);
-      }
+      next = prefetch(step_in_epoch_ + 1);
       const double value = loss.item<double>();
 
       const std::int64_t size = batch.labels.size(0);
@@ -281,7 +288,10 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
         callbacks.on_step({epoch_ + 1, options_.epochs, global_step_, steps, size, value, lr,
                            elapsed > 0.0 ? double(size) / elapsed : 0.0, method_.diagnostics()});
       }
-      if (callbacks.stop_requested && callbacks.stop_requested()) {
+      // A stop after an epoch's last step waits for the epoch's end (its
+      // evaluation and checkpoint), so a checkpoint is always mid-epoch or
+      // at an epoch boundary.
+      if (step_in_epoch_ < steps_per_epoch_ && stop_requested(callbacks)) {
         if (callbacks.save_checkpoint) callbacks.save_checkpoint(checkpoint());
         return Outcome::Stopped;
       }
@@ -306,6 +316,7 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
       if (callbacks.on_eval) callbacks.on_eval({epoch_, global_step_, final_top1_});
     }
     if (callbacks.save_checkpoint) callbacks.save_checkpoint(checkpoint());
+    if (epoch_ < options_.epochs && stop_requested(callbacks)) return Outcome::Stopped;
     start = Clock::now();  // evaluation and saving are not training time
   }
   method_.finish_training();

@@ -72,7 +72,9 @@ struct TrainCallbacks {
   std::function<void(const EvalReport&)> on_eval;
   // After each epoch (1-based) with its mean training loss.
   std::function<void(std::int64_t epoch, double loss)> on_epoch;
-  // Asked after every step; true ends the run after saving a checkpoint.
+  // Asked after every step; true ends the run after saving a checkpoint. A
+  // stop after an epoch's last step ends the run after that epoch's
+  // evaluation and checkpoint (none after the last epoch: the run finishes).
   std::function<bool()> stop_requested;
   // Called after every epoch and when stopping.
   std::function<void(const Checkpoint&)> save_checkpoint;

@@ -135,26 +135,47 @@ TEST(Trainer, ResumeFromAnEpochCheckpointIsBitIdentical) {
   EXPECT_EQ(resumed.trainer->summary()["steps"], whole.trainer->summary()["steps"]);
 }
 
-TEST(Trainer, StopMidEpochThenResumeIsBitIdentical) {
-  TrainOptions options = quick(2);
+// A stop after each step of a 3-epoch run (3 steps an epoch), mid-epoch and
+// after an epoch's last step alike: the resumed run ends with the same bits.
+class StopAfterStep : public ::testing::TestWithParam<int> {};
+
+TEST_P(StopAfterStep, ThenResumeIsBitIdentical) {
+  TrainOptions options = quick(3);
   options.drop_path = 0.1;
   TrainingRun whole("full", options);
   whole.trainer->run();
 
+  const int stop_step = GetParam();
   TrainingRun stopped("full", options);
   int steps = 0;
   Checkpoint last;
   TrainCallbacks callbacks;
-  callbacks.stop_requested = [&] { return ++steps == 4; };  // in epoch 2 (3 steps an epoch)
+  callbacks.stop_requested = [&] { return ++steps >= stop_step; };
   callbacks.save_checkpoint = [&](const Checkpoint& c) { last = c; };
   ASSERT_EQ(stopped.trainer->run(callbacks), Trainer::Outcome::Stopped);
-  EXPECT_EQ(last.epoch, 1);
-  EXPECT_EQ(last.step_in_epoch, 1);
+  // An epoch's last step stops at the boundary, after the epoch's checkpoint.
+  EXPECT_EQ(last.epoch, stop_step / 3);
+  EXPECT_EQ(last.step_in_epoch, stop_step % 3);
+  EXPECT_EQ(last.global_step, stop_step);
 
   TrainingRun resumed("full", options);
   resumed.trainer->resume(last);
-  resumed.trainer->run();
+  ASSERT_EQ(resumed.trainer->run(), Trainer::Outcome::Finished);
   expect_same_weights(whole, resumed);
+  EXPECT_EQ(resumed.trainer->summary()["steps"], whole.trainer->summary()["steps"]);
+}
+
+INSTANTIATE_TEST_SUITE_P(Trainer, StopAfterStep, ::testing::Values(1, 3, 4, 6));
+
+TEST(Trainer, AStopAfterTheLastStepFinishesTheRun) {
+  TrainingRun run("linear", quick(2));
+  int steps = 0, checkpoints = 0;
+  TrainCallbacks callbacks;
+  callbacks.on_step = [&](const vpet::train::StepReport&) { ++steps; };
+  callbacks.stop_requested = [&] { return steps == 6; };  // the last of 2 × 3
+  callbacks.save_checkpoint = [&](const Checkpoint&) { ++checkpoints; };
+  EXPECT_EQ(run.trainer->run(callbacks), Trainer::Outcome::Finished);
+  EXPECT_EQ(checkpoints, 2);
 }
 
 TEST(Trainer, ResumeRestoresStructureThatTrainingChanges) {
