@@ -15,6 +15,13 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The reader of an output pipe went away (EPIPE). Like the Unix tools, a
+// program then ends quietly (status 1, no message): the reader chose to stop.
+class OutputClosed : public Error {
+ public:
+  using Error::Error;
+};
+
 // A wrong command line: an unknown option, a bad value, a missing argument.
 // Programs exit with status 2.
 class UsageError : public std::runtime_error {

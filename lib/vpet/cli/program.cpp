@@ -3,12 +3,15 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <new>
 
 #include "vpet/cli/log.h"
 #include "vpet/error.h"
+#include "vpet/io/atomic_file.h"
 
 namespace vpet::cli {
 namespace {
@@ -37,10 +40,20 @@ std::vector<std::string> groups_in_reading_order(const cxxopts::Options& options
   return groups;
 }
 
-}  // namespace
+// What a program printed must have arrived: `vpet-info x >/dev/full` fails.
+// Returns the exit status to use instead of `status`.
+int finish_standard_output(int status) {
+  std::cout.flush();
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout) || std::cout.fail();
+  if (!failed) return status;
+  const int error_number = errno;
+  if (error_number == EPIPE) return kExitFailure;  // the reader went away: quietly
+  error(std::string("standard output: write failed") +
+        (error_number != 0 ? std::string(": ") + std::strerror(error_number) : ""));
+  return kExitFailure;
+}
 
-int run_program(const Program& program, int argc, char** argv) {
-  set_program_name(program.name);
+int parse_and_run(const Program& program, int argc, char** argv) {
   try {
     cxxopts::Options options(program.name, program.summary);
     options.custom_help(program.usage);
@@ -72,6 +85,8 @@ int run_program(const Program& program, int argc, char** argv) {
     return usage_failure(program, e.what());
   } catch (const UsageError& e) {
     return usage_failure(program, e.what());
+  } catch (const OutputClosed&) {
+    return kExitFailure;  // `| head`: the reader chose to stop; nothing to say
   } catch (const Error& e) {
     error(e.what());
     return kExitFailure;
@@ -85,6 +100,18 @@ int run_program(const Program& program, int argc, char** argv) {
     error(e.what());
     return kExitFailure;
   }
+}
+
+}  // namespace
+
+int run_program(const Program& program, int argc, char** argv) {
+  set_program_name(program.name);
+  // Before anything can create a temporary: SIGINT, SIGTERM, SIGHUP, SIGQUIT
+  // and SIGPIPE remove them on the way out.
+  io::install_signal_cleanup();
+  errno = 0;
+  const int status = parse_and_run(program, argc, argv);
+  return finish_standard_output(status);
 }
 
 }  // namespace vpet::cli

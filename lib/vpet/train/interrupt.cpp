@@ -2,15 +2,22 @@
 
 #include <csignal>
 
+#include "vpet/io/atomic_file.h"
+
 namespace vpet::train {
 namespace {
 
+constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+constexpr int kSignalCount = sizeof kSignals / sizeof kSignals[0];
+
 volatile std::sig_atomic_t received = 0;
-struct sigaction previous_int, previous_term;
+struct sigaction previous[kSignalCount];
 
 void on_signal(int signal_number) {
   if (received == signal_number) {
-    // Second time: restore the default action and die of the signal.
+    // Second time: the user insists. Remove the temporaries (a checkpoint
+    // being written) and die of the signal.
+    io::remove_pending_temporaries();
     std::signal(signal_number, SIG_DFL);
     std::raise(signal_number);
     return;
@@ -18,26 +25,23 @@ void on_signal(int signal_number) {
   received = signal_number;
 }
 
-void install() {
-  struct sigaction action {};
-  action.sa_handler = on_signal;
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-}
-
 }  // namespace
 
 InterruptGuard::InterruptGuard() {
   received = 0;
-  sigaction(SIGINT, nullptr, &previous_int);
-  sigaction(SIGTERM, nullptr, &previous_term);
-  install();
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  for (int i = 0; i < kSignalCount; ++i) {
+    sigaction(kSignals[i], nullptr, &previous[i]);
+    // A signal the parent ignores (nohup's SIGHUP) stays ignored.
+    if (!(previous[i].sa_flags & SA_SIGINFO) && previous[i].sa_handler == SIG_IGN) continue;
+    sigaction(kSignals[i], &action, nullptr);
+  }
 }
 
 InterruptGuard::~InterruptGuard() {
-  sigaction(SIGINT, &previous_int, nullptr);
-  sigaction(SIGTERM, &previous_term, nullptr);
+  for (int i = 0; i < kSignalCount; ++i) sigaction(kSignals[i], &previous[i], nullptr);
 }
 
 int InterruptGuard::signal() const {

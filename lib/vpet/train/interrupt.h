@@ -1,13 +1,14 @@
-// SIGINT/SIGTERM during training: the loop finishes the current step, saves
-// its checkpoint (when one was asked for) and the program exits 130/143
-// without writing the adapter, instead of dying mid-update.
+// SIGINT/SIGTERM/SIGHUP/SIGQUIT during training: the loop finishes the
+// current step, saves its checkpoint (when one was asked for) and the program
+// exits 128 + signal (130, 143, 129, 131) without writing the adapter,
+// instead of dying mid-update.
 #pragma once
 
 namespace vpet::train {
 
-// While alive, SIGINT and SIGTERM only set a flag; the previous handlers
-// come back on destruction. A second signal of the same kind ends the
-// process at once (the user insists).
+// While alive, those signals only set a flag; the previous handlers come
+// back on destruction. A second signal of the same kind ends the process at
+// once (the user insists), removing any temporary being written.
 class InterruptGuard {
  public:
   InterruptGuard();
@@ -17,7 +18,7 @@ class InterruptGuard {
 
   // The signal received, or 0.
   int signal() const;
-  // The conventional exit status for it: 128 + signal (130, 143).
+  // The conventional exit status for it: 128 + signal (130, 143, 129, 131).
   int exit_status() const { return 128 + signal(); }
 };
 

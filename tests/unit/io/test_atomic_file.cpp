@@ -1,13 +1,19 @@
 // AtomicOutput: the destination appears only on commit, complete; nothing
 // (no destination, no temporary) is left when the writer gives up.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "vpet/error.h"
 #include "vpet/io/atomic_file.h"
@@ -84,6 +90,115 @@ TEST_F(AtomicFileTest, UnwritableDirectoryIsAnError) {
     EXPECT_NE(std::string(e.what()).find("no/such/dir/out.bin"), std::string::npos);
   }
   EXPECT_THROW(AtomicOutput(""), UsageError);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_all(const std::string& path, const std::string& bytes) {
+  AtomicOutput out(path);
+  out.write(bytes.data(), bytes.size());
+  out.commit();
+}
+
+// A FIFO is written in place: its reader gets the bytes and it stays a FIFO.
+TEST_F(AtomicFileTest, AFifoIsWrittenInPlace) {
+  ASSERT_EQ(mkfifo(path("p").c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] { received = read_file(path("p")); });
+  write_all(path("p"), "through the pipe");
+  reader.join();
+  EXPECT_EQ(received, "through the pipe");
+  struct stat st {};
+  ASSERT_EQ(lstat(path("p").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_EQ(entries(), 1u);
+}
+
+// A character device (a copy of /dev/null's node, where mknod is allowed)
+// stays a character device.
+TEST_F(AtomicFileTest, ACharacterDeviceIsWrittenInPlace) {
+  if (mknod(path("null").c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+    GTEST_SKIP() << "mknod is not allowed here: " << std::strerror(errno);
+  }
+  write_all(path("null"), "gone");
+  struct stat st {};
+  ASSERT_EQ(lstat(path("null").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_EQ(entries(), 1u);
+  const OutputTarget target = resolve_output("/dev/null");
+  EXPECT_EQ(target.mode, OutputMode::kInPlace);
+  EXPECT_TRUE(target.is_character_device);
+}
+
+// A symlink is replaced at its target; the link stays a link.
+TEST_F(AtomicFileTest, ASymlinkIsReplacedAtItsTarget) {
+  fs::create_directory(path("real"));
+  std::ofstream(path("real/out.bin")) << "old";
+  fs::create_symlink("real/out.bin", path("link"));
+  fs::create_symlink("link", path("link2"));
+  write_all(path("link2"), "new");
+  EXPECT_TRUE(fs::is_symlink(path("link")));
+  EXPECT_TRUE(fs::is_symlink(path("link2")));
+  EXPECT_EQ(read_file(path("real/out.bin")), "new");
+  EXPECT_EQ(std::distance(fs::directory_iterator(path("real")), {}), 1);
+  // A dangling link creates its target.
+  fs::create_symlink("real/new.bin", path("dangling"));
+  write_all(path("dangling"), "made");
+  EXPECT_TRUE(fs::is_symlink(path("dangling")));
+  EXPECT_EQ(read_file(path("real/new.bin")), "made");
+}
+
+// /dev/fd/N is that descriptor, written at its own offset and flags.
+TEST_F(AtomicFileTest, ADescriptorPathWritesThatDescriptor) {
+  std::ofstream(path("log")) << "first;";
+  const int fd = ::open(path("log").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  write_all("/dev/fd/" + std::to_string(fd), "second");
+  ::close(fd);
+  EXPECT_EQ(read_file(path("log")), "first;second");
+  EXPECT_THROW(AtomicOutput("/dev/fd/987"), Error);
+}
+
+TEST_F(AtomicFileTest, ReplacingKeepsTheFilesPermissions) {
+  std::ofstream(path("out.bin")) << "old";
+  fs::permissions(path("out.bin"), static_cast<fs::perms>(0640));
+  write_all(path("out.bin"), "new");
+  EXPECT_EQ(fs::status(path("out.bin")).permissions(), static_cast<fs::perms>(0640));
+}
+
+TEST_F(AtomicFileTest, ADirectoryIsRefusedByName) {
+  fs::create_directory(path("d"));
+  try {
+    AtomicOutput out(path("d"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("directory"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(check_output_writable(path("d")), Error);
+  EXPECT_NO_THROW(check_output_writable(path("fresh")));
+  EXPECT_EQ(entries(), 1u);  // the probe's temporary is gone again
+}
+
+// A temporary whose writer was killed (its PID is gone) is removed by the
+// next writer of the same file; a live writer's temporary is not.
+TEST_F(AtomicFileTest, TheNextWriterRemovesTemporariesOfDeadWriters) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  const std::string stale = path("out.bin.tmp." + std::to_string(child) + ".AbC123");
+  const std::string live = path("out.bin.tmp." + std::to_string(getppid()) + ".XyZ789");
+  const std::string other = path("other.bin.tmp." + std::to_string(child) + ".AbC123");
+  for (const auto& name : {stale, live, other}) std::ofstream(name) << "x";
+  write_all(path("out.bin"), "new");
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(live));
+  EXPECT_TRUE(fs::exists(other));
 }
 
 }  // namespace
