@@ -76,7 +76,8 @@ def read_vpet(path):
     """A vpet file's header and records (msgpack maps; tensors as numpy arrays)."""
     with open(path, "rb") as f:
         maps = list(msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False))
-    return maps[0], maps[1:]
+    # A stream's last map is its end record (vpet-format(5)), not a record.
+    return maps[0], [m for m in maps[1:] if m.get("format") != "vpet-end"]
 
 
 def tensors_of(record):

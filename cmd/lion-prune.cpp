@@ -9,6 +9,7 @@
 #include "vpet/cli/log.h"
 #include "vpet/cli/program.h"
 #include "vpet/error.h"
+#include "vpet/io/output_set.h"
 #include "vpet/peft/bundle.h"
 #include "vpet/peft/lion_prune.h"
 
@@ -41,7 +42,8 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   if (!(sparsity >= 0.0 && sparsity <= 1.0)) throw UsageError("--sparsity must be in [0, 1]");
   const vpet::peft::PruneScope scope =
       vpet::peft::parse_prune_scope(result["scope"].as<std::string>(), "--scope");
-  const std::string output = result["output"].as<std::string>();
+  vpet::io::OutputSet outputs;
+  vpet::io::AtomicOutput& output = outputs.open("-o/--output", result["output"].as<std::string>());
 
   vpet::peft::Bundle bundle = vpet::peft::read_bundle(input);
   vpet::peft::PruneReport report;
@@ -71,6 +73,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
                 static_cast<long long>(report.newly_pruned), static_cast<long long>(parameters));
   cli::info(line);
   vpet::peft::write_bundle(output, bundle, "lion-prune", args);
+  outputs.commit();
   return 0;
 }
 

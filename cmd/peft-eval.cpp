@@ -22,6 +22,7 @@
 #include "vpet/eval/resources.h"
 #include "vpet/eval/task.h"
 #include "vpet/io/atomic_file.h"
+#include "vpet/io/output_set.h"
 #include "vpet/model/device.h"
 #include "vpet/peft/bundle.h"
 #include "vpet/peft/memory.h"
@@ -154,6 +155,13 @@ int run(const cxxopts::ParseResult& result) {
                                                 ? result["adapter"].as<std::vector<std::string>>()
                                                 : std::vector<std::string>{};
 
+  // Checked before the work, written after it.
+  vpet::io::OutputSet outputs;
+  vpet::io::AtomicOutput* confusion_output =
+      result.count("confusion")
+          ? &outputs.open("--confusion", result["confusion"].as<std::string>(), /*binary=*/false)
+          : nullptr;
+
   cli::Runtime runtime = cli::read_runtime_options(result);
   const vpet::model::Precision precision = cli::read_precision_option(result);
   const vpet::data::LoaderOptions loader_options = cli::read_loader_options(result, runtime);
@@ -220,13 +228,12 @@ int run(const cxxopts::ParseResult& result) {
     }
   }
 
-  if (result.count("confusion")) {
+  if (confusion_output) {
     std::ostringstream table;
     results.front().accuracy.write_confusion_tsv(table, results.front().classes);
-    vpet::io::AtomicOutput out(result["confusion"].as<std::string>(), /*binary=*/false);
     const std::string text = table.str();
-    out.write(text.data(), text.size());
-    out.commit();
+    confusion_output->write(text.data(), text.size());
+    outputs.commit();
   }
   if (result.count("json")) {
     nlohmann::json out = results.front().report;

@@ -17,6 +17,7 @@
 #include "vpet/data/dataset.h"
 #include "vpet/data/image_cache.h"
 #include "vpet/error.h"
+#include "vpet/io/output_set.h"
 #include "vpet/io/safetensors.h"
 #include "vpet/model/checkpoint.h"
 #include "vpet/model/export.h"
@@ -642,13 +643,26 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   if (result.count("val-per-class") && !result.count("val")) {
     throw UsageError("--val-per-class needs --val");
   }
-  const std::string output = result["output"].as<std::string>();
   const nlohmann::json config = method_config(result, method_name);
   const cli::Runtime runtime = cli::read_runtime_options(result);
   const train::TrainOptions options = read_train_options(result, runtime);
   // Built before anything is read: an unknown method or a bad setting is a
   // usage error at once.
   std::unique_ptr<vpet::peft::Method> method = vpet::peft::create_method(method_name, config);
+  // Every output checked before the work (an unwritable directory, two
+  // options naming one file); the adapter and the export appear together
+  // at the end, or neither does.
+  vpet::io::OutputSet outputs;
+  vpet::io::AtomicOutput& bundle_output =
+      outputs.open("-o/--output", result["output"].as<std::string>());
+  vpet::io::AtomicOutput* export_output =
+      result.count("export-backbone")
+          ? &outputs.open("--export-backbone", result["export-backbone"].as<std::string>())
+          : nullptr;
+  if (result.count("checkpoint")) {
+    outputs.check("--checkpoint", result["checkpoint"].as<std::string>());
+  }
+  if (result.count("metrics")) outputs.check("--metrics", result["metrics"].as<std::string>());
 
   Inputs inputs = from_features ? read_feature_inputs(result) : read_image_inputs(result, runtime);
   if (inputs.backbone) method->check_backbone(inputs.backbone->fingerprint);
@@ -754,12 +768,13 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   bundle.structure = method->structure();
   bundle.head_weight = head->weight;
   bundle.head_bias = head->bias;
-  vpet::peft::write_bundle(output, bundle, "peft-train", args);
-  if (result.count("export-backbone")) {
-    const std::string path = result["export-backbone"].as<std::string>();
-    vpet::io::write_safetensors(path, vpet::model::timm_checkpoint(vit, head->weight, head->bias));
-    cli::info("backbone written to " + path);
+  vpet::peft::write_bundle(bundle_output, bundle, "peft-train", args);
+  if (export_output) {
+    vpet::io::write_safetensors(*export_output,
+                                vpet::model::timm_checkpoint(vit, head->weight, head->bias));
   }
+  outputs.commit();
+  if (export_output) cli::info("backbone written to " + export_output->path());
   return 0;
 }
 

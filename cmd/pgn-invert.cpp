@@ -13,6 +13,7 @@
 #include "vpet/cli/program.h"
 #include "vpet/error.h"
 #include "vpet/image/preprocess.h"
+#include "vpet/io/output_set.h"
 #include "vpet/model/checkpoint.h"
 #include "vpet/peft/bundle.h"
 
@@ -46,7 +47,8 @@ torch::Tensor tensor_of(const vpet::peft::Bundle& bundle, const std::string& nam
 int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args) {
   const std::string model_path = cli::required_string(result, "model", "-m/--model");
   const std::string input = cli::required_string(result, "input", "-i/--input");
-  const std::string output = result["output"].as<std::string>();
+  vpet::io::OutputSet outputs;
+  vpet::io::AtomicOutput& output = outputs.open("-o/--output", result["output"].as<std::string>());
   const bool quantise = result.count("rgb8") > 0;
   const cli::Runtime runtime = cli::read_runtime_options(result);
 
@@ -129,6 +131,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
                                   {"clipped_fraction", clipped},
                                   {"least_squares", w.size(0) > patch_values}};
   vpet::peft::write_bundle(output, bundle, "pgn-invert", args, "pixel-prompts");
+  outputs.commit();
   return 0;
 }
 

@@ -3,8 +3,6 @@
 // downstream patch tokens per layer, for peft-train --init-prompts.
 #include <torch/torch.h>
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -15,8 +13,10 @@
 #include "vpet/cli/program.h"
 #include "vpet/cli/progress.h"
 #include "vpet/error.h"
+#include "vpet/io/output_set.h"
 #include "vpet/io/stream.h"
 #include "vpet/io/tensor_text.h"
+#include "vpet/model/fingerprint.h"
 #include "vpet/proto/prompt_init.h"
 
 namespace {
@@ -168,14 +168,14 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   }
   const bool deep = result.count("shallow") == 0;
   proto::PrototypeOptions options = read_prototype_options(result, deep);
-  const std::string output = result["output"].as<std::string>();
-  // Refused before the whole stream is read, not after.
-  if (output == "-" && isatty(STDOUT_FILENO)) {
-    throw UsageError("refusing to write binary data to a terminal; use -o FILE or a pipe");
-  }
+  // Checked before the whole stream is read, not after.
+  vpet::io::OutputSet outputs;
+  vpet::io::AtomicOutput& output = outputs.open("-o/--output", result["output"].as<std::string>());
   options.device = cli::read_runtime_options(result).device;
 
   proto::TokenStream input(result["input"].as<std::string>());
+  // Prompts that name no backbone could not be checked against peft-train's model.
+  vpet::model::recorded_fingerprint(input.header(), input.name());
   const std::vector<std::int64_t> layers =
       proto::prompt_layers(deep, deep ? input.backbone_depth() : 1);
   const nlohmann::json& tokens_header = input.header();
@@ -190,10 +190,6 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   nlohmann::json header = vpet::io::make_header("prompts", "prompt-init-proto", args);
   for (const char* key : {"backbone", "preprocess", "dataset"}) {
     if (tokens_header.contains(key)) header[key] = tokens_header[key];
-  }
-  if (!tokens_header.contains("backbone")) {
-    cli::warn(input.name() +
-              " names no backbone: peft-train cannot check the prompts fit its model");
   }
   header["method"] = proto::method_name(options.method);
   header["depth"] = deep ? "deep" : "shallow";
@@ -214,6 +210,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   vpet::io::Record record;
   record.tensors.emplace_back("prompts", init.prompts);
   vpet::io::write_one_shot(output, header, record);
+  outputs.commit();
   cli::info("wrote " + vpet::io::shape_string(init.prompts.sizes()) + " prompts (" +
             proto::method_name(options.method) + ", " + (deep ? "deep" : "shallow") + ") from " +
             std::to_string(init.images) + " images");

@@ -16,6 +16,7 @@
 #include "vpet/data/dataset.h"
 #include "vpet/data/loader.h"
 #include "vpet/error.h"
+#include "vpet/io/output_set.h"
 #include "vpet/io/safetensors.h"
 #include "vpet/model/checkpoint.h"
 #include "vpet/peft/spt_plan.h"
@@ -151,7 +152,7 @@ void summarise(const plan::Plan& p, const std::vector<plan::Candidate>& candidat
   }
 }
 
-void write_scores(const std::string& path, const torch::Tensor& scores,
+void write_scores(vpet::io::AtomicOutput& output, const torch::Tensor& scores,
                   const std::vector<plan::Candidate>& candidates) {
   vpet::io::TensorMap map;
   std::int64_t offset = 0;
@@ -160,7 +161,7 @@ void write_scores(const std::string& path, const torch::Tensor& scores,
     offset += candidate.numel();
   }
   map.metadata["vpet"] = "SPT sensitivity: sum over mini-batches of the squared batch gradient";
-  vpet::io::write_safetensors(path, map);
+  vpet::io::write_safetensors(output, map);
 }
 
 int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args) {
@@ -176,10 +177,13 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   if (batches < 1) throw UsageError("--batches must be >= 1");
   const double drop_path = result["drop-path"].as<double>();
   if (!(drop_path >= 0.0 && drop_path < 1.0)) throw UsageError("--drop-path must be in [0, 1)");
-  const std::string output = result["output"].as<std::string>();
-  if (result.count("scores") && result["scores"].as<std::string>() == "-" && output == "-") {
-    throw UsageError("--scores - and -o - would both write to standard output");
-  }
+  // Both outputs checked before the work, and committed together after it.
+  vpet::io::OutputSet outputs;
+  vpet::io::AtomicOutput& plan_output =
+      outputs.open("-o/--output", result["output"].as<std::string>());
+  vpet::io::AtomicOutput* scores_output =
+      result.count("scores") ? &outputs.open("--scores", result["scores"].as<std::string>())
+                             : nullptr;
   const std::uint64_t seed = result["seed"].as<std::uint64_t>();
 
   const cli::Runtime runtime = cli::read_runtime_options(result);
@@ -242,8 +246,9 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
                           {"beta", settings.beta},
                           {"tau_step", allocation.tau_step},
                           {"sweep", allocation.sweep}};
-  if (result.count("scores")) write_scores(result["scores"].as<std::string>(), scores, candidates);
-  plan::write_plans(output, header, allocation.plans, config.depth, "spt-sensitivity", args);
+  if (scores_output) write_scores(*scores_output, scores, candidates);
+  plan::write_plans(plan_output, header, allocation.plans, config.depth, "spt-sensitivity", args);
+  outputs.commit();
   return 0;
 }
 

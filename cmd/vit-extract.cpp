@@ -13,6 +13,7 @@
 #include "vpet/data/dataset.h"
 #include "vpet/data/loader.h"
 #include "vpet/error.h"
+#include "vpet/io/output_set.h"
 #include "vpet/io/stream.h"
 #include "vpet/model/checkpoint.h"
 #include "vpet/model/device.h"
@@ -94,7 +95,9 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   if (result.count("layers") && feature != Feature::Tokens) {
     throw UsageError("--layers applies to --feature tokens only");
   }
-  const std::string output = result["output"].as<std::string>();
+  // Checked before the work: a directory that cannot take the output fails now.
+  vpet::io::OutputSet outputs;
+  vpet::io::AtomicOutput& output = outputs.open("-o/--output", result["output"].as<std::string>());
 
   cli::Runtime runtime = cli::read_runtime_options(result);
   const vpet::model::Precision precision = cli::read_precision_option(result);
@@ -155,6 +158,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   cli::Progress progress("extracting", static_cast<std::int64_t>(dataset.size()));
   torch::InferenceMode inference;
   vpet::data::Batch batch;
+  std::int64_t samples = 0;
   while (loader.next(batch)) {
     const vpet::model::AutocastScope autocast(precision, runtime.device);
     vpet::model::Extracted out =
@@ -179,9 +183,12 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     record.tensors.emplace_back("labels", batch.labels);
     record.tensors.emplace_back("index", batch.index);
     writer.write(record);
+    samples += batch.labels.size(0);
     progress.advance(batch.labels.size(0));
   }
-  writer.close();
+  // The end record counts what was written (--skip-bad may have dropped some).
+  writer.close({{"samples", samples}});
+  outputs.commit();
   progress.finish();
   if (loader.skipped() > 0) {
     cli::warn("skipped " + std::to_string(loader.skipped()) + " unreadable image(s)");

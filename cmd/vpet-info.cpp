@@ -94,6 +94,7 @@ int show_stream(const std::string& path, bool json, bool per_record) {
                           {"format", reader.has_header() ? "vpet" : "msgpack"},
                           {"header", header},
                           {"records", reader.records_read()}};
+    if (!reader.end_record().empty()) out["end_record"] = reader.end_record();
     if (per_record) {
       out["record_list"] = records;
     } else {
@@ -104,6 +105,8 @@ int show_stream(const std::string& path, bool json, bool per_record) {
     return 0;
   }
   std::cout << "records: " << reader.records_read() << "\n";
+  if (!reader.end_record().empty())
+    std::cout << "end record: " << reader.end_record().dump() << "\n";
   if (!per_record && !total.empty()) total.print(std::cout);
   if (show_fields) std::cout << "fields: " << last_fields.dump(2) << "\n";
   return 0;

@@ -42,8 +42,10 @@ def main():
     tolerance = float(args[3]) if len(args) > 3 else 1e-4
     with open(stream, "rb") as f:
         maps = list(msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False))
-    header, records = maps[0], maps[1:]
+    header, records, end = maps[0], maps[1:-1], maps[-1]
     assert header["format"] == "vpet", header
+    assert end == {"format": "vpet-end", "records": len(records),
+                   "samples": sum(len(r[field]) for r in records)}, end
     got = np.concatenate([r[field] for r in records]).astype(np.float64)
     want = read_safetensors(expected_path)[key].astype(np.float64)
     if got.shape != want.shape:

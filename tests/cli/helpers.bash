@@ -20,7 +20,8 @@ make_image_list() {
 assert_only_files() {
   local listing
   listing=$(cd "$BATS_TEST_TMPDIR" && ls -A | sort | tr '\n' ' ')
-  assert_equal "$listing" "$*"
+  local expected="$*"
+  assert_equal "${listing% }" "${expected% }"
 }
 
 # Noisy 32×32 PNGs in three colour classes (blue, green, red), PER_CLASS of
@@ -38,5 +39,19 @@ for label, name in enumerate(("blue", "green", "red")):
         im.putdata([tuple((150 if c == 2 - label else 20) + random.randrange(96)
                           for c in range(3)) for _ in range(32 * 32)])
         im.save(f"{root}/{name}/{i}.png")
+PYTHON
+}
+
+# Tensors of two bundles are bit-identical.
+same_tensors() {
+  "$PY" - "$1" "$2" <<'PYTHON'
+import sys, msgpack, msgpack_numpy, numpy as np
+def record(path):
+    with open(path, "rb") as f:
+        return list(msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False))[1]
+a, b = record(sys.argv[1]), record(sys.argv[2])
+assert a.keys() == b.keys(), (a.keys(), b.keys())
+bad = [k for k in a if not np.array_equal(a[k], b[k])]
+assert not bad, bad
 PYTHON
 }

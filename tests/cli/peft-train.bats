@@ -13,20 +13,6 @@ make_task() {
   make_colour_task "$BATS_TEST_TMPDIR/val" 4 1
 }
 
-# Tensors of two bundles are bit-identical.
-same_tensors() {
-  "$PY" - "$1" "$2" <<'PYTHON'
-import sys, msgpack, msgpack_numpy, numpy as np
-def record(path):
-    with open(path, "rb") as f:
-        return list(msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False))[1]
-a, b = record(sys.argv[1]), record(sys.argv[2])
-assert a.keys() == b.keys(), (a.keys(), b.keys())
-bad = [k for k in a if not np.array_equal(a[k], b[k])]
-assert not bad, bad
-PYTHON
-}
-
 TRAIN=(-q -m "$MODEL" --batch 8 -t 1)
 
 @test "--help lists every option with its default" {

@@ -30,7 +30,8 @@ def read(path):
     with open(path, "rb") as f:
         return list(msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False))
 header, record = read(prompts_path)
-theader, *records = read(tokens_path)
+theader, *records, end = read(tokens_path)
+assert end["format"] == "vpet-end" and end["records"] == len(records), end
 assert header["format"] == "vpet" and header["kind"] == "prompts", header
 assert header["program"] == "prompt-init-proto"
 assert header["method"] == method and header["depth"] == depth and header["prompts"] == P
@@ -279,8 +280,8 @@ PY
 synthetic_tokens() {
   "$PY" - "$1" <<'PY'
 import sys, msgpack, msgpack_numpy, numpy as np
-header = {"format": "vpet", "version": 1, "kind": "tokens", "program": "bats", "program_version": "0",
-          "args": [], "layers": [0, 1, 2], "prefix_tokens": 1,
+header = {"format": "vpet", "version": 2, "kind": "tokens", "program": "bats", "program_version": "0",
+          "args": [], "end_record": True, "layers": [0, 1, 2], "prefix_tokens": 1,
           "backbone": {"depth": 2, "width": 128, "fingerprint": "sha256:synthetic"}}
 out = sys.stdout.buffer
 out.write(msgpack.packb(header))
@@ -289,6 +290,8 @@ records = [msgpack.packb({"features": rng.standard_normal((32, 3, 65, 128), dtyp
                          default=msgpack_numpy.encode) for _ in range(3)]
 for i in range(int(sys.argv[1])):
     out.write(records[i % 3])
+out.write(msgpack.packb({"format": "vpet-end", "records": int(sys.argv[1]),
+                         "samples": 32 * int(sys.argv[1])}))
 PY
 }
 

@@ -25,7 +25,8 @@ sensitivity() {
 import sys, msgpack, msgpack_numpy, numpy as np
 with open(sys.argv[1], "rb") as f:
     maps = list(msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False))
-header, plans = maps[0], maps[1:]
+header, plans, end = maps[0], maps[1:-1], maps[-1]
+assert end == {"format": "vpet-end", "records": 2}, end
 assert header["kind"] == "plan" and header["structured"] == "lora", header
 assert header["backbone"]["fingerprint"].startswith("sha256:")
 assert header["sensitivity"]["images"] == 12 and header["sensitivity"]["batches"] == 2

@@ -88,8 +88,10 @@ parity() {
   run "$PY" - "$BATS_TEST_TMPDIR/f.vpet" <<'PY'
 import sys, msgpack, msgpack_numpy, numpy as np
 with open(sys.argv[1], "rb") as f:
-    header, *records = msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False)
+    header, *records, end = msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False)
 assert header["format"] == "vpet" and header["kind"] == "features", header
+assert header["version"] == 2 and header["end_record"] is True, header
+assert end == {"format": "vpet-end", "records": 2, "samples": 3}, end
 assert header["program"] == "vit-extract"
 assert header["backbone"]["fingerprint"].startswith("sha256:")
 assert header["preprocess"]["resize"] == "squash"
@@ -112,7 +114,8 @@ PY
   run "$PY" - "$BATS_TEST_TMPDIR/t.vpet" <<'PY'
 import sys, msgpack, msgpack_numpy, numpy as np
 with open(sys.argv[1], "rb") as f:
-    header, *records = msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False)
+    header, *records, end = msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False)
+assert end["format"] == "vpet-end" and end["samples"] == 3, end
 assert header["kind"] == "tokens" and header["layers"] == [0, 1, 2], header
 assert header["prefix_tokens"] == 1
 t = np.concatenate([r["features"] for r in records])

@@ -12,6 +12,7 @@
 #include "vpet/cli/log.h"
 #include "vpet/error.h"
 #include "vpet/io/atomic_file.h"
+#include "vpet/io/fault_point.h"
 
 namespace vpet::cli {
 namespace {
@@ -110,8 +111,12 @@ int run_program(const Program& program, int argc, char** argv) {
   // and SIGPIPE remove them on the way out.
   io::install_signal_cleanup();
   errno = 0;
-  const int status = parse_and_run(program, argc, argv);
-  return finish_standard_output(status);
+  try {
+    io::read_fault_plan();
+  } catch (const UsageError& e) {
+    return usage_failure(program, e.what());
+  }
+  return finish_standard_output(parse_and_run(program, argc, argv));
 }
 
 }  // namespace vpet::cli

@@ -4,6 +4,7 @@
 
 #include "vpet/data/sample_pipeline.h"
 #include "vpet/error.h"
+#include "vpet/io/fault_point.h"
 
 namespace vpet::data {
 
@@ -80,6 +81,7 @@ bool BatchLoader::next(Batch& batch) {
     ++rows;
   }
   if (rows == 0) return false;
+  io::fault_point("batch");
   batch.images = images.narrow(0, 0, rows);
   batch.labels = labels.narrow(0, 0, rows);
   batch.index = index.narrow(0, 0, rows);

@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "vpet/error.h"
+#include "vpet/io/fault_point.h"
 
 namespace vpet::io {
 namespace {
@@ -137,10 +138,16 @@ void remove_stale_temporaries(const std::string& target) {
   closedir(handle);
 }
 
-bool fatal_signal_is_default(int s) {
+// Whether the cleanup handler may take signal `s` over: where nothing else
+// handles it. An ignored SIGHUP (nohup) or SIGPIPE (the parent wants EPIPE)
+// stays ignored; an ignored SIGINT or SIGQUIT (a shell's `cmd &`) is taken
+// over, so that `kill -INT` still ends the program without leftovers.
+bool may_take_over(int s) {
   struct sigaction current {};
   sigaction(s, nullptr, &current);
-  return !(current.sa_flags & SA_SIGINFO) && current.sa_handler == SIG_DFL;
+  if (current.sa_flags & SA_SIGINFO) return false;
+  if (current.sa_handler == SIG_DFL) return true;
+  return current.sa_handler == SIG_IGN && (s == SIGINT || s == SIGQUIT);
 }
 
 }  // namespace
@@ -157,7 +164,7 @@ void install_signal_cleanup() {
   static std::once_flag once;
   std::call_once(once, [] {
     for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE}) {
-      if (!fatal_signal_is_default(s)) continue;
+      if (!may_take_over(s)) continue;
       struct sigaction action {};
       action.sa_handler = s == SIGPIPE ? on_broken_pipe : on_fatal_signal;
       sigemptyset(&action.sa_mask);
@@ -284,6 +291,7 @@ void AtomicOutput::fail(const std::string& what, int error_number) const {
 }
 
 void AtomicOutput::write(const void* data, std::size_t size) {
+  fault_point("write");
   if (size == 0) return;
   if (fd_ < 0) throw Error(display_name() + ": write after the file was closed");
   constexpr std::size_t kBuffer = 64 * 1024;
@@ -318,42 +326,46 @@ void AtomicOutput::flush() {
   buffer_.clear();
 }
 
+void AtomicOutput::finish() {
+  if (finished_) return;
+  if (fd_ < 0) throw Error(display_name() + ": the file was closed after a failure");
+  flush();
+  const int fd = fd_;
+  if (mode_ == OutputMode::kReplace) {
+    // mkstemp creates 0600: keep the replaced file's permissions, or give a
+    // new file those a plain open would.
+    mode_t mode = replaced_mode_;
+    if (!had_file_) {
+      const mode_t mask = umask(0);
+      umask(mask);
+      mode = 0666 & ~mask;
+    }
+    fchmod(fd, mode);
+    if (fsync(fd) != 0 && errno != EINVAL) fail("cannot write the file to disk", errno);
+  }
+  fd_ = -1;
+  if (::close(fd) != 0 && errno != EINTR) fail("write failed", errno);
+  finished_ = true;
+}
+
 void AtomicOutput::commit() {
   if (committed_) return;
-  if (fd_ < 0) throw Error(display_name() + ": commit after the file was closed");
-  flush();
-  if (mode_ == OutputMode::kInPlace) {
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0 && errno != EINTR) fail("write failed", errno);
-    committed_ = true;
-    return;
+  finish();
+  fault_point("commit");
+  if (mode_ == OutputMode::kReplace) {
+    if (std::rename(temp_path_.c_str(), target_.c_str()) != 0) {
+      fail("cannot move the output into place", errno);
+    }
+    unregister_pending(temp_path_);
+    temp_path_.clear();
+    // The rename itself reaches the disk with its directory.
+    const int dir = ::open(directory_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+      fsync(dir);
+      ::close(dir);
+    }
   }
-  // mkstemp creates 0600: keep the replaced file's permissions, or give a new
-  // file those a plain open would.
-  mode_t mode = replaced_mode_;
-  if (!had_file_) {
-    const mode_t mask = umask(0);
-    umask(mask);
-    mode = 0666 & ~mask;
-  }
-  fchmod(fd_, mode);
-  if (fsync(fd_) != 0 && errno != EINVAL) fail("cannot write the file to disk", errno);
-  const int fd = fd_;
-  fd_ = -1;
-  if (::close(fd) != 0 && errno != EINTR) fail("cannot close the output file", errno);
-  if (std::rename(temp_path_.c_str(), target_.c_str()) != 0) {
-    fail("cannot move the output into place", errno);
-  }
-  unregister_pending(temp_path_);
-  temp_path_.clear();
   committed_ = true;
-  // The rename itself reaches the disk with its directory.
-  const int dir = ::open(directory_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    fsync(dir);
-    ::close(dir);
-  }
 }
 
 void AtomicOutput::discard() noexcept {

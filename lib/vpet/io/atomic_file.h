@@ -60,12 +60,12 @@ OutputTarget resolve_output(const std::string& path);
 void check_output_writable(const std::string& path);
 
 // Installs the handlers that remove pending temporaries on SIGINT, SIGTERM,
-// SIGHUP, SIGQUIT and SIGPIPE, for each of them that still has its default
-// action (a signal the parent ignores, as nohup does SIGHUP, stays
-// ignored). The fatal signals then end the process as before (the shell sees
-// 128 + signal); SIGPIPE, a reader that went away, ends it quietly with
-// status 1. Every vpet program calls this first (cli::run_program);
-// AtomicOutput calls it too. Idempotent.
+// SIGHUP, SIGQUIT and SIGPIPE, for each of them that no handler has taken
+// (an ignored SIGHUP or SIGPIPE stays ignored, as nohup wants; an ignored
+// SIGINT or SIGQUIT, as a shell starts `cmd &`, is taken over). The fatal signals then end the
+// process as before (the shell sees 128 + signal); SIGPIPE, a reader that went away, ends it
+// quietly with status 1. Every vpet program calls this first (cli::run_program); AtomicOutput calls
+// it too. Idempotent.
 void install_signal_cleanup();
 
 // Removes every pending temporary. Async-signal-safe: for signal handlers
@@ -86,8 +86,11 @@ class AtomicOutput {
   // (vpet::OutputClosed when the reader of a pipe went away).
   void write(const void* data, std::size_t size);
   void flush();
-  // Flushes, syncs and renames the temporary over the destination (or, in
-  // place, flushes and closes).
+  // Flushes, syncs and closes the file: all that can fail before the rename.
+  // Further writes throw. OutputSet finishes every output before it commits any.
+  void finish();
+  // Finishes, then renames the temporary over the destination (in place:
+  // finishing is all).
   void commit();
 
   const std::string& path() const { return path_; }
@@ -109,6 +112,7 @@ class AtomicOutput {
   bool had_file_ = false;
   int fd_ = -1;
   std::size_t written_ = 0;
+  bool finished_ = false;
   bool committed_ = false;
   // Bytes not yet handed to write(2): a FILE* buffer would hide which write
   // failed, and a descriptor shared with stdout must not be closed.

@@ -372,10 +372,14 @@ std::string encode_safetensors(const TensorMap& map) {
 }
 
 void write_safetensors(const std::string& path, const TensorMap& map) {
-  const std::string bytes = encode_safetensors(map);
   AtomicOutput out(path);
-  out.write(bytes.data(), bytes.size());
+  write_safetensors(out, map);
   out.commit();
+}
+
+void write_safetensors(AtomicOutput& out, const TensorMap& map) {
+  const std::string bytes = encode_safetensors(map);
+  out.write(bytes.data(), bytes.size());
 }
 
 }  // namespace vpet::io

@@ -69,5 +69,8 @@ SafetensorsHeader read_safetensors_header(const std::string& path);
 std::string encode_safetensors(const TensorMap& map);
 // Writes encode_safetensors(map) atomically (io/atomic_file.h); "-" is stdout.
 void write_safetensors(const std::string& path, const TensorMap& map);
+// The same into an output the caller commits (OutputSet).
+class AtomicOutput;
+void write_safetensors(AtomicOutput& out, const TensorMap& map);
 
 }  // namespace vpet::io

@@ -10,6 +10,7 @@
 
 #include "vpet/error.h"
 #include "vpet/io/atomic_file.h"
+#include "vpet/io/fault_point.h"
 #include "vpet/io/msgpack_json.h"
 #include "vpet/io/tensor_codec.h"
 
@@ -45,6 +46,11 @@ namespace {
 constexpr const char* kFixedHeaderKeys[] = {"format",  "version",         "kind",
                                             "program", "program_version", "args"};
 
+// A stream's header says that an end record closes it; the end record is a
+// map with format "vpet-end", the number of records and the writer's summary.
+constexpr const char* kEndRecordKey = "end_record";
+constexpr const char* kEndRecordFormat = "vpet-end";
+
 bool is_fixed_header_key(const std::string& key) {
   for (const char* fixed : kFixedHeaderKeys) {
     if (key == fixed) return true;
@@ -73,44 +79,73 @@ void pack_string(msgpack::packer<OutputSink>& packer, const std::string& text) {
 }  // namespace
 
 struct StreamWriter::Impl {
-  explicit Impl(const std::string& path) : output(path), sink{&output}, packer(sink) {}
-  AtomicOutput output;
+  Impl(std::unique_ptr<AtomicOutput> owned_output, AtomicOutput& target, Shape shape)
+      : owned(std::move(owned_output)), output(target), sink{&output}, packer(sink), shape(shape) {}
+  std::unique_ptr<AtomicOutput> owned;  // null when the caller owns the output
+  AtomicOutput& output;
   OutputSink sink;
   msgpack::packer<OutputSink> packer;
+  Shape shape;
   std::uint64_t records = 0;
   bool closed = false;
+
+  std::string where() const { return output.display_name(); }
+
+  void pack_map(const nlohmann::json& map, bool fixed_keys_first) {
+    packer.pack_map(static_cast<std::uint32_t>(map.size()));
+    if (fixed_keys_first) {
+      for (const char* key : kFixedHeaderKeys) {
+        if (!map.contains(key)) continue;
+        pack_string(packer, key);
+        pack_json(packer, map[key]);
+      }
+    }
+    for (auto it = map.begin(); it != map.end(); ++it) {
+      if (fixed_keys_first && is_fixed_header_key(it.key())) continue;
+      pack_string(packer, it.key());
+      pack_json(packer, it.value());
+    }
+  }
+
+  void write_header(nlohmann::json header) {
+    const auto is = [&header](const char* key, const nlohmann::json& expected) {
+      return header.contains(key) && header[key] == expected;
+    };
+    if (!header.is_object() || !is("format", "vpet") || !is("version", kFormatVersion) ||
+        !header.contains("kind") || !header["kind"].is_string()) {
+      throw Error("a vpet header needs format \"vpet\", version " + std::to_string(kFormatVersion) +
+                  " and a kind (use make_header)");
+    }
+    if (shape == Shape::kStream) {
+      header[kEndRecordKey] = true;
+    } else {
+      header.erase(kEndRecordKey);
+    }
+    pack_map(header, /*fixed_keys_first=*/true);
+    output.flush();
+  }
 };
 
-StreamWriter::StreamWriter(const std::string& path, const nlohmann::json& header) {
-  const auto is = [&header](const char* key, const nlohmann::json& expected) {
-    return header.contains(key) && header[key] == expected;
-  };
-  if (!header.is_object() || !is("format", "vpet") || !is("version", kFormatVersion) ||
-      !header.contains("kind") || !header["kind"].is_string()) {
-    throw Error("a vpet header needs format \"vpet\", version " + std::to_string(kFormatVersion) +
-                " and a kind (use make_header)");
-  }
-  impl_ = std::make_unique<Impl>(path);
-  auto& packer = impl_->packer;
-  packer.pack_map(static_cast<std::uint32_t>(header.size()));
-  for (const char* key : kFixedHeaderKeys) {
-    if (!header.contains(key)) continue;
-    pack_string(packer, key);
-    pack_json(packer, header[key]);
-  }
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    if (is_fixed_header_key(it.key())) continue;
-    pack_string(packer, it.key());
-    pack_json(packer, it.value());
-  }
-  impl_->output.flush();
+StreamWriter::StreamWriter(const std::string& path, const nlohmann::json& header, Shape shape) {
+  auto owned = std::make_unique<AtomicOutput>(path);
+  AtomicOutput& output = *owned;
+  impl_ = std::make_unique<Impl>(std::move(owned), output, shape);
+  impl_->write_header(header);
+}
+
+StreamWriter::StreamWriter(AtomicOutput& output, const nlohmann::json& header, Shape shape)
+    : impl_(std::make_unique<Impl>(nullptr, output, shape)) {
+  impl_->write_header(header);
 }
 
 StreamWriter::~StreamWriter() = default;
 
 void StreamWriter::write(const Record& record) {
-  const std::string& where = impl_->output.is_stdout() ? "standard output" : impl_->output.path();
+  const std::string where = impl_->where();
   if (impl_->closed) throw Error(where + ": write after close");
+  if (impl_->shape == Shape::kOneShot && impl_->records == 1) {
+    throw Error(where + ": a one-shot file holds one record");
+  }
   // Check everything before the first byte: a record that fails half-way
   // would leave a stream no reader can parse.
   if (!record.fields.is_object()) throw Error(where + ": record fields must be a JSON object");
@@ -143,11 +178,20 @@ void StreamWriter::write(const Record& record) {
   }
   impl_->output.flush();
   ++impl_->records;
+  fault_point("record");
 }
 
-void StreamWriter::close() {
+void StreamWriter::close(const nlohmann::json& summary) {
   if (impl_->closed) return;
-  impl_->output.commit();
+  if (impl_->shape == Shape::kStream) {
+    nlohmann::json end = {{"format", kEndRecordFormat}, {"records", impl_->records}};
+    if (summary.is_object()) {
+      for (auto it = summary.begin(); it != summary.end(); ++it) end[it.key()] = it.value();
+    }
+    impl_->pack_map(end, /*fixed_keys_first=*/false);
+  }
+  impl_->output.flush();
+  if (impl_->owned) impl_->output.commit();
   impl_->closed = true;
 }
 
@@ -311,6 +355,10 @@ struct StreamReader::Impl {
 
   bool header_present = false;
   nlohmann::json header;
+  // A version-2 stream ends with an end record; `end` holds it once read.
+  bool expects_end = false;
+  bool ended = false;
+  nlohmann::json end = nlohmann::json::object();
   // A header-less input's first map, waiting to be returned as record 1.
   msgpack::object_handle first;
   std::uint64_t first_offset = 0;
@@ -424,17 +472,40 @@ struct StreamReader::Impl {
     }
   }
 
-  // Whether a map is a vpet header: a key "format" whose value is "vpet".
-  static bool is_header(const msgpack::object& map) {
+  // The value of a map's "format" key ("vpet" for a header, "vpet-end" for
+  // an end record), or "".
+  static std::string_view format_of(const msgpack::object& map) {
     const auto text = [](const msgpack::object& o) {
       if (o.type == msgpack::type::STR) return std::string_view(o.via.str.ptr, o.via.str.size);
       if (o.type == msgpack::type::BIN) return std::string_view(o.via.bin.ptr, o.via.bin.size);
       return std::string_view();
     };
+    if (map.type != msgpack::type::MAP) return {};
     for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
-      if (text(map.via.map.ptr[i].key) == "format") return text(map.via.map.ptr[i].val) == "vpet";
+      if (text(map.via.map.ptr[i].key) == "format") return text(map.via.map.ptr[i].val);
     }
-    return false;
+    return {};
+  }
+
+  // The end record: it must count the records that came, and nothing may follow it.
+  void finish(const msgpack::object& map, std::uint64_t at) {
+    const std::uint64_t number = records + 1;
+    try {
+      end = to_json(map);
+    } catch (const Error& e) {
+      throw Error(where(number, at) + "end record: " + e.what());
+    }
+    const nlohmann::json& count = end["records"];
+    if (!count.is_number_unsigned() || count.get<std::uint64_t>() != records) {
+      throw Error(where(number, at) + "the end record counts " + count.dump() + " records, but " +
+                  std::to_string(records) + " came");
+    }
+    msgpack::object_handle after;
+    std::uint64_t after_at = 0;
+    if (read_object(after, after_at, number)) {
+      throw Error(where(number, after_at) + "data after the end record");
+    }
+    ended = true;
   }
 
   void read_header() {
@@ -447,7 +518,7 @@ struct StreamReader::Impl {
       throw Error(name + ": byte 0: the first value is " + type_name(object.type) +
                   ", not a map: this is not a vpet stream");
     }
-    if (!is_header(object)) {
+    if (format_of(object) != "vpet") {
       first_pending = true;
       first_offset = at;
       return;
@@ -459,10 +530,21 @@ struct StreamReader::Impl {
     }
     first = msgpack::object_handle();
     const auto& version = header["version"];
-    if (!version.is_number_integer() || version.get<std::int64_t>() != kFormatVersion) {
+    if (!version.is_number_integer() || version.get<std::int64_t>() < kOldestFormatVersion ||
+        version.get<std::int64_t>() > kFormatVersion) {
       throw Error(where(0, at) + "unsupported vpet format version " + version.dump() +
-                  " (this vpet reads version " + std::to_string(kFormatVersion) +
-                  "; a newer vpet may read it)");
+                  " (this vpet reads versions " + std::to_string(kOldestFormatVersion) + " to " +
+                  std::to_string(kFormatVersion) + "; a newer vpet may read it)");
+    }
+    // The promise of an end record is the reader's business, not the
+    // consumer's: it is not passed on (a header copied into another file
+    // must not promise one for it).
+    if (header.contains(kEndRecordKey)) {
+      if (!header[kEndRecordKey].is_boolean()) {
+        throw Error(where(0, at) + "'" + kEndRecordKey + "' must be true or false");
+      }
+      expects_end = header[kEndRecordKey].get<bool>() && version.get<std::int64_t>() >= 2;
+      header.erase(kEndRecordKey);
     }
     if (!header.contains("kind") || !header["kind"].is_string()) {
       throw Error(where(0, at) + "the header has no 'kind' string");
@@ -527,6 +609,7 @@ void StreamReader::require_kind(const std::vector<std::string>& kinds) const {
 bool StreamReader::next(Record& record) {
   Impl& s = *impl_;
   if (s.failed) throw Error(s.name + ": cannot read on after an earlier error");
+  if (s.ended) return false;
   try {
     const std::uint64_t number = s.records + 1;
     if (s.first_pending) {
@@ -536,7 +619,16 @@ bool StreamReader::next(Record& record) {
     } else {
       msgpack::object_handle handle;
       std::uint64_t at = 0;
-      if (!s.read_object(handle, at, number)) return false;
+      if (!s.read_object(handle, at, number)) {
+        if (!s.expects_end) return false;
+        throw Error(s.name + ": the stream ends after " + std::to_string(s.records) +
+                    " record(s) without its end record: its writer stopped early (in a pipe: "
+                    "did the program before this one fail?)");
+      }
+      if (s.expects_end && Impl::format_of(handle.get()) == kEndRecordFormat) {
+        s.finish(handle.get(), at);
+        return false;
+      }
       s.to_record(handle.get(), number, at, record);
     }
     s.records = number;
@@ -555,8 +647,27 @@ std::uint64_t StreamReader::records_read() const {
   return impl_->records;
 }
 
+const nlohmann::json& StreamReader::end_record() const {
+  return impl_->end;
+}
+
+void StreamReader::check_samples(std::uint64_t counted) const {
+  const nlohmann::json& samples = impl_->end.value("samples", nlohmann::json());
+  if (samples.is_null()) return;
+  if (!samples.is_number_unsigned() || samples.get<std::uint64_t>() != counted) {
+    throw Error(impl_->name + ": the end record counts " + samples.dump() + " samples, but " +
+                std::to_string(counted) + " came");
+  }
+}
+
 void write_one_shot(const std::string& path, const nlohmann::json& header, const Record& record) {
-  StreamWriter writer(path, header);
+  StreamWriter writer(path, header, StreamWriter::Shape::kOneShot);
+  writer.write(record);
+  writer.close();
+}
+
+void write_one_shot(AtomicOutput& output, const nlohmann::json& header, const Record& record) {
+  StreamWriter writer(output, header, StreamWriter::Shape::kOneShot);
   writer.write(record);
   writer.close();
 }

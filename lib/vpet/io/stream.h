@@ -3,12 +3,18 @@
 //
 //   StreamWriter out("-", make_header("features", "vit-extract", args));
 //   out.write(record);   // packed and flushed: a pipe consumer starts at once
-//   out.close();         // commits: the file appears under its name only now
+//   out.close({{"samples", n}});  // the end record; the file appears only now
 //
 //   StreamReader in("features.vpet");
 //   in.require_kind("features");
 //   Record r;
 //   while (in.next(r)) use(r.tensor("features"));
+//   in.check_samples(n);  // the count the end record gives, if it gives one
+//
+// A stream ends with an end record, {"format": "vpet-end", "records": N, ...}:
+// a stream cut short between two records (a producer that failed in a pipe)
+// is refused instead of read as a shorter one. One-shot files (a header and
+// exactly one record) need none: a missing record is refused by itself.
 #pragma once
 
 #include <torch/torch.h>
@@ -23,7 +29,12 @@
 
 namespace vpet::io {
 
-constexpr int kFormatVersion = 1;
+class AtomicOutput;
+
+// Version 2 added the end record of streams; version 1 files (no end
+// record) are still read.
+constexpr int kFormatVersion = 2;
+constexpr int kOldestFormatVersion = 1;
 
 // Largest record (or header) a reader accepts. Far above any real record;
 // it bounds what a corrupt or hostile length field can make the reader buffer.
@@ -56,8 +67,15 @@ nlohmann::json make_header(const std::string& kind, const std::string& program,
 // refused). Destroying a writer without close() removes the temporary.
 class StreamWriter {
  public:
+  enum class Shape {
+    kStream,   // any number of records, then the end record
+    kOneShot,  // exactly one record, no end record (write_one_shot)
+  };
   // Throws vpet::Error if the header lacks format "vpet" or a string kind.
-  StreamWriter(const std::string& path, const nlohmann::json& header);
+  StreamWriter(const std::string& path, const nlohmann::json& header, Shape shape = Shape::kStream);
+  // The same into an output the caller owns and commits (OutputSet: several
+  // outputs of one run appear together); close() then only finishes the stream.
+  StreamWriter(AtomicOutput& output, const nlohmann::json& header, Shape shape = Shape::kStream);
   ~StreamWriter();
   StreamWriter(const StreamWriter&) = delete;
   StreamWriter& operator=(const StreamWriter&) = delete;
@@ -66,8 +84,9 @@ class StreamWriter {
   // flushes. Throws vpet::Error on an I/O failure, a name used twice, an
   // undefined tensor or an unsupported dtype.
   void write(const Record& record);
-  // Flushes and moves the file into place. Further writes throw.
-  void close();
+  // Writes the end record (a stream's; `summary` adds its keys to it, e.g.
+  // {"samples": n}), flushes and moves the file into place. Further writes throw.
+  void close(const nlohmann::json& summary = nlohmann::json::object());
 
   std::uint64_t records_written() const;
 
@@ -104,8 +123,17 @@ class StreamReader {
   void require_kind(const std::vector<std::string>& kinds) const;
 
   // Reads the next record into `record` (replacing its contents); false at
-  // the end of the input.
+  // the end of the input. A version-2 stream must end with its end record,
+  // and the end record must count the records that came: otherwise this
+  // throws vpet::Error naming the input and how many records came.
   bool next(Record& record);
+
+  // After next() returned false: the end record ({} for inputs without one).
+  const nlohmann::json& end_record() const;
+  // After next() returned false: throws vpet::Error naming the input unless
+  // `counted` (samples the caller read) equals the end record's "samples",
+  // where it gives one.
+  void check_samples(std::uint64_t counted) const;
 
   // "standard input" or the path, as used in messages.
   const std::string& name() const;
@@ -126,6 +154,8 @@ struct OneShot {
 };
 // Writes atomically: the file appears only when complete.
 void write_one_shot(const std::string& path, const nlohmann::json& header, const Record& record);
+// Into an output the caller commits.
+void write_one_shot(AtomicOutput& output, const nlohmann::json& header, const Record& record);
 // Throws vpet::Error naming the file unless it holds a header of `kind`
 // followed by exactly one record.
 OneShot read_one_shot(const std::string& path, const std::string& kind);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 
+#include "vpet/error.h"
 #include "vpet/io/sha256.h"
 
 namespace vpet::model {
@@ -27,6 +28,20 @@ std::string backbone_fingerprint(const std::map<std::string, torch::Tensor>& can
     hash.update(values.data_ptr(), std::size_t(values.numel()) * sizeof(float));
   }
   return "sha256:" + hash.hex_digest().substr(0, 16);
+}
+
+std::string recorded_fingerprint(const nlohmann::json& header, const std::string& source) {
+  const nlohmann::json* backbone =
+      header.is_object() && header.contains("backbone") ? &header["backbone"] : nullptr;
+  if (backbone && backbone->is_object() && backbone->contains("fingerprint") &&
+      (*backbone)["fingerprint"].is_string() &&
+      !(*backbone)["fingerprint"].get_ref<const std::string&>().empty()) {
+    return (*backbone)["fingerprint"].get<std::string>();
+  }
+  throw Error(source +
+              ": the header records no backbone fingerprint ('backbone': {'fingerprint': ...}), "
+              "so it cannot be checked against the model; make it from the model with vpet's "
+              "programs, or add the model's fingerprint (vpet-info MODEL shows it)");
 }
 
 }  // namespace vpet::model

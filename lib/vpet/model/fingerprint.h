@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace vpet::model {
@@ -20,5 +21,11 @@ namespace vpet::model {
 // weight (heads, LayerNorm eps) is not included either: the same weights in
 // the HF layout (eps 1e-12) and the timm one (1e-6) share a fingerprint.
 std::string backbone_fingerprint(const std::map<std::string, torch::Tensor>& canonical);
+
+// The fingerprint a vpet header records under "backbone" (features, tokens,
+// prompts, plans, bundles). Throws vpet::Error naming `source` when the header
+// records none: such a file cannot be checked against a model, and one made
+// for another backbone would train on without a word.
+std::string recorded_fingerprint(const nlohmann::json& header, const std::string& source);
 
 }  // namespace vpet::model

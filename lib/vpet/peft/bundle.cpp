@@ -1,7 +1,9 @@
 #include "vpet/peft/bundle.h"
 
 #include "vpet/error.h"
+#include "vpet/io/atomic_file.h"
 #include "vpet/io/stream.h"
+#include "vpet/model/fingerprint.h"
 
 namespace vpet::peft {
 namespace {
@@ -18,8 +20,15 @@ std::string Bundle::fingerprint() const {
 
 void write_bundle(const std::string& path, const Bundle& bundle, const std::string& program,
                   const std::vector<std::string>& args, const std::string& kind) {
+  io::AtomicOutput output(path);
+  write_bundle(output, bundle, program, args, kind);
+  output.commit();
+}
+
+void write_bundle(io::AtomicOutput& output, const Bundle& bundle, const std::string& program,
+                  const std::vector<std::string>& args, const std::string& kind) {
   if (!bundle.head_weight.defined() || !bundle.head_bias.defined()) {
-    throw Error(path + ": a bundle needs the head's weight and bias");
+    throw Error(output.display_name() + ": a bundle needs the head's weight and bias");
   }
   nlohmann::json header = io::make_header(kind, program, args);
   header["method"] = bundle.method;
@@ -37,7 +46,7 @@ void write_bundle(const std::string& path, const Bundle& bundle, const std::stri
   }
   record.tensors.emplace_back(kHeadWeight, bundle.head_weight.detach().to(torch::kCPU));
   record.tensors.emplace_back(kHeadBias, bundle.head_bias.detach().to(torch::kCPU));
-  io::write_one_shot(path, header, record);
+  io::write_one_shot(output, header, record);
 }
 
 Bundle read_bundle(const std::string& path) {
@@ -54,9 +63,7 @@ Bundle read_bundle(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     throw Error(file.name + ": not a valid adapter bundle header: " + e.what());
   }
-  if (bundle.fingerprint().empty()) {
-    throw Error(file.name + ": the bundle's header has no backbone fingerprint");
-  }
+  model::recorded_fingerprint(header, file.name);
   for (auto& [name, tensor] : file.record.tensors) {
     if (name == kHeadWeight) {
       bundle.head_weight = tensor;

@@ -20,6 +20,10 @@
 #include "vpet/model/checkpoint.h"
 #include "vpet/peft/method.h"
 
+namespace vpet::io {
+class AtomicOutput;
+}
+
 namespace vpet::peft {
 
 struct Bundle {
@@ -40,6 +44,9 @@ struct Bundle {
 // "adapter", or "pixel-prompts" for a PGN bundle whose library pgn-invert
 // moved to pixel space (the same layout; it deploys input-only).
 void write_bundle(const std::string& path, const Bundle& bundle, const std::string& program,
+                  const std::vector<std::string>& args, const std::string& kind = "adapter");
+// The same into an output the caller commits (io::OutputSet).
+void write_bundle(io::AtomicOutput& output, const Bundle& bundle, const std::string& program,
                   const std::vector<std::string>& args, const std::string& kind = "adapter");
 // Reads either kind. Throws vpet::Error naming the file for anything that is
 // not a valid bundle.

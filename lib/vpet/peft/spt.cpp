@@ -4,6 +4,7 @@
 
 #include "vpet/error.h"
 #include "vpet/model/drop_path.h"
+#include "vpet/model/fingerprint.h"
 #include "vpet/peft/parameter_init.h"
 #include "vpet/peft/settings.h"
 
@@ -20,11 +21,6 @@ std::int64_t budget_of(const nlohmann::json& config) {
   if (value.is_number_integer()) return value.get<std::int64_t>();
   if (value.is_string()) return spt::parse_budget(value.get<std::string>(), "--budget");
   throw UsageError("--budget must be a parameter count such as 0.4M");
-}
-
-std::string fingerprint_of(const nlohmann::json& header) {
-  const nlohmann::json backbone = header.value("backbone", nlohmann::json::object());
-  return backbone.is_object() ? backbone.value("fingerprint", std::string()) : std::string();
 }
 
 // "blocks.3.attn.v.weight" -> "blocks.3.attn.v".
@@ -50,7 +46,7 @@ Spt::Spt(spt::Structure structure, const nlohmann::json& config) : structure_(st
   std::string source = "the adapter's SPT plan";
   if (plan.is_string()) {
     const spt::PlanFile file = spt::read_plans(plan.get<std::string>());
-    plan_made_for_ = fingerprint_of(file.header);
+    plan_made_for_ = model::recorded_fingerprint(file.header, file.name);
     plan_ = spt::select_plan(file, budget_of(config));
     source = file.name;
   } else if (plan.is_object()) {

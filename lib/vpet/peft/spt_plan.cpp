@@ -313,7 +313,7 @@ Plan plan_from(const nlohmann::json& fields,
   return plan;
 }
 
-void write_plans(const std::string& path, nlohmann::json header, const std::vector<Plan>& plans,
+void write_plans(io::AtomicOutput& output, nlohmann::json header, const std::vector<Plan>& plans,
                  std::int64_t depth, const std::string& program,
                  const std::vector<std::string>& args) {
   nlohmann::json full = io::make_header("plan", program, args);
@@ -322,7 +322,7 @@ void write_plans(const std::string& path, nlohmann::json header, const std::vect
     full["structured"] = structure_name(plans.front().structure);
     full["rank"] = plans.front().rank;
   }
-  io::StreamWriter writer(path, full);
+  io::StreamWriter writer(output, full);
   for (const Plan& plan : plans) {
     io::Record record;
     record.fields = plan_fields(plan);

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "vpet/io/atomic_file.h"
 #include "vpet/model/config.h"
 #include "vpet/model/hooks.h"
 #include "vpet/model/vit.h"
@@ -112,10 +113,11 @@ struct PlanFile {
   std::string name;         // the input's name, for messages
 };
 
-// Writes atomically: `header` (the backbone, the sensitivity settings) gets
-// the kind and the structure; one record per plan, with SPT's 0/1 table
-// "matrices" [depth][q, k, v, proj, fc1, fc2] added for readers.
-void write_plans(const std::string& path, nlohmann::json header, const std::vector<Plan>& plans,
+// Writes into `output` (the caller commits it): `header` (the backbone, the
+// sensitivity settings) gets the kind and the structure; one record per plan,
+// with SPT's 0/1 table "matrices" [depth][q, k, v, proj, fc1, fc2] added for
+// readers; then the stream's end record.
+void write_plans(io::AtomicOutput& output, nlohmann::json header, const std::vector<Plan>& plans,
                  std::int64_t depth, const std::string& program,
                  const std::vector<std::string>& args);
 // Throws vpet::Error naming the file and record for anything malformed.

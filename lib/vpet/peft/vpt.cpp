@@ -5,6 +5,7 @@
 #include "vpet/error.h"
 #include "vpet/io/stream.h"
 #include "vpet/io/tensor_text.h"
+#include "vpet/model/fingerprint.h"
 #include "vpet/peft/parameter_init.h"
 #include "vpet/peft/settings.h"
 
@@ -12,12 +13,11 @@ namespace vpet::peft {
 namespace {
 
 // The "prompts" tensor of a prompts file, and the fingerprint of the
-// backbone it was made for (empty when the file does not say).
+// backbone it was made for.
 torch::Tensor read_prompts(const std::string& path, std::string& made_for) {
   io::StreamReader in(path);
   in.require_kind("prompts");
-  const nlohmann::json backbone = in.header().value("backbone", nlohmann::json::object());
-  made_for = backbone.is_object() ? backbone.value("fingerprint", std::string()) : std::string();
+  made_for = model::recorded_fingerprint(in.header(), in.name());
   io::Record record;
   if (!in.next(record)) throw Error(in.name() + " has no prompts record");
   const torch::Tensor prompts = record.tensor("prompts").to(torch::kFloat32);
@@ -41,7 +41,7 @@ Vpt::Vpt(Depth depth, const nlohmann::json& config) : depth_(depth) {
 }
 
 void Vpt::check_backbone(const std::string& fingerprint) const {
-  if (!init_made_for_.empty() && init_made_for_ != fingerprint) {
+  if (init_.defined() && init_made_for_ != fingerprint) {
     throw Error(init_path_ + " holds prompts for backbone " + init_made_for_ +
                 ", not for this model (" + fingerprint + ")");
   }

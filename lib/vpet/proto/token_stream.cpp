@@ -95,13 +95,17 @@ void TokenStream::check_shape(const torch::Tensor& features) {
 
 bool TokenStream::next(std::vector<torch::Tensor>& patches) {
   io::Record record;
-  if (!reader_.next(record)) return false;
+  if (!reader_.next(record)) {
+    reader_.check_samples(static_cast<std::uint64_t>(samples_));
+    return false;
+  }
   const torch::Tensor* features = record.find_tensor("features");
   if (!features) {
     throw Error(name() + ": record " + std::to_string(records_read()) +
                 " has no 'features' tensor");
   }
   check_shape(*features);
+  samples_ += features->size(0);
   const torch::Tensor tokens = features->to(torch::kFloat32);
   patches.clear();
   for (std::int64_t position : selected_) {

@@ -62,6 +62,7 @@ class TokenStream {
   std::int64_t tokens_ = 0;             // T, fixed by the first record
   std::int64_t patches_ = 0;            // N = T − prefix
   std::int64_t width_ = 0;              // D
+  std::int64_t samples_ = 0;            // images read so far, for the end record
 };
 
 }  // namespace vpet::proto

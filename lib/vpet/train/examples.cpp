@@ -3,6 +3,7 @@
 #include "vpet/error.h"
 #include "vpet/io/stream.h"
 #include "vpet/model/device.h"
+#include "vpet/model/fingerprint.h"
 
 namespace vpet::train {
 
@@ -69,6 +70,7 @@ FeatureFile read_features(const std::string& path) {
   for (const char* key : {"backbone", "classes", "preprocess"}) {
     if (!header.contains(key)) throw Error(reader.name() + ": the header has no '" + key + "'");
   }
+  model::recorded_fingerprint(header, reader.name());
   std::vector<torch::Tensor> features, labels;
   io::Record record;
   while (reader.next(record)) {
@@ -76,7 +78,9 @@ FeatureFile read_features(const std::string& path) {
     labels.push_back(record.tensor("labels").to(torch::kInt64));
   }
   if (features.empty()) throw Error(reader.name() + ": no records");
-  return {Examples::features(torch::cat(features), torch::cat(labels)), header};
+  Examples examples = Examples::features(torch::cat(features), torch::cat(labels));
+  reader.check_samples(static_cast<std::uint64_t>(examples.size()));
+  return {std::move(examples), header};
 }
 
 }  // namespace vpet::train

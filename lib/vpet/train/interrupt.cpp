@@ -34,8 +34,13 @@ InterruptGuard::InterruptGuard() {
   sigemptyset(&action.sa_mask);
   for (int i = 0; i < kSignalCount; ++i) {
     sigaction(kSignals[i], nullptr, &previous[i]);
-    // A signal the parent ignores (nohup's SIGHUP) stays ignored.
-    if (!(previous[i].sa_flags & SA_SIGINFO) && previous[i].sa_handler == SIG_IGN) continue;
+    // SIGHUP that the parent ignores (nohup) stays ignored. SIGINT and
+    // SIGQUIT are taken over even where ignored: a shell starts `cmd &`
+    // with them ignored, and `kill -INT` must still stop it cleanly.
+    if (kSignals[i] == SIGHUP && !(previous[i].sa_flags & SA_SIGINFO) &&
+        previous[i].sa_handler == SIG_IGN) {
+      continue;
+    }
     sigaction(kSignals[i], &action, nullptr);
   }
 }

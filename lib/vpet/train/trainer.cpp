@@ -7,6 +7,7 @@
 #include "vpet/data/sampling.h"
 #include "vpet/error.h"
 #include "vpet/eval/resources.h"
+#include "vpet/io/fault_point.h"
 #include "vpet/train/loss.h"
 
 namespace vpet::train {
@@ -288,6 +289,7 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
         callbacks.on_step({epoch_ + 1, options_.epochs, global_step_, steps, size, value, lr,
                            elapsed > 0.0 ? double(size) / elapsed : 0.0, method_.diagnostics()});
       }
+      io::fault_point("step");
       // A stop after an epoch's last step waits for the epoch's end (its
       // evaluation and checkpoint), so a checkpoint is always mid-epoch or
       // at an epoch boundary.

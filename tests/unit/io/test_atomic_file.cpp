@@ -17,6 +17,7 @@
 
 #include "vpet/error.h"
 #include "vpet/io/atomic_file.h"
+#include "vpet/io/output_set.h"
 
 namespace vpet::io {
 namespace {
@@ -199,6 +200,57 @@ TEST_F(AtomicFileTest, TheNextWriterRemovesTemporariesOfDeadWriters) {
   EXPECT_FALSE(fs::exists(stale));
   EXPECT_TRUE(fs::exists(live));
   EXPECT_TRUE(fs::exists(other));
+}
+
+// OutputSet: the outputs of one run are checked before the work and appear
+// together after it; two names for one file are refused.
+TEST_F(AtomicFileTest, OutputSetOutputsAppearTogetherOnCommit) {
+  OutputSet outputs;
+  AtomicOutput& a = outputs.open("-o/--output", path("a.vpet"));
+  AtomicOutput& b = outputs.open("--export", path("b.bin"));
+  outputs.check("--checkpoint", path("ck.vpet"));
+  a.write("A", 1);
+  b.write("B", 1);
+  EXPECT_FALSE(fs::exists(path("a.vpet")));
+  EXPECT_FALSE(fs::exists(path("ck.vpet")));  // checked, not created
+  outputs.commit();
+  EXPECT_EQ(read_file(path("a.vpet")), "A");
+  EXPECT_EQ(read_file(path("b.bin")), "B");
+  EXPECT_EQ(entries(), 2u);
+}
+
+TEST_F(AtomicFileTest, OutputSetAFailureBeforeCommitLeavesNoneAndThePreviousFiles) {
+  std::ofstream(path("a.vpet")) << "old";
+  {
+    OutputSet outputs;
+    outputs.open("-o/--output", path("a.vpet")).write("new", 3);
+    outputs.open("--export", "/dev/full").write("buffered", 8);
+    EXPECT_THROW(outputs.commit(), Error);  // /dev/full fails while finishing: nothing moves
+  }
+  EXPECT_EQ(read_file(path("a.vpet")), "old");
+  EXPECT_EQ(entries(), 1u);
+}
+
+TEST_F(AtomicFileTest, OutputSetTwoNamesForOneFileAreAUsageError) {
+  fs::create_directory(path("sub"));
+  std::ofstream(path("exists")) << "x";
+  fs::create_symlink("exists", path("link"));
+  OutputSet outputs;
+  outputs.open("-o/--output", path("new.vpet"));
+  EXPECT_THROW(outputs.check("--checkpoint", path("sub/../new.vpet")), UsageError);
+  outputs.check("--metrics", path("exists"));
+  try {
+    outputs.open("--export", path("link"));
+    FAIL();
+  } catch (const UsageError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("--export and --metrics name the same file"), std::string::npos)
+        << message;
+  }
+  // Character devices may be named twice: all of it goes nowhere.
+  outputs.check("--a", "/dev/null");
+  EXPECT_NO_THROW(outputs.check("--b", "/dev/null"));
+  EXPECT_THROW(outputs.check("--c", path("missing/x")), Error);
 }
 
 }  // namespace

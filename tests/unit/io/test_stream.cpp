@@ -110,8 +110,9 @@ TEST_F(StreamTest, OutputIsReproducibleAndStartsWithTheFormatKey) {
   }
   const std::string bytes = slurp(path("a.vpet"));
   EXPECT_EQ(bytes, slurp(path("b.vpet")));
-  // fixmap of 8, then "format": "vpet": a recognisable start.
-  EXPECT_EQ(bytes.substr(0, 13), std::string("\x88\xa6"
+  // fixmap of 9 (6 fixed keys, end_record, zeta, alpha), then "format":
+  // "vpet": a recognisable start.
+  EXPECT_EQ(bytes.substr(0, 13), std::string("\x89\xa6"
                                              "format"
                                              "\xa4"
                                              "vpet"));
@@ -120,7 +121,7 @@ TEST_F(StreamTest, OutputIsReproducibleAndStartsWithTheFormatKey) {
 TEST_F(StreamTest, MakeHeaderHasTheFixedKeys) {
   const nlohmann::json h = make_header("tokens", "vit-extract", {"a", "b"});
   EXPECT_EQ(h["format"], "vpet");
-  EXPECT_EQ(h["version"], 1);
+  EXPECT_EQ(h["version"], 2);
   EXPECT_EQ(h["kind"], "tokens");
   EXPECT_EQ(h["program"], "vit-extract");
   EXPECT_EQ(h["program_version"], VPET_VERSION);
@@ -242,12 +243,13 @@ TEST_F(StreamTest, TruncatedFileNamesRecordAndByteOffset) {
   writer.write(sample_record(1));
   writer.close();
   const std::string bytes = slurp(path("full.vpet"));
-  spit("cut.vpet", bytes.substr(0, bytes.size() - 5));
+  // Cut inside record 2 (the end record, 25 bytes, follows it).
+  const std::size_t cut = bytes.size() - 30;
+  spit("cut.vpet", bytes.substr(0, cut));
   const std::string message = read_error(path("cut.vpet"));
   EXPECT_NE(message.find(path("cut.vpet") + ": record 2 (byte "), std::string::npos) << message;
   EXPECT_NE(message.find("truncated"), std::string::npos) << message;
-  EXPECT_NE(message.find("ends at byte " + std::to_string(bytes.size() - 5)), std::string::npos)
-      << message;
+  EXPECT_NE(message.find("ends at byte " + std::to_string(cut)), std::string::npos) << message;
 
   spit("cut-header.vpet", bytes.substr(0, 10));
   const std::string header_message = read_error(path("cut-header.vpet"));
@@ -265,7 +267,8 @@ TEST_F(StreamTest, GarbageIsRefusedWithAClearMessage) {
   EXPECT_NE(read_error(path("missing.vpet")).find("cannot open"), std::string::npos);
 
   // A good header followed by a value that is not a map.
-  StreamWriter writer(path("mixed.vpet"), make_header("features", "t", {}));
+  StreamWriter writer(path("mixed.vpet"), make_header("features", "t", {}),
+                      StreamWriter::Shape::kOneShot);
   writer.close();
   std::string bytes = slurp(path("mixed.vpet"));
   const std::size_t header_size = bytes.size();
@@ -354,12 +357,12 @@ TEST_F(StreamTest, BadTensorAndVersionErrorsNameTheRecord) {
             std::string::npos)
       << message;
 
-  msgpack::sbuffer v2;
-  msgpack::packer<msgpack::sbuffer> v2_packer(v2);
-  header["version"] = 2;
-  pack_json(v2_packer, header);
-  spit("v2.vpet", std::string(v2.data(), v2.size()));
-  EXPECT_NE(read_error(path("v2.vpet")).find("unsupported vpet format version 2"),
+  msgpack::sbuffer v3;
+  msgpack::packer<msgpack::sbuffer> v3_packer(v3);
+  header["version"] = 3;
+  pack_json(v3_packer, header);
+  spit("v3.vpet", std::string(v3.data(), v3.size()));
+  EXPECT_NE(read_error(path("v3.vpet")).find("unsupported vpet format version 3"),
             std::string::npos);
 }
 
@@ -379,6 +382,96 @@ TEST_F(StreamTest, LargeTensorRoundTrips) {
     EXPECT_TRUE(torch::equal(record.tensor("big"), big));
   }
   EXPECT_FALSE(reader.next(record));
+}
+
+// A stream cut short between two records (a producer that failed in a
+// pipe) is refused, naming the input and how many records came; so are an
+// end record that miscounts and anything after it.
+TEST_F(StreamTest, AStreamWithoutItsEndRecordIsRefused) {
+  {
+    StreamWriter writer(path("full.vpet"), make_header("features", "t", {}));
+    for (int i = 0; i < 3; ++i) writer.write(sample_record(i));
+    writer.close({{"samples", 6}});
+  }
+  {
+    StreamReader reader(path("full.vpet"));
+    Record record;
+    while (reader.next(record)) {
+    }
+    EXPECT_EQ(reader.records_read(), 3u);
+    EXPECT_EQ(reader.end_record(),
+              nlohmann::json({{"format", "vpet-end"}, {"records", 3}, {"samples", 6}}));
+    EXPECT_NO_THROW(reader.check_samples(6));
+    try {
+      reader.check_samples(5);
+      FAIL();
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("counts 6 samples, but 5 came"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_FALSE(reader.next(record));
+  }
+  const std::string bytes = slurp(path("full.vpet"));
+  // Streams of 0 to 3 records, each cut where its end record starts.
+  for (int records = 0; records <= 3; ++records) {
+    {
+      StreamWriter writer(path("some.vpet"), make_header("features", "t", {}));
+      for (int i = 0; i < records; ++i) writer.write(sample_record(i));
+      writer.close();
+    }
+    const std::string some = slurp(path("some.vpet"));
+    const std::size_t end_starts =
+        some.rfind(std::string("\x82\xa6"
+                               "format\xa8"
+                               "vpet-end"));
+    ASSERT_NE(end_starts, std::string::npos);
+    spit("cut.vpet", some.substr(0, end_starts));
+    const std::string message = read_error(path("cut.vpet"));
+    EXPECT_NE(message.find(path("cut.vpet") + ": the stream ends after " + std::to_string(records) +
+                           " record(s) without its end record"),
+              std::string::npos)
+        << message;
+  }
+
+  spit("after.vpet", bytes + std::string("\x80", 1));
+  EXPECT_NE(read_error(path("after.vpet")).find("data after the end record"), std::string::npos);
+
+  // An end record that counts 4 where 3 came: rewrite the fixint after "records".
+  std::string miscounted = bytes;
+  const std::size_t at = miscounted.rfind("records");
+  ASSERT_NE(at, std::string::npos);
+  miscounted[at + 7] = 0x04;
+  spit("miscounted.vpet", miscounted);
+  EXPECT_NE(read_error(path("miscounted.vpet")).find("the end record counts 4 records, but 3 came"),
+            std::string::npos)
+      << read_error(path("miscounted.vpet"));
+}
+
+// Version 1 streams (no end record) and header-less msgpack still read;
+// one-shot files have no end record.
+TEST_F(StreamTest, OldStreamsAndOneShotFilesNeedNoEndRecord) {
+  msgpack::sbuffer buffer;
+  msgpack::packer<msgpack::sbuffer> packer(buffer);
+  nlohmann::json header = make_header("features", "t", {});
+  header["version"] = 1;
+  pack_json(packer, header);
+  packer.pack_map(1);
+  packer.pack(std::string("x"));
+  packer.pack(1);
+  spit("v1.vpet", std::string(buffer.data(), buffer.size()));
+  EXPECT_EQ(read_error(path("v1.vpet")), "no error");
+
+  write_one_shot(path("one.vpet"), make_header("prompts", "t", {}), sample_record(0));
+  const std::string one = slurp(path("one.vpet"));
+  EXPECT_EQ(one.find("vpet-end"), std::string::npos);
+  EXPECT_EQ(one.find("end_record"), std::string::npos);
+  const OneShot file = read_one_shot(path("one.vpet"), "prompts");
+  EXPECT_FALSE(file.header.contains("end_record"));
+  // A stream's header copied into a one-shot file promises no end record there.
+  nlohmann::json copied = make_header("prompts", "t", {});
+  copied["end_record"] = true;
+  write_one_shot(path("copied.vpet"), copied, sample_record(0));
+  EXPECT_NO_THROW(read_one_shot(path("copied.vpet"), "prompts"));
 }
 
 }  // namespace

@@ -132,7 +132,7 @@ TEST(StreamInterop, MsgpackNumpyReadsWhatStreamWriterWrote) {
   {
     StreamWriter writer(file, header);
     for (const Record& r : records) writer.write(r);
-    writer.close();
+    writer.close({{"samples", 5}});
   }
 
   const int status =
@@ -146,8 +146,11 @@ TEST(StreamInterop, MsgpackNumpyReadsWhatStreamWriterWrote) {
   const nlohmann::json maps = nlohmann::json::parse(slurp(dump));
   fs::remove_all(dir);
 
-  ASSERT_EQ(maps.size(), 3u);
-  EXPECT_EQ(maps[0], header);
+  ASSERT_EQ(maps.size(), 4u);
+  nlohmann::json stream_header = header;
+  stream_header["end_record"] = true;
+  EXPECT_EQ(maps[0], stream_header);
+  EXPECT_EQ(maps[3], nlohmann::json({{"format", "vpet-end"}, {"records", 2}, {"samples", 5}}));
   for (std::size_t i = 0; i < records.size(); ++i) {
     const nlohmann::json& got = maps[i + 1];
     EXPECT_EQ(got.size(), records[i].tensors.size() + records[i].fields.size());

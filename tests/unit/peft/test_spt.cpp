@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "method_test_support.h"
+#include "vpet/io/atomic_file.h"
 #include "vpet/io/stream.h"
 #include "vpet/peft/spt.h"
 #include "vpet/peft/spt_plan.h"
@@ -50,7 +51,9 @@ class SptPlanFile : public ::testing::Test {
   void TearDown() override { std::filesystem::remove(path); }
 
   void write(const std::vector<spt::Plan>& plans, const std::string& fingerprint) {
-    spt::write_plans(path, {{"backbone", {{"fingerprint", fingerprint}}}}, plans, 2, "test", {});
+    io::AtomicOutput output(path);
+    spt::write_plans(output, {{"backbone", {{"fingerprint", fingerprint}}}}, plans, 2, "test", {});
+    output.commit();
   }
 
   std::string path = (std::filesystem::temp_directory_path() /
