@@ -91,15 +91,28 @@ interrupt_and_resume() {
   done
 }
 
-@test "a checkpoint cut short is refused by name, with where it ends" {
+@test "a checkpoint cut short is refused by name, with where it ends and the one before it" {
   cd "$BATS_TEST_TMPDIR"
-  "$BIN/peft-train" -q -m "$MODEL" -d "$BATS_FILE_TMPDIR/task" -b 4 -t 1 --epochs 2 \
-    --method bitfit --checkpoint ck.vpet -o a.vpet
+  local train=("$BIN/peft-train" -q -m "$MODEL" -d "$BATS_FILE_TMPDIR/task" -b 4 -t 1 --epochs 3
+    --method bitfit)
+  "${train[@]}" -o whole.vpet
+  VPET_FAULT=INT@commit:2 run "${train[@]}" --checkpoint ck.vpet -o a.vpet
+  assert_equal "$status" 130
+  # ck.vpet after epoch 2, ck.vpet.prev after epoch 1.
+  run "$BIN/vpet-info" --json ck.vpet.prev
+  assert_output --partial '"epoch": 1'
   head -c $(( $(stat -c %s ck.vpet) - 100 )) ck.vpet >cut.vpet
-  run "$BIN/peft-train" -q -m "$MODEL" -d "$BATS_FILE_TMPDIR/task" -b 4 -t 1 --epochs 2 \
-    --method bitfit --resume cut.vpet -o b.vpet
+  run "${train[@]}" --resume cut.vpet -o b.vpet
   assert_failure 1
   assert_output --partial "cut.vpet: record 1 (byte "
   assert_output --partial "truncated"
+  mv cut.vpet ck.vpet
+  run "${train[@]}" --resume ck.vpet -o b.vpet
+  assert_failure 1
+  assert_output --partial "the checkpoint before it is ck.vpet.prev (--resume ck.vpet.prev)"
   [ ! -e b.vpet ]
+  run "${train[@]}" --resume ck.vpet.prev -o b.vpet
+  assert_success
+  run same_tensors whole.vpet b.vpet
+  assert_success
 }

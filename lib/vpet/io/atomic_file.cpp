@@ -353,6 +353,7 @@ void AtomicOutput::commit() {
   finish();
   fault_point("commit");
   if (mode_ == OutputMode::kReplace) {
+    if (had_file_ && !previous_suffix_.empty()) keep_replaced_file();
     if (std::rename(temp_path_.c_str(), target_.c_str()) != 0) {
       fail("cannot move the output into place", errno);
     }
@@ -366,6 +367,23 @@ void AtomicOutput::commit() {
     }
   }
   committed_ = true;
+}
+
+void AtomicOutput::keep_replaced_file() noexcept {
+  // Linked under a temporary name first, then renamed over the old copy: at
+  // every moment both names hold a whole file. Best effort: a file system
+  // without hard links keeps no copy, and the output is written all the same.
+  const std::string previous = target_ + previous_suffix_;
+  std::string link_path = temporary_prefix(previous) + std::to_string(getpid()) + ".XXXXXX";
+  const int fd = mkstemp(link_path.data());
+  if (fd < 0) return;
+  ::close(fd);
+  register_pending(link_path);
+  unlink(link_path.c_str());
+  if (::link(target_.c_str(), link_path.c_str()) == 0) {
+    if (std::rename(link_path.c_str(), previous.c_str()) != 0) unlink(link_path.c_str());
+  }
+  unregister_pending(link_path);
 }
 
 void AtomicOutput::discard() noexcept {

@@ -92,6 +92,11 @@ class AtomicOutput {
   // Finishes, then renames the temporary over the destination (in place:
   // finishing is all).
   void commit();
+  // On commit, the file this output replaces stays as TARGET + `suffix`
+  // (replacing an older one there): a hard link, so the destination is never
+  // missing. For checkpoints: a resume whose checkpoint was damaged can fall
+  // back on the one before. Nothing happens where there is no file to keep.
+  void keep_previous(const std::string& suffix) { previous_suffix_ = suffix; }
 
   const std::string& path() const { return path_; }
   // The name used in messages: "standard output" for "-".
@@ -102,6 +107,7 @@ class AtomicOutput {
 
  private:
   [[noreturn]] void fail(const std::string& what, int error_number) const;
+  void keep_replaced_file() noexcept;
   void discard() noexcept;
 
   std::string path_;
@@ -110,6 +116,7 @@ class AtomicOutput {
   OutputMode mode_ = OutputMode::kReplace;
   mode_t replaced_mode_ = 0;  // the replaced file's permissions, kept
   bool had_file_ = false;
+  std::string previous_suffix_;
   int fd_ = -1;
   std::size_t written_ = 0;
   bool finished_ = false;

@@ -2,7 +2,10 @@
 
 #include <ATen/Context.h>
 
+#include <sys/stat.h>
+
 #include "vpet/error.h"
+#include "vpet/io/atomic_file.h"
 #include "vpet/io/stream.h"
 
 namespace vpet::train {
@@ -12,6 +15,8 @@ constexpr const char* kParam = "param:";
 constexpr const char* kOptimizer = "optimizer:";
 constexpr const char* kRng = "rng:";
 constexpr const char* kStructure = "structure:";
+// The checkpoint before the last one is kept beside it under this suffix.
+constexpr const char* kPreviousSuffix = ".prev";
 
 void add_prefixed(io::Record& record, const char* prefix, const peft::NamedTensors& tensors) {
   for (const auto& [name, tensor] : tensors) record.tensors.emplace_back(prefix + name, tensor);
@@ -25,25 +30,7 @@ std::string device_key(const torch::Device& device) {
   return device.is_cpu() ? "cpu" : "cuda";
 }
 
-}  // namespace
-
-void write_checkpoint(const std::string& path, const Checkpoint& checkpoint,
-                      const std::string& program, const std::vector<std::string>& args) {
-  nlohmann::json header = io::make_header("checkpoint", program, args);
-  header["settings"] = checkpoint.settings;
-  header["epoch"] = checkpoint.epoch;
-  header["step_in_epoch"] = checkpoint.step_in_epoch;
-  header["global_step"] = checkpoint.global_step;
-  header["progress"] = checkpoint.progress;
-  io::Record record;
-  add_prefixed(record, kParam, checkpoint.params);
-  add_prefixed(record, kOptimizer, checkpoint.optimizer);
-  add_prefixed(record, kStructure, checkpoint.structure);
-  add_prefixed(record, kRng, checkpoint.rng);
-  io::write_one_shot(path, header, record);
-}
-
-Checkpoint read_checkpoint(const std::string& path) {
+Checkpoint parse_checkpoint(const std::string& path) {
   io::OneShot file = io::read_one_shot(path, "checkpoint");
   const nlohmann::json& header = file.header;
   Checkpoint checkpoint;
@@ -71,6 +58,41 @@ Checkpoint read_checkpoint(const std::string& path) {
     }
   }
   return checkpoint;
+}
+
+}  // namespace
+
+void write_checkpoint(const std::string& path, const Checkpoint& checkpoint,
+                      const std::string& program, const std::vector<std::string>& args) {
+  nlohmann::json header = io::make_header("checkpoint", program, args);
+  header["settings"] = checkpoint.settings;
+  header["epoch"] = checkpoint.epoch;
+  header["step_in_epoch"] = checkpoint.step_in_epoch;
+  header["global_step"] = checkpoint.global_step;
+  header["progress"] = checkpoint.progress;
+  io::Record record;
+  add_prefixed(record, kParam, checkpoint.params);
+  add_prefixed(record, kOptimizer, checkpoint.optimizer);
+  add_prefixed(record, kStructure, checkpoint.structure);
+  add_prefixed(record, kRng, checkpoint.rng);
+  io::AtomicOutput output(path);
+  output.keep_previous(kPreviousSuffix);
+  io::write_one_shot(output, header, record);
+  output.commit();
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  try {
+    return parse_checkpoint(path);
+  } catch (const Error& e) {
+    // A damaged checkpoint (cut short by a copy, a failing disk): name the
+    // one before it, which write_checkpoint kept.
+    const std::string previous = path + kPreviousSuffix;
+    struct stat st {};
+    if (path == "-" || stat(previous.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) throw;
+    throw Error(std::string(e.what()) + "; the checkpoint before it is " + previous +
+                " (--resume " + previous + ")");
+  }
 }
 
 peft::NamedTensors capture_rng(const torch::Device& device) {

@@ -36,9 +36,12 @@ struct Checkpoint {
 };
 
 // Written atomically: an interrupted save leaves the previous checkpoint.
+// The one it replaces stays as PATH.prev (a hard link), so that a
+// checkpoint damaged later (cut short by a copy) has a fallback.
 void write_checkpoint(const std::string& path, const Checkpoint& checkpoint,
                       const std::string& program, const std::vector<std::string>& args);
-// Throws vpet::Error naming the file for anything that is not a checkpoint.
+// Throws vpet::Error naming the file for anything that is not a checkpoint,
+// and PATH.prev where there is one.
 Checkpoint read_checkpoint(const std::string& path);
 
 // The default generators' states: "cpu", and the device's when it is not

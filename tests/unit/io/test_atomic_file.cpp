@@ -253,5 +253,23 @@ TEST_F(AtomicFileTest, OutputSetTwoNamesForOneFileAreAUsageError) {
   EXPECT_THROW(outputs.check("--c", path("missing/x")), Error);
 }
 
+// keep_previous: the replaced file stays as TARGET.prev, the older copy
+// there replaced; a first write keeps nothing.
+TEST_F(AtomicFileTest, KeepPreviousKeepsTheReplacedFile) {
+  const auto write_kept = [&](const std::string& bytes) {
+    AtomicOutput out(path("ck.vpet"));
+    out.keep_previous(".prev");
+    out.write(bytes.data(), bytes.size());
+    out.commit();
+  };
+  write_kept("one");
+  EXPECT_FALSE(fs::exists(path("ck.vpet.prev")));
+  write_kept("two");
+  write_kept("three");
+  EXPECT_EQ(read_file(path("ck.vpet")), "three");
+  EXPECT_EQ(read_file(path("ck.vpet.prev")), "two");
+  EXPECT_EQ(entries(), 2u);
+}
+
 }  // namespace
 }  // namespace vpet::io
