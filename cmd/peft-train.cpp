@@ -145,7 +145,10 @@ nlohmann::json method_config(const cxxopts::ParseResult& result, const std::stri
         config[option.key] = result[option.option].as<std::int64_t>();
         break;
       case Value::Number:
-        config[option.key] = result[option.option].as<double>();
+        // A number without a default (LoRA's alpha) is the method's to choose.
+        if (given || result[option.option].has_default()) {
+          config[option.key] = result[option.option].as<double>();
+        }
         break;
       case Value::Text:
         if (given || result[option.option].has_default()) {
@@ -204,8 +207,8 @@ void declare(cxxopts::Options& options) {
      "FILE")
     ("rank", "LoRA: rank r", cxxopts::value<std::int64_t>()->default_value("8"), "R")
     ("alpha",
-     "LoRA: scale alpha (the update is scaled by alpha/r)",
-     cxxopts::value<double>()->default_value("8"),
+     "LoRA: scale alpha, the update scaled by alpha/r (default: the rank, scale 1)",
+     cxxopts::value<double>(),
      "A")
     ("lora-dropout",
      "LoRA: dropout on the LoRA input",

@@ -150,3 +150,21 @@ assert np.allclose(r[0][1]['head.weight'], r[1][1]['head.weight'], atol=1e-5)
   assert_success
   assert_output --partial "--rank is not used by linear"
 }
+
+@test "LoRA's alpha defaults to the rank (scale 1 at rank 16); --alpha sets it" {
+  make_task
+  cd "$BATS_TEST_TMPDIR"
+  "$BIN/peft-train" "${TRAIN[@]}" -d train --method lora --rank 16 --epochs 1 -o r16.vpet
+  "$BIN/peft-train" "${TRAIN[@]}" -d train --method lora --rank 16 --alpha 8 --epochs 1 -o a8.vpet
+  run "$PY" - <<'PYTHON'
+import msgpack, msgpack_numpy
+def config(path):
+    header, _ = msgpack.Unpacker(open(path, "rb"), object_hook=msgpack_numpy.decode, raw=False)
+    return header["config"]
+assert config("r16.vpet")["rank"] == 16 and config("r16.vpet")["alpha"] == 16, config("r16.vpet")
+assert config("a8.vpet")["alpha"] == 8, config("a8.vpet")
+print("ok")
+PYTHON
+  assert_success
+  assert_output ok
+}
