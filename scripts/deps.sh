@@ -8,7 +8,7 @@ packages=(
   cmake g++ make pkg-config
   # libraries
   libtorch-dev libopenblas0 libmsgpack-cxx-dev libcxxopts-dev nlohmann-json3-dev
-  libturbojpeg0-dev libpng-dev zlib1g-dev
+  libturbojpeg0-dev libpng-dev zlib1g-dev libzip-dev
   # tests
   libgtest-dev bats bats-assert bats-support man-db bash-completion zsh
   # test oracles (the programs themselves never need Python)

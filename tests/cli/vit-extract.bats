@@ -211,6 +211,40 @@ PY
   [ ! -e "$BATS_TEST_TMPDIR/out.vpet" ]
 }
 
+@test "Google's JAX .npz loads; a PyTorch pickle is refused with a conversion that works" {
+  local list
+  list=$(make_image_list)
+  cd "$BATS_TEST_TMPDIR"
+  parity "$FIXTURES/vit/a_jax.npz" "$FIXTURES/vit/expected_a.safetensors" e6
+  "$PY" - "$FIXTURES" <<'PY'
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from make_vit_fixtures import read_safetensors
+sd = read_safetensors(sys.argv[1] + "/vit/a_timm.safetensors")
+torch.save({"model": sd}, "new.pth")
+torch.save(sd, "old.pth", _use_new_zipfile_serialization=False)
+PY
+  run "$BIN/vit-extract" -m new.pth -d "$list" -o out.vpet
+  assert_failure 1
+  assert_output --partial "new.pth is a PyTorch checkpoint (torch.save's zip pickle"
+  local convert
+  convert=$(echo "$output" | sed -n 's/.*python3 -c "\([^"]*\)".*/\1/p')
+  [ -n "$convert" ] || fail "no conversion command in: $output"
+  run "$BIN/vit-extract" -m old.pth -d "$list" -o out.vpet
+  assert_failure 1
+  assert_output --partial "old.pth is a Python pickle (protocol 2"
+  [ ! -e out.vpet ]
+  # The command the message gives turns the pickle into an .npz vpet reads
+  # (a pickle records no head count; this tiny model's is not width/64).
+  "$PY" -c "$convert"
+  run "$BIN/vit-extract" -q -m new.pth.npz --heads 3 -d "$list" "${PARITY_PRE[@]}" \
+    --feature logits -o logits.vpet
+  assert_success
+  run "$PY" "$BATS_TEST_DIRNAME/compare_stream.py" logits.vpet \
+    "$FIXTURES/vit/expected_a.safetensors" e6/image.logits 1e-4
+  assert_success
+}
+
 @test "a missing dataset fails with exit 1" {
   run "$BIN/vit-extract" -m "$FIXTURES/vit/a_timm.safetensors" -d "$BATS_TEST_TMPDIR/nope"
   assert_failure 1

@@ -109,8 +109,9 @@ void add_model_options(cxxopts::Options& options) {
   // clang-format off
   options.add_options("Model")
     ("m,model",
-     "ViT checkpoint (.safetensors: timm, torchvision or Hugging Face layout), or "
-     "random:width=W,depth=N,... for a randomly initialised ViT (vpet(7))",
+     "ViT checkpoint (.safetensors: timm, torchvision or Hugging Face layout; .npz: Google's "
+     "JAX layout or numpy.savez), or random:width=W,depth=N,... for a randomly initialised ViT "
+     "(vpet(7))",
      cxxopts::value<std::string>(),
      "FILE")
     ("heads",

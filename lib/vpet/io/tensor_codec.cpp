@@ -1,17 +1,13 @@
 #include "vpet/io/tensor_codec.h"
 
+#include "vpet/io/numpy_dtype.h"
+
 #include <cstring>
 #include <string_view>
 #include <vector>
 
 namespace vpet::io {
 namespace {
-
-// How a payload is laid out: the element type and whether it is big-endian.
-struct WireType {
-  torch::ScalarType dtype;
-  bool big_endian;
-};
 
 // The bytes of a str or bin object; false for any other type.
 bool raw_bytes(const msgpack::object& object, std::string_view& out) {
@@ -42,41 +38,6 @@ const msgpack::object& require_key(const msgpack::object& map, std::string_view 
   return *value;
 }
 
-const char* kSupported = "float32, float16, bfloat16, float64, int64, int32, uint8, bool";
-
-// Accepts numpy dtype strings ('<f4', '>i8', '|u1', '=f2', 'f4'), the names
-// numpy and Flax use ('float32', 'int64', 'bool'...) and 'bfloat16'.
-WireType parse_type(std::string_view text) {
-  struct Name {
-    std::string_view name;
-    torch::ScalarType dtype;
-  };
-  static const Name kNames[] = {
-      {"float32", torch::kFloat32}, {"float16", torch::kFloat16}, {"bfloat16", torch::kBFloat16},
-      {"float64", torch::kFloat64}, {"int64", torch::kInt64},     {"int32", torch::kInt32},
-      {"uint8", torch::kUInt8},     {"bool", torch::kBool},
-  };
-  static const Name kCodes[] = {
-      {"f4", torch::kFloat32}, {"f2", torch::kFloat16}, {"f8", torch::kFloat64},
-      {"i8", torch::kInt64},   {"i4", torch::kInt32},   {"u1", torch::kUInt8},
-      {"b1", torch::kBool},
-  };
-  for (const Name& n : kNames) {
-    if (text == n.name) return {n.dtype, false};
-  }
-  std::string_view code = text;
-  bool big_endian = false;
-  if (!code.empty() && std::string_view("<>|=").find(code[0]) != std::string_view::npos) {
-    big_endian = code[0] == '>';
-    code.remove_prefix(1);
-  }
-  for (const Name& n : kCodes) {
-    if (code == n.name) return {n.dtype, big_endian};
-  }
-  throw Error("unsupported tensor dtype '" + std::string(text) + "' (supported: " + kSupported +
-              ")");
-}
-
 std::vector<std::int64_t> parse_shape(const msgpack::object& shape) {
   if (shape.type != msgpack::type::ARRAY) throw Error("tensor shape is not an array");
   // numpy allows 32 (64 since 2.0) dimensions; more is a corrupt header.
@@ -91,57 +52,6 @@ std::vector<std::int64_t> parse_shape(const msgpack::object& shape) {
     sizes.push_back(static_cast<std::int64_t>(dim.via.u64));
   }
   return sizes;
-}
-
-void byteswap(torch::Tensor& tensor) {
-  const std::int64_t n = tensor.numel();
-  switch (tensor.element_size()) {
-    case 2: {
-      auto* p = static_cast<std::uint16_t*>(tensor.data_ptr());
-      for (std::int64_t i = 0; i < n; ++i) p[i] = __builtin_bswap16(p[i]);
-      break;
-    }
-    case 4: {
-      auto* p = static_cast<std::uint32_t*>(tensor.data_ptr());
-      for (std::int64_t i = 0; i < n; ++i) p[i] = __builtin_bswap32(p[i]);
-      break;
-    }
-    case 8: {
-      auto* p = static_cast<std::uint64_t*>(tensor.data_ptr());
-      for (std::int64_t i = 0; i < n; ++i) p[i] = __builtin_bswap64(p[i]);
-      break;
-    }
-    default:
-      break;  // one-byte types have no byte order
-  }
-}
-
-// Builds a tensor from a validated layout; the payload is copied because a
-// msgpack buffer gives no alignment guarantee.
-torch::Tensor make_tensor(WireType type, const std::vector<std::int64_t>& sizes,
-                          std::string_view data) {
-  // bool travels as one byte per element; read it as uint8 so a byte other
-  // than 0/1 becomes true instead of an invalid bool.
-  const torch::ScalarType storage = type.dtype == torch::kBool ? torch::kUInt8 : type.dtype;
-  const std::uint64_t item = c10::elementSize(storage);
-  std::uint64_t expected = item;
-  for (std::int64_t size : sizes) {
-    if (__builtin_mul_overflow(expected, static_cast<std::uint64_t>(size), &expected)) {
-      throw Error("tensor shape is too large");
-    }
-  }
-  if (expected != data.size()) {
-    std::string shape;
-    for (std::int64_t size : sizes) shape += (shape.empty() ? "" : ", ") + std::to_string(size);
-    throw Error("tensor data has " + std::to_string(data.size()) + " bytes, but shape [" + shape +
-                "] of " + std::string(c10::toString(type.dtype)) + " needs " +
-                std::to_string(expected));
-  }
-  torch::Tensor tensor = torch::empty(sizes, torch::TensorOptions().dtype(storage));
-  if (!data.empty()) std::memcpy(tensor.data_ptr(), data.data(), data.size());
-  if (type.big_endian) byteswap(tensor);
-  if (type.dtype == torch::kBool) tensor = tensor.ne(0);
-  return tensor;
 }
 
 torch::Tensor decode_numpy(const msgpack::object& map) {
@@ -162,13 +72,13 @@ torch::Tensor decode_numpy(const msgpack::object& map) {
                   "') are not supported");
     }
   }
-  const WireType type = parse_type(type_text);
+  const NumpyType type = parse_numpy_type(type_text);
   std::string_view data;
   if (!raw_bytes(require_key(map, "data"), data)) throw Error("tensor 'data' is not bytes");
   // A numpy scalar ({nd: false}) has no shape: it is a 0-d tensor.
   const std::vector<std::int64_t> sizes =
       nd.via.boolean ? parse_shape(require_key(map, "shape")) : std::vector<std::int64_t>{};
-  return make_tensor(type, sizes, data);
+  return tensor_from_bytes(type, sizes, data);
 }
 
 bool reference_payload(msgpack::type::object_type, std::size_t, void*) {
@@ -197,9 +107,9 @@ torch::Tensor decode_flax(const msgpack::object& ext) {
   if (!raw_bytes(tuple.via.array.ptr[1], name) || !raw_bytes(tuple.via.array.ptr[2], data)) {
     throw Error("malformed Flax array (ext type 1): dtype or data is not a string");
   }
-  WireType type = parse_type(name);
+  NumpyType type = parse_numpy_type(name);
   type.big_endian = false;
-  return make_tensor(type, parse_shape(tuple.via.array.ptr[0]), data);
+  return tensor_from_bytes(type, parse_shape(tuple.via.array.ptr[0]), data);
 }
 
 }  // namespace
@@ -224,7 +134,7 @@ std::string numpy_type_str(torch::ScalarType dtype) {
       return "bfloat16";
     default:
       throw Error("cannot write a tensor of dtype " + std::string(c10::toString(dtype)) +
-                  " (supported: " + kSupported + ")");
+                  " (supported: " + kSupportedDtypes + ")");
   }
 }
 

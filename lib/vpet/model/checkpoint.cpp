@@ -7,8 +7,10 @@
 #include <sstream>
 
 #include "vpet/error.h"
+#include "vpet/io/npz.h"
 #include "vpet/io/tensor_text.h"
 #include "vpet/model/fingerprint.h"
+#include "vpet/model/jax_layout.h"
 #include "vpet/model/random_vit.h"
 
 namespace vpet::model {
@@ -291,12 +293,64 @@ Backbone import_backbone(const io::TensorMap& weights, const std::string& source
                canonical.layout == Layout::HuggingFace ? hf_config : nlohmann::json());
 }
 
+namespace {
+
+// How to turn a PyTorch pickle into a file vpet reads, with the Python the
+// user already has (torch and numpy): vpet reads .npz in every key layout.
+std::string conversion_hint(const std::string& path) {
+  return "convert it with the Python that wrote it: python3 -c \"import torch, numpy as np; "
+         "sd = torch.load('" +
+         path +
+         "', map_location='cpu'); "
+         "sd = sd.get('state_dict', sd.get('model', sd)); "
+         "np.savez('" +
+         path +
+         ".npz', **{k: v.float().numpy() for k, v in sd.items()})\" "
+         "(or save_file from the safetensors package)";
+}
+
+// A PyTorch pickle (torch.save before 1.6, or another pickle): vpet has no
+// pickle reader (unpickling runs code), so say what it is and how to convert it.
+void refuse_pickle(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[2] = {};
+  if (!in.read(reinterpret_cast<char*>(head), 2)) return;
+  if (head[0] != 0x80 || head[1] < 2 || head[1] > 5) return;
+  throw Error(path + " is a Python pickle (protocol " + std::to_string(head[1]) +
+              ", as torch.save wrote .pth/.bin files before PyTorch 1.6), which vpet does not "
+              "read: " +
+              conversion_hint(path));
+}
+
+// A zip archive: numpy's .npz (Google's JAX checkpoints, or any key layout
+// saved with numpy), or PyTorch's zip pickle (torch.save since 1.6).
+Backbone load_zip_checkpoint(const std::string& path, const LoadOptions& options) {
+  for (const std::string& name : io::zip_entry_names(path)) {
+    if (name.size() >= 8 && name.compare(name.size() - 8, 8, "data.pkl") == 0) {
+      throw Error(path +
+                  " is a PyTorch checkpoint (torch.save's zip pickle, .pth/.bin), which "
+                  "vpet does not read (unpickling runs code): " +
+                  conversion_hint(path));
+    }
+  }
+  io::TensorMap weights = io::read_npz(path);
+  std::vector<std::string> notes;
+  if (is_jax_layout(weights)) weights = jax_to_timm(weights, path, notes);
+  CanonicalWeights canonical = to_canonical(weights, path);
+  canonical.notes.insert(canonical.notes.begin(), notes.begin(), notes.end());
+  return build(canonical, weights, path, options, nullptr);
+}
+
+}  // namespace
+
 Backbone load_backbone(const std::string& given_path, const LoadOptions& options) {
   if (is_random_spec(given_path)) return random_backbone(given_path, options);
   // A Hugging Face snapshot folder names its weights model.safetensors.
   const std::string path = std::filesystem::is_directory(given_path)
                                ? (std::filesystem::path(given_path) / "model.safetensors").string()
                                : given_path;
+  if (io::is_zip_file(path)) return load_zip_checkpoint(path, options);
+  refuse_pickle(path);
   const io::TensorMap weights = io::read_safetensors(path);
   const CanonicalWeights canonical = to_canonical(weights, path);
   nlohmann::json hf_config;

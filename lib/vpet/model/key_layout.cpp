@@ -1,5 +1,6 @@
 #include "vpet/model/key_layout.h"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 
@@ -139,6 +140,22 @@ std::string substitute(const std::string& pattern, const std::string& index) {
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// A head trained on a pre_logits layer's output means nothing once that
+// layer is dropped: drop it too, so that no program computes wrong logits.
+void drop_head_of_pre_logits(CanonicalWeights& out) {
+  const bool pre_logits = std::any_of(out.ignored.begin(), out.ignored.end(), [](const auto& key) {
+    return key.find("pre_logits.") != std::string::npos;
+  });
+  if (!pre_logits) return;
+  for (const char* head : {"head.weight", "head.bias"}) {
+    if (!out.tensors.count(head)) continue;
+    out.ignored.push_back(out.source_keys[head]);
+    out.tensors.erase(head);
+    out.source_keys.erase(head);
+  }
+  out.notes.push_back("ignored the head too: it was trained on pre_logits' output");
 }
 
 }  // namespace
@@ -284,6 +301,7 @@ CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& s
     // Stacking promotes mixed dtypes; the importer converts to float32 anyway.
     put(canonical, pattern, torch::cat(parts, 0));
   }
+  drop_head_of_pre_logits(out);
   return out;
 }
 

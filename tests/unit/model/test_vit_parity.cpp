@@ -1,7 +1,7 @@
 // The decisive test: vpet's ViT, loaded from each key layout, against the
 // outputs torchvision computed for the same weights
-// (tests/fixtures/make_vit_fixtures.py). Config c, which torchvision cannot
-// express, is checked against a transcription of timm's forward.
+// (tests/fixtures/make_vit_fixtures.py; the .npz files from make_npz_fixtures.py). Config c, which
+// torchvision cannot express, is checked against a transcription of timm's forward.
 #include <gtest/gtest.h>
 
 #include "../fixture_paths.h"
@@ -94,7 +94,12 @@ INSTANTIATE_TEST_SUITE_P(Layouts, Parity,
                                            Case{"b_torchvision.safetensors", "b", "e6", true, true},
                                            Case{"b_timm.safetensors", "b", "e6", true, true},
                                            Case{"b_hf/model.safetensors", "b", "e12", false, true},
-                                           Case{"c_timm.safetensors", "c", "e6", true, false}),
+                                           Case{"c_timm.safetensors", "c", "e6", true, false},
+                                           // Google's JAX layouts (make_npz_fixtures.py); the
+                                           // pre_logits file's head goes with its pre_logits.
+                                           Case{"a_jax.npz", "a", "e6", true, true},
+                                           Case{"a_bigvision.npz", "a", "e6", true, true},
+                                           Case{"a_jax_prelogits.npz", "a", "e6", false, true}),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            std::string name = info.param.file.substr(0, info.param.file.find('.'));
                            for (char& ch : name) {
