@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build vpet against the CUDA LibTorch inside a PyTorch install (DESIGN §3),
 # on a machine that may have no Debian packages: the header-only libraries and
-# libpng/libjpeg-turbo (and GoogleTest for the unit tests) can come from a
+# libpng/libjpeg-turbo/libzip (and GoogleTest for the unit tests) can come from a
 # prefix of their own, e.g. one copied from a Debian machine.
 #
 #   scripts/cuda-build.sh [BUILD_DIR]          (default: build-cuda)
