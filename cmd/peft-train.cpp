@@ -365,10 +365,25 @@ void declare(cxxopts::Options& options) {
      "Linear warmup, in epochs (fractions allowed)",
      cxxopts::value<double>()->default_value("0"),
      "EPOCHS")
+    ("warmup-lr",
+     "The warmup's first rate, ramping linearly to --lr (timm's warmup_lr_init; default: "
+     "lr·(t+1)/W, whose first step already moves)",
+     cxxopts::value<double>(),
+     "LR")
     ("schedule",
-     "After warmup: cosine (to 0) or constant, stepped per iteration",
+     "cosine (after the warmup, to --min-lr), timm-cosine (timm's CosineLRScheduler: over the "
+     "whole run, as SPT) or constant",
      cxxopts::value<std::string>()->default_value("cosine"),
      "NAME")
+    ("min-lr", "The cosine's floor", cxxopts::value<double>()->default_value("0"), "LR")
+    ("schedule-unit",
+     "Step the schedule per iteration or per epoch (VPT, SPT)",
+     cxxopts::value<std::string>()->default_value("iteration"),
+     "UNIT")
+    ("schedule-lag",
+     "Epochs (or iterations) the rate trails the schedule (SPT's train_spt.py: 1)",
+     cxxopts::value<std::int64_t>()->default_value("0"),
+     "N")
     ("label-smoothing",
      "Label smoothing of the cross-entropy",
      cxxopts::value<double>()->default_value("0"),
@@ -425,6 +440,14 @@ train::TrainOptions read_train_options(const cxxopts::ParseResult& result,
   }
   options.warmup = result["warmup"].as<double>();
   options.schedule = train::parse_schedule(result["schedule"].as<std::string>());
+  if (result.count("warmup-lr")) options.warmup_lr = result["warmup-lr"].as<double>();
+  options.min_lr = result["min-lr"].as<double>();
+  const std::string unit = result["schedule-unit"].as<std::string>();
+  if (unit != "iteration" && unit != "epoch") {
+    throw UsageError("--schedule-unit: '" + unit + "' is not one of iteration, epoch");
+  }
+  options.schedule_per_epoch = unit == "epoch";
+  options.schedule_lag = result["schedule-lag"].as<std::int64_t>();
   options.label_smoothing = result["label-smoothing"].as<double>();
   options.drop_path = result["drop-path"].as<double>();
   options.grad_clip = result["grad-clip"].as<double>();

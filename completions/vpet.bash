@@ -42,7 +42,8 @@ _vpet_complete() {
         --lion-backward-max-iter --lion-prune-reg --lion-prune-sparsity --pgn-prompts
         --pgn-library --pgn-fixed --pgn-input-size --mask --rewind-from
         --epochs --lr --wd --wd-head --wd-prompts --optimizer
-        --momentum --warmup --schedule --label-smoothing --drop-path --grad-clip --eval-every
+        --momentum --warmup --warmup-lr --schedule --min-lr --schedule-unit --schedule-lag
+        --label-smoothing --drop-path --grad-clip --eval-every
         --metrics --checkpoint --resume -o --output --export-backbone -t --threads --device
         --precision -q --quiet -h --help --version"
       ;;
@@ -79,7 +80,8 @@ _vpet_complete() {
       fi
       return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw sgd" -- "$cur")); return ;;
-    --schedule) COMPREPLY=($(compgen -W "cosine constant" -- "$cur")); return ;;
+    --schedule) COMPREPLY=($(compgen -W "cosine timm-cosine constant" -- "$cur")); return ;;
+    --schedule-unit) COMPREPLY=($(compgen -W "iteration epoch" -- "$cur")); return ;;
     --adapter-style) COMPREPLY=($(compgen -W "sequential parallel" -- "$cur")); return ;;
     --memory-mode) COMPREPLY=($(compgen -W "masked unmasked" -- "$cur")); return ;;
     --structured) COMPREPLY=($(compgen -W "lora adapter" -- "$cur")); return ;;
@@ -93,7 +95,8 @@ _vpet_complete() {
       __ltrim_colon_completions "$cur"
       return ;;
     --targets) COMPREPLY=($(compgen -W "q,v q,k,v q,k,v,o,fc1,fc2" -- "$cur")); return ;;
-    --epochs|--lr|--wd|--wd-head|--momentum|--warmup|--label-smoothing|--drop-path|--grad-clip|\
+    --epochs|--lr|--wd|--wd-head|--momentum|--warmup|--warmup-lr|--min-lr|--schedule-lag|\
+    --label-smoothing|--drop-path|--grad-clip|\
     --eval-every|--prompts|--prompt-dropout|--rank|--alpha|--lora-dropout|--bottleneck|\
     --adapter-scale|--memory|--budget|--beta|--batches|--tau-step|--module-dropout|\
     --module-drop-path|--sample-frac|--max-tokens|--iters|--tol|--minibatch|--sparsity|\

@@ -168,3 +168,34 @@ PYTHON
   assert_success
   assert_output ok
 }
+
+@test "SPT's schedule: timm-cosine per epoch from --warmup-lr to --min-lr, one epoch late" {
+  make_task
+  cd "$BATS_TEST_TMPDIR"
+  run "$BIN/peft-train" "${TRAIN[@]}" -d train --method linear --epochs 4 --batch 12 --lr 0.1 \
+    --warmup 1 --warmup-lr 0.001 --schedule timm-cosine --min-lr 0.01 --schedule-unit epoch \
+    --schedule-lag 1 --metrics m.jsonl -o a.vpet
+  assert_success
+  run "$PY" - <<'PYTHON'
+import json, math
+steps = [l for l in map(json.loads, open("m.jsonl")) if l["type"] == "step"]
+per_epoch = {}
+for s in steps:
+    per_epoch.setdefault(s["epoch"], set()).add(round(s["lr"], 12))
+assert all(len(v) == 1 for v in per_epoch.values()), per_epoch   # constant within an epoch
+def timm(t):  # timm's CosineLRScheduler._get_lr: warmup_t 1, t_initial 4
+    return 0.001 + t * (0.1 - 0.001) if t < 1 else 0.01 + 0.5 * (0.1 - 0.01) * (1 + math.cos(math.pi * t / 4))
+for epoch, lrs in per_epoch.items():             # epochs are 1-based here; lag 1
+    want = timm(max(epoch - 2, 0))
+    assert abs(lrs.pop() - want) < 1e-12, (epoch, want)
+print("ok")
+PYTHON
+  assert_success
+  assert_output ok
+  run "$BIN/peft-train" "${TRAIN[@]}" -d train --method linear --epochs 1 --min-lr 1 -o b.vpet
+  assert_failure 2
+  assert_output --partial "--min-lr"
+  run "$BIN/peft-train" "${TRAIN[@]}" -d train --method linear --epochs 1 --schedule-unit week \
+    -o b.vpet
+  assert_failure 2
+}

@@ -92,7 +92,11 @@ nlohmann::json TrainOptions::to_json() const {
           {"optimizer", optimizer_name(optimizer.kind)},
           {"momentum", optimizer.momentum},
           {"warmup", warmup},
+          {"warmup_lr", warmup_lr ? nlohmann::json(*warmup_lr) : nlohmann::json()},
           {"schedule", schedule_name(schedule)},
+          {"schedule_unit", schedule_per_epoch ? "epoch" : "iteration"},
+          {"schedule_lag", schedule_lag},
+          {"min_lr", min_lr},
           {"label_smoothing", label_smoothing},
           {"drop_path", drop_path},
           {"grad_clip", grad_clip},
@@ -100,6 +104,18 @@ nlohmann::json TrainOptions::to_json() const {
           {"eval_every", eval_every},
           {"device", device.str()},
           {"precision", model::precision_name(precision)}};
+}
+
+ScheduleSettings TrainOptions::schedule_settings() const {
+  ScheduleSettings settings;
+  settings.kind = schedule;
+  settings.base_lr = lr;
+  settings.warmup_epochs = warmup;
+  settings.warmup_lr = warmup_lr;
+  settings.min_lr = min_lr;
+  settings.per_epoch = schedule_per_epoch;
+  settings.lag = schedule_lag;
+  return settings;
 }
 
 Trainer::Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::Linear head,
@@ -115,8 +131,7 @@ Trainer::Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::
       settings_(options_.to_json()),
       optimizer_(param_entries(method_, head_, options_.decay), options_.optimizer),
       steps_per_epoch_((train_.size() + options_.batch - 1) / options_.batch),
-      schedule_(options_.schedule, options_.lr, options_.warmup, options_.epochs,
-                steps_per_epoch_) {
+      schedule_(options_.schedule_settings(), options_.epochs, steps_per_epoch_) {
   if (train_.size() == 0) throw Error("no training examples");
   settings_["run"] = std::move(run);
   if (vit_.is_empty()) {

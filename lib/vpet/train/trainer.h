@@ -37,6 +37,10 @@ struct TrainOptions {
   OptimizerOptions optimizer;
   double warmup = 0.0;  // epochs
   ScheduleKind schedule = ScheduleKind::Cosine;
+  std::optional<double> warmup_lr;  // the warmup's first rate (schedule.h)
+  double min_lr = 0.0;
+  bool schedule_per_epoch = false;
+  std::int64_t schedule_lag = 0;
   double label_smoothing = 0.0;
   double drop_path = 0.0;  // backbone stochastic depth while training (timm's linear rule)
   double grad_clip = 0.0;  // max global L2 norm of the gradients; 0: off
@@ -49,6 +53,7 @@ struct TrainOptions {
   void validate() const;
   // The settings as recorded in checkpoints and the bundle's summary.
   nlohmann::json to_json() const;
+  ScheduleSettings schedule_settings() const;
 };
 
 struct StepReport {
