@@ -16,7 +16,7 @@ import numpy as np
 
 def trunc_normal(rng, shape, std=0.02):
     values = rng.normal(0.0, std, size=shape)
-    return np.clip(values, -2 * std, 2 * std).astype(np.float32)
+    return np.clip(values, -2.0, 2.0).astype(np.float32)  # timm cuts at ±2 absolute
 
 
 def vit_tensors(width, depth, patch, img, classes, mlp_ratio, channels, seed):

@@ -384,6 +384,15 @@ void declare(cxxopts::Options& options) {
      "Epochs (or iterations) the rate trails the schedule (SPT's train_spt.py: 1)",
      cxxopts::value<std::int64_t>()->default_value("0"),
      "N")
+    ("head-init",
+     "The head's weight: trunc-normal[:STD] (timm, SPT, Self-Prompt), normal:STD or "
+     "kaiming-fan-out (VPT)",
+     cxxopts::value<std::string>()->default_value("trunc-normal:0.02"),
+     "INIT")
+    ("head-bias",
+     "The head's bias: zero, or uniform (PyTorch's nn.Linear default, VPT's)",
+     cxxopts::value<std::string>()->default_value("zero"),
+     "INIT")
     ("label-smoothing",
      "Label smoothing of the cross-entropy",
      cxxopts::value<double>()->default_value("0"),
@@ -670,6 +679,8 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     throw UsageError("--val-per-class needs --val");
   }
   const nlohmann::json config = method_config(result, method_name);
+  const train::HeadInit head_init = train::parse_head_init(result["head-init"].as<std::string>(),
+                                                           result["head-bias"].as<std::string>());
   const cli::Runtime runtime = cli::read_runtime_options(result);
   const train::TrainOptions options = read_train_options(result, runtime);
   // Built before anything is read: an unknown method or a bad setting is a
@@ -701,7 +712,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   torch::manual_seed(options.seed);
   torch::Generator generator = at::detail::createCPUGenerator(options.seed);
   torch::nn::Linear head =
-      train::make_head(inputs.width, std::int64_t(inputs.classes.size()), generator);
+      train::make_head(inputs.width, std::int64_t(inputs.classes.size()), generator, head_init);
   head->to(options.device);
   vpet::model::VisionTransformer vit{nullptr};
   nlohmann::json pruning;  // lion-prune's rounds behind --mask
@@ -741,6 +752,8 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       {"config", method->config()},
       {"backbone", inputs.backbone_description.value("fingerprint", "")},
       {"classes", inputs.classes},
+      {"head_init", head_init.describe()},
+      {"head_bias", head_init.uniform_bias ? "uniform" : "zero"},
       {"train_examples", inputs.train->size()},
       {"val_examples", inputs.val ? nlohmann::json(inputs.val->size()) : nullptr}};
   train::Trainer trainer(vit, *method, head, *inputs.train, inputs.val, options, identity);

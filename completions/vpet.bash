@@ -43,7 +43,7 @@ _vpet_complete() {
         --pgn-library --pgn-fixed --pgn-input-size --mask --rewind-from
         --epochs --lr --wd --wd-head --wd-prompts --optimizer
         --momentum --warmup --warmup-lr --schedule --min-lr --schedule-unit --schedule-lag
-        --label-smoothing --drop-path --grad-clip --eval-every
+        --head-init --head-bias --label-smoothing --drop-path --grad-clip --eval-every
         --metrics --checkpoint --resume -o --output --export-backbone -t --threads --device
         --precision -q --quiet -h --help --version"
       ;;
@@ -82,6 +82,11 @@ _vpet_complete() {
     --optimizer) COMPREPLY=($(compgen -W "adamw sgd" -- "$cur")); return ;;
     --schedule) COMPREPLY=($(compgen -W "cosine timm-cosine constant" -- "$cur")); return ;;
     --schedule-unit) COMPREPLY=($(compgen -W "iteration epoch" -- "$cur")); return ;;
+    --head-init)
+      COMPREPLY=($(compgen -W "trunc-normal:0.02 trunc-normal:0.01 kaiming-fan-out normal:0.01" -- "$cur"))
+      __ltrim_colon_completions "$cur"
+      return ;;
+    --head-bias) COMPREPLY=($(compgen -W "zero uniform" -- "$cur")); return ;;
     --adapter-style) COMPREPLY=($(compgen -W "sequential parallel" -- "$cur")); return ;;
     --memory-mode) COMPREPLY=($(compgen -W "masked unmasked" -- "$cur")); return ;;
     --structured) COMPREPLY=($(compgen -W "lora adapter" -- "$cur")); return ;;

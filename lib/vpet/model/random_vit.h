@@ -10,7 +10,8 @@
 // LayerNorm eps 1e-6: timm's VisionTransformer with those sizes.
 //
 // Initialisation is timm's default (init_weights mode ''): linear weights and
-// the position embedding trunc-normal with std 0.02 (cut at ±2 std), linear
+// the position embedding trunc-normal with std 0.02 (cut at ±2, timm's absolute
+// default: in effect untruncated), linear
 // biases 0, LayerNorms 1 and 0, the class token normal with std 1e-6, and the
 // patch-embedding convolution as PyTorch initialises a Conv2d (U(±1/√fan_in)
 // for weight and bias). Values are drawn on the CPU from one generator of

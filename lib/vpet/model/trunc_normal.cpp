@@ -12,16 +12,17 @@ double normal_cdf(double x) {
 
 }  // namespace
 
-void trunc_normal_(torch::Tensor& tensor, double std, torch::Generator& generator) {
+void trunc_normal_(torch::Tensor& tensor, double std, torch::Generator& generator, double a,
+                   double b) {
   torch::NoGradGuard no_grad;
-  // timm: uniform in [2·cdf(a)−1, 2·cdf(b)−1], then erfinv maps it back to a
-  // normal sample restricted to [a, b] (here a = −2σ, b = 2σ in units of σ).
-  const double low = 2.0 * normal_cdf(-2.0) - 1.0;
-  const double high = 2.0 * normal_cdf(2.0) - 1.0;
+  // timm: uniform in [2·cdf(a/σ)−1, 2·cdf(b/σ)−1], then erfinv maps it back to
+  // a normal sample restricted to [a, b].
+  const double low = 2.0 * normal_cdf(a / std) - 1.0;
+  const double high = 2.0 * normal_cdf(b / std) - 1.0;
   tensor.uniform_(low, high, generator);
   tensor.erfinv_();
   tensor.mul_(std * std::sqrt(2.0));
-  tensor.clamp_(-2.0 * std, 2.0 * std);
+  tensor.clamp_(a, b);
 }
 
 }  // namespace vpet::model
