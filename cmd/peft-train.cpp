@@ -223,7 +223,8 @@ void declare(cxxopts::Options& options) {
      cxxopts::value<std::int64_t>()->default_value("8"),
      "N")
     ("adapter-style",
-     "Adapter: sequential (Houlsby, after the MLP) or parallel (AdaptFormer)",
+     "Adapter: sequential (AdaptFormer's, after the MLP), parallel (AdaptFormer's paper), "
+     "parallel-released (AdaptFormer's code) or houlsby (two per block)",
      cxxopts::value<std::string>()->default_value("sequential"),
      "STYLE")
     ("adapter-scale", "Adapter: output scale", cxxopts::value<double>()->default_value("0.1"), "S")

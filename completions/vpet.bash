@@ -87,7 +87,7 @@ _vpet_complete() {
       __ltrim_colon_completions "$cur"
       return ;;
     --head-bias) COMPREPLY=($(compgen -W "zero uniform" -- "$cur")); return ;;
-    --adapter-style) COMPREPLY=($(compgen -W "sequential parallel" -- "$cur")); return ;;
+    --adapter-style) COMPREPLY=($(compgen -W "sequential parallel parallel-released houlsby" -- "$cur")); return ;;
     --memory-mode) COMPREPLY=($(compgen -W "masked unmasked" -- "$cur")); return ;;
     --structured) COMPREPLY=($(compgen -W "lora adapter" -- "$cur")); return ;;
     --scope) COMPREPLY=($(compgen -W "global layer" -- "$cur")); return ;;

@@ -220,8 +220,8 @@ void add_preprocess_options(cxxopts::Options& options) {
      cxxopts::value<double>()->default_value("0.875"),
      "F")
     ("interp",
-     "Interpolation: bilinear or bicubic",
-     cxxopts::value<std::string>()->default_value("bilinear"),
+     "Interpolation: bicubic (the papers' and timm's) or bilinear",
+     cxxopts::value<std::string>()->default_value("bicubic"),
      "NAME")
     ("norm",
      "Normalisation: imagenet, inception (0.5/0.5), clip or none",

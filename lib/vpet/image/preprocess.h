@@ -27,12 +27,14 @@ struct Normalization {
 // Named normalisations: "imagenet", "inception" (0.5/0.5), "clip", "none" (0/1).
 Normalization normalization_named(const std::string& name, const std::string& option);
 
-// Defaults: the VTAB-1k convention of most PEFT papers (squash to 224, bilinear, ImageNet).
+// Defaults: the VTAB-1k convention of the PEFT papers' code (squash to 224
+// with bicubic interpolation, ImageNet normalisation: NOAH's loader, which SPT
+// and Self-Prompt use, Resize((224, 224), interpolation=3)).
 struct Preprocess {
   int size = 224;
   ResizeMode resize = ResizeMode::squash;
   double crop_fraction = 0.875;  // crop only; timm's crop_pct, in (0, 1]
-  Interp interp = Interp::bilinear;
+  Interp interp = Interp::bicubic;
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f};
   std::array<float, 3> std{0.229f, 0.224f, 0.225f};
   int channels = 3;  // the model's input channels: 1 or 3

@@ -7,7 +7,7 @@
 //     each block i: block_input(i) ─► norm1 ─► q,k,v = linear(Q/K/V) ─►
 //     attention(i): extra keys/values, mask ─► attend ─► linear(O) ─►
 //     + residual ─► norm2 ─► linear(Fc1) ─► gelu ─► linear(Fc2) ─►
-//     linear(Mlp) ─► + residual
+//     linear(Mlp) ─► + residual ─► block_output(i)
 //   ─► final_tokens() ─► final norm ─► pool ─► [fc_norm] ─► pooled() ─► head
 //
 // Every LayerNorm in brackets or named above also passes through norm().
@@ -77,6 +77,14 @@ class ForwardHooks {
   virtual torch::Tensor norm(std::int64_t block, NormSite site, const torch::Tensor& input,
                              const torch::Tensor& output) {
     (void)block, (void)site, (void)input;
+    return output;
+  }
+  // The output of block i given `residual`, the stream after attention (the
+  // MLP branch's input before norm2): AdaptFormer's released parallel adapter
+  // reads it and adds its output here, outside the MLP's drop-path.
+  virtual torch::Tensor block_output(std::int64_t block, const torch::Tensor& residual,
+                                     const torch::Tensor& output) {
+    (void)block, (void)residual;
     return output;
   }
   // [B, T, D] after the last block, before the final norm: a method that

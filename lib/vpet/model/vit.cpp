@@ -204,7 +204,8 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& input, std::int64_t index,
       torch::gelu(hooks.linear(index, Site::Fc1, mlp_in, mlp->fc1->forward(mlp_in)));
   const torch::Tensor mlp_out = hooks.linear(index, Site::Fc2, hidden, mlp->fc2->forward(hidden));
   branch = hooks.linear(index, Site::Mlp, mlp_in, mlp_out);
-  return x + drop_path(ls2 ? ls2->forward(branch) : branch, drop_rate, training);
+  return hooks.block_output(
+      index, x, x + drop_path(ls2 ? ls2->forward(branch) : branch, drop_rate, training));
 }
 
 PatchEmbedImpl::PatchEmbedImpl(const VitConfig& config) {

@@ -1,9 +1,13 @@
-// Adapters: 2·D·b + b + D per block, the identity at init (up = 0),
-// sequential reads the MLP's output and parallel its input, learns in both
-// styles, round-trips, refuses bad settings.
+// Adapters: 2·D·b + b + D per block (twice for houlsby), the identity at
+// init, each style's forward equal to a PyTorch transcription of the code
+// that defines it (tests/fixtures/make_adapter_fixtures.py: AdaptFormer's
+// released Block.forward, its paper's equation, adapter-bert), learns in
+// every style, refuses bad settings.
 #include <gtest/gtest.h>
 
+#include "../fixture_paths.h"
 #include "method_test_support.h"
+#include "vpet/io/safetensors.h"
 
 namespace vpet::peft {
 namespace {
@@ -13,10 +17,13 @@ using model::Site;
 TEST(Adapter, CountIsTwoDbPlusBPlusDPerBlock) {
   model::Backbone backbone = test::tiny_backbone();
   const auto& c = backbone.vit->config();
-  for (const char* style : {"sequential", "parallel"}) {
+  for (const char* style : {"sequential", "parallel", "parallel-released", "houlsby"}) {
     auto adapter =
         test::attached("adapter", {{"bottleneck", 5}, {"adapter_style", style}}, backbone.vit);
-    EXPECT_EQ(adapter->parameter_count(), c.depth * (2 * c.width * 5 + 5 + c.width)) << style;
+    const std::int64_t per_adapter = 2 * c.width * 5 + 5 + c.width;
+    EXPECT_EQ(adapter->parameter_count(),
+              c.depth * per_adapter * (std::string(style) == "houlsby" ? 2 : 1))
+        << style;
   }
   auto defaults = test::attached("adapter", nlohmann::json::object(), backbone.vit);
   EXPECT_EQ(
@@ -28,10 +35,44 @@ TEST(Adapter, CountIsTwoDbPlusBPlusDPerBlock) {
 TEST(Adapter, StartsAsTheFrozenModel) {
   model::Backbone backbone = test::tiny_backbone();
   const torch::Tensor pixels = torch::randn({3, 3, 32, 32});
-  for (const char* style : {"sequential", "parallel"}) {
+  for (const char* style : {"sequential", "parallel", "parallel-released"}) {
     auto adapter = test::attached("adapter", {{"adapter_style", style}}, backbone.vit);
     EXPECT_TRUE(torch::equal(backbone.vit->features(pixels, *adapter),
                              test::frozen_features(backbone.vit, pixels)))
+        << style;
+  }
+  // Houlsby's near-identity: both weights N(0, 1e-3²) truncated at ±2σ.
+  auto houlsby = test::attached("adapter", {{"adapter_style", "houlsby"}}, backbone.vit);
+  for (const auto& [name, tensor] : houlsby->trainable()) {
+    if (name.find("weight") == std::string::npos) continue;
+    EXPECT_LE(tensor.abs().max().item<double>(), 2e-3 + 1e-9) << name;
+    EXPECT_GT(tensor.abs().max().item<double>(), 0.0) << name;
+  }
+  EXPECT_LT((backbone.vit->features(pixels, *houlsby) - test::frozen_features(backbone.vit, pixels))
+                .abs()
+                .max()
+                .item<double>(),
+            1e-2);
+}
+
+// Each style against the PyTorch transcription of its defining code.
+TEST(Adapter, EachStyleMatchesItsReferenceForward) {
+  model::Backbone backbone = test::tiny_backbone();
+  const io::TensorMap fixture = io::read_safetensors(vpet::test::kVit + "adapters.safetensors");
+  const io::TensorMap expected = io::read_safetensors(vpet::test::kVit + "expected_a.safetensors");
+  const torch::Tensor pixels = *expected.find("pixels");
+  for (const std::string style : {"sequential", "parallel", "parallel-released", "houlsby"}) {
+    auto adapter = test::attached(
+        "adapter", {{"adapter_style", style}, {"adapter_scale", 0.5}, {"bottleneck", 4}},
+        backbone.vit);
+    torch::NoGradGuard no_grad;
+    for (const auto& [name, tensor] : adapter->trainable()) {
+      const torch::Tensor* value = fixture.find(style + "/" + name);
+      ASSERT_NE(value, nullptr) << style << ": " << name;
+      tensor.copy_(*value);
+    }
+    const torch::Tensor got = backbone.vit->features(pixels, *adapter);
+    EXPECT_LE((got - *fixture.find(style + "/pre_logits")).abs().max().item<double>(), 1e-4)
         << style;
   }
 }
@@ -57,8 +98,9 @@ TEST(Adapter, SequentialReadsTheMlpOutputAndParallelItsInput) {
 }
 
 TEST(Adapter, LearnsWithTheBackboneFrozen) {
-  test::expect_learns("adapter", {{"adapter_style", "sequential"}});
-  test::expect_learns("adapter", {{"adapter_style", "parallel"}});
+  for (const char* style : {"sequential", "parallel", "parallel-released", "houlsby"}) {
+    test::expect_learns("adapter", {{"adapter_style", style}});
+  }
 }
 
 TEST(Adapter, RefusesBadSettings) {
