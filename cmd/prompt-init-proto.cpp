@@ -47,6 +47,11 @@ void declare(cxxopts::Options& options) {
      "Prompts per layer, P (default: 20 with --deep, 100 with --shallow)",
      cxxopts::value<std::int64_t>(),
      "P")
+    ("windows",
+     "mean, max: the window rule, reference (the released code's: always P rows) or cover "
+     "(windows over every token)",
+     cxxopts::value<std::string>()->default_value("reference"),
+     "RULE")
     ("deep", "One prompt set per block, from layers 0..depth-1: [depth, P, D] (default)")
     ("shallow", "One prompt set, from layer 0: [1, P, D]")
     ("seed",
@@ -105,6 +110,11 @@ proto::PrototypeOptions read_prototype_options(const cxxopts::ParseResult& resul
                         ? checked<std::int64_t>(result, "prompts", 1, kMax, "at least 1")
                         : (deep ? kDeepPrompts : kShallowPrompts);
   options.seed = result["seed"].as<std::uint64_t>();
+  options.windows = proto::parse_window_rule(result["windows"].as<std::string>());
+  if (result.count("windows") && options.method != proto::Method::Mean &&
+      options.method != proto::Method::Max) {
+    vpet::cli::warn("--windows applies to --method mean and max only");
+  }
   options.sample_fraction = checked(result, "sample-frac", 1e-9, 1.0, "in (0, 1]");
   options.max_tokens = checked<std::int64_t>(result, "max-tokens", 1, kMax, "at least 1");
   options.kmeans.max_iterations = checked<std::int64_t>(result, "iters", 1, kMax, "at least 1");
@@ -195,6 +205,9 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   header["depth"] = deep ? "deep" : "shallow";
   header["prompts"] = options.prompts;
   header["seed"] = options.seed;
+  if (options.method == proto::Method::Mean || options.method == proto::Method::Max) {
+    header["windows"] = proto::window_rule_name(options.windows);
+  }
   header["layers"] = layers;
   header["images"] = init.images;
   header["patches_per_image"] = init.patches_per_image;

@@ -26,7 +26,7 @@ _vpet_complete() {
         -o --output -t --threads --device -q --quiet -h --help --version"
       ;;
     prompt-init-proto)
-      options="--input --method --prompts --deep --shallow --seed --sample-frac --max-tokens
+      options="--input --method --prompts --windows --deep --shallow --seed --sample-frac --max-tokens
         --iters --tol --minibatch -o --output -t --threads --device -q --quiet -h --help
         --version"
       ;;
@@ -82,6 +82,7 @@ _vpet_complete() {
     --optimizer) COMPREPLY=($(compgen -W "adamw sgd" -- "$cur")); return ;;
     --schedule) COMPREPLY=($(compgen -W "cosine timm-cosine constant" -- "$cur")); return ;;
     --schedule-unit) COMPREPLY=($(compgen -W "iteration epoch" -- "$cur")); return ;;
+    --windows) COMPREPLY=($(compgen -W "reference cover" -- "$cur")); return ;;
     --head-init)
       COMPREPLY=($(compgen -W "trunc-normal:0.02 trunc-normal:0.01 kaiming-fan-out normal:0.01" -- "$cur"))
       __ltrim_colon_completions "$cur"

@@ -54,10 +54,18 @@ for layer in range(L):
     if method == "random":
         candidates = patches.reshape(-1, 48)
     elif method in ("mean", "max"):
-        w = 16 // (P - 1) if P > 1 else 16
         pool = np.mean if method == "mean" else np.max
-        candidates = np.stack([pool(patches[:, s:s + w], axis=1)
-                               for s in range(0, 16, w)], 1).reshape(-1, 48)
+        if P == 1:
+            windows = [patches]
+        elif header["windows"] == "reference":
+            # Self-Prompt's train.py: P - 1 windows of w, then x[:, -remain_size:].
+            w = 16 // (P - 1)
+            remain = 16 % w
+            windows = [patches[:, p * w:(p + 1) * w] for p in range(P - 1)] + [patches[:, -remain:]]
+        else:
+            w = 16 // (P - 1)
+            windows = [patches[:, s:s + w] for s in range(0, 16, w)]
+        candidates = np.stack([pool(x, axis=1) for x in windows], 1).reshape(-1, 48)
     if method != "kmeans":
         assert stats[layer]["candidates"] == len(candidates)
         hits = [np.flatnonzero(np.abs(candidates - row).max(1) < 1e-5) for row in got]
@@ -138,6 +146,14 @@ PY
     assert_success
     run check_prompts "$BATS_TEST_TMPDIR/s.vpet" "$tokens" "$method" shallow 5
     assert_output "ok"
+    if [ "$method" != random ]; then
+      # P − 1 = 4 divides the 16 patches: the rules part (reference: 5 rows an image).
+      run "$BIN/prompt-init-proto" -q --method "$method" --windows cover --prompts 5 \
+        -o "$BATS_TEST_TMPDIR/c.vpet" "$tokens"
+      assert_success
+      run check_prompts "$BATS_TEST_TMPDIR/c.vpet" "$tokens" "$method" deep 5
+      assert_output "ok"
+    fi
   done
   # P − 1 = 4 divides N = 16: four windows of 4 per image, no empty fifth.
   run "$BIN/prompt-init-proto" -q --method mean --prompts 5 -o "$BATS_TEST_TMPDIR/m.vpet" "$tokens"

@@ -46,7 +46,8 @@ class PooledWindowPrototypes final : public LayerPrototypes {
       : pooling_(options.method == Method::Max ? Pooling::Max : Pooling::Mean),
         reservoir_(options.prompts,
                    RandomSource::derive(layer_seed(options, layer), kReservoirStream)) {
-    const std::optional<WindowLayout> layout = window_layout(patches, options.prompts);
+    const std::optional<WindowLayout> layout =
+        window_layout(patches, options.prompts, options.windows);
     if (!layout) throw std::invalid_argument("PooledWindowPrototypes: no windows for these sizes");
     layout_ = *layout;
   }

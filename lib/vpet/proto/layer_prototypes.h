@@ -21,6 +21,7 @@
 #include <string>
 
 #include "vpet/proto/kmeans.h"
+#include "vpet/proto/window_pool.h"
 
 namespace vpet::proto {
 
@@ -34,6 +35,7 @@ struct PrototypeOptions {
   Method method = Method::Random;
   std::int64_t prompts = 20;  // P
   std::uint64_t seed = 0;
+  WindowRule windows = WindowRule::Reference;  // mean and max only
   // k-means only.
   double sample_fraction = 1.0;
   std::int64_t max_tokens = 10000;  // per layer; ≥ P

@@ -15,7 +15,7 @@ bool pools_windows(Method method) {
 
 void check_windows_fit(const TokenStream& input, const PrototypeOptions& options) {
   const std::int64_t patches = input.patches_per_image();
-  if (pools_windows(options.method) && !window_layout(patches, options.prompts)) {
+  if (pools_windows(options.method) && !window_layout(patches, options.prompts, options.windows)) {
     throw Error(input.name() + ": --method " + method_name(options.method) + " cuts each image's " +
                 std::to_string(patches) +
                 " patch tokens into P−1 = " + std::to_string(options.prompts - 1) +

@@ -239,8 +239,12 @@ TEST_F(PromptInitTest, RefusesRecordsThatDoNotFitTheHeaderOrEachOther) {
 TEST_F(PromptInitTest, RefusesTooFewCandidates) {
   const std::string path = write_stream(tokens_header({0, 1, 2}), 1, 1, 6);  // 6 tokens
   expect_error([&] { build(path, {0}, options_for(Method::Random, 7)); }, "fewer than the 7");
-  // N = 6, P = 4: w = 2, so the one image gives three windows.
-  expect_error([&] { build(path, {0}, options_for(Method::Mean, 4)); }, "offers 3 candidate");
+  // N = 6, P = 4: w = 2, so the one image gives three cover windows (the
+  // reference rule always gives P).
+  PrototypeOptions cover = options_for(Method::Mean, 4);
+  cover.windows = WindowRule::Cover;
+  expect_error([&] { build(path, {0}, cover); }, "offers 3 candidate");
+  EXPECT_NO_THROW(build(path, {0}, options_for(Method::Mean, 4)));
 }
 
 TEST_F(PromptInitTest, RefusesWindowsThatCannotBeCut) {
