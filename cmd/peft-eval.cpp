@@ -177,7 +177,14 @@ int run(const cxxopts::ParseResult& result) {
   // were trained at (a bundle of another backbone must be refused as such,
   // not fail on a size that backbone cannot take).
   auto load_for = [&](std::size_t first, std::size_t last) {
-    vpet::model::Backbone backbone = vpet::model::load_backbone(model_path, load_options);
+    // The pooling the bundle was trained with, unless --pool says otherwise.
+    vpet::model::LoadOptions options = load_options;
+    const nlohmann::json& trained = bundles.empty() ? nlohmann::json() : bundles[first].backbone;
+    if (!options.pool && trained.is_object() && trained.contains("pool") &&
+        trained["pool"].is_string()) {
+      options.pool = vpet::model::parse_pool(trained["pool"].get<std::string>());
+    }
+    vpet::model::Backbone backbone = vpet::model::load_backbone(model_path, options);
     for (std::size_t i = first; i < last; ++i) {
       vpet::peft::check_backbone(bundles[i], backbone, adapters[i]);
     }

@@ -48,6 +48,7 @@ constexpr MethodOption kMethodOptions[] = {
     {"prompts", "prompts", Value::Integer},
     {"prompt-dropout", "prompt_dropout", Value::Number},
     {"init-prompts", "init_prompts", Value::Text},
+    {"prompts-in-pool", "prompts_in_pool", Value::Bool},
     {"rank", "rank", Value::Integer},
     {"alpha", "alpha", Value::Number},
     {"lora-dropout", "lora_dropout", Value::Number},
@@ -90,7 +91,7 @@ constexpr MethodOption kMethodOptions[] = {
 // every key and ignores those it does not know.
 const std::vector<std::string>* method_keys(const std::string& method) {
   static const std::vector<std::string> none,
-      vpt = {"prompts", "prompt_dropout", "init_prompts"},
+      vpt = {"prompts", "prompt_dropout", "init_prompts", "prompts_in_pool"},
       lora = {"rank", "alpha", "lora_dropout", "targets"},
       adapter = {"bottleneck", "adapter_style", "adapter_scale"},
       memory = {"memory", "memory_mode", "memory_norm"},
@@ -205,6 +206,11 @@ void declare(cxxopts::Options& options) {
      "VPT: initial prompts (a prompts bundle)",
      cxxopts::value<std::string>(),
      "FILE")
+    ("prompts-in-pool",
+     "VPT: keep the prompts for an averaging --pool (Self-Prompt's MAE readout with --pool "
+     "avg-norm)",
+     cxxopts::value<bool>()->default_value("false")->implicit_value("true"),
+     "BOOL")
     ("rank", "LoRA: rank r", cxxopts::value<std::int64_t>()->default_value("8"), "R")
     ("alpha",
      "LoRA: scale alpha, the update scaled by alpha/r (default: the rank, scale 1)",

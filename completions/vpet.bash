@@ -11,7 +11,7 @@ _vpet_complete() {
   local options
   case "$program" in
     vit-extract)
-      options="-m --model --heads -d --data --labels --classes --per-class --limit --seed
+      options="-m --model --heads --pool -d --data --labels --classes --per-class --limit --seed
         --skip-bad --img-size --resize --crop-fraction --interp --norm --mean --std
         --feature --layers -b --batch -o --output -t --threads --device --precision -q --quiet
         -h --help --version"
@@ -20,7 +20,7 @@ _vpet_complete() {
       options="--json --records -q --quiet -h --help --version"
       ;;
     spt-sensitivity)
-      options="-m --model --heads -d --data --labels --classes --per-class --limit --seed
+      options="-m --model --heads --pool -d --data --labels --classes --per-class --limit --seed
         --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm --mean --std
         --budget --structured --rank --alpha --beta --batches --drop-path --tau-step --scores
         -o --output -t --threads --device -q --quiet -h --help --version"
@@ -31,9 +31,9 @@ _vpet_complete() {
         --version"
       ;;
     peft-train)
-      options="-m --model --heads -d --data --val --val-per-class --features --labels --classes
+      options="-m --model --heads --pool -d --data --val --val-per-class --features --labels --classes
         --per-class --limit --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm
-        --mean --std --method --prompts --prompt-dropout --init-prompts --rank --alpha
+        --mean --std --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
         --lion-input --lion-output --lion-channels --lion-token-width --lion-width
@@ -51,11 +51,11 @@ _vpet_complete() {
       options="-i --input --sparsity --scope -o --output -q --quiet -h --help --version"
       ;;
     pgn-invert)
-      options="-m --model --heads -i --input --rgb8 -o --output -t --threads --device -q --quiet
+      options="-m --model --heads --pool -i --input --rgb8 -o --output -t --threads --device -q --quiet
         -h --help --version"
       ;;
     peft-eval)
-      options="-m --model --heads -a --adapter -d --data --labels --classes --per-class --limit
+      options="-m --model --heads --pool -a --adapter -d --data --labels --classes --per-class --limit
         --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm --mean
         --std --json --confusion -t --threads --device --precision -q --quiet -h --help
         --version"
@@ -83,6 +83,7 @@ _vpet_complete() {
     --schedule) COMPREPLY=($(compgen -W "cosine timm-cosine constant" -- "$cur")); return ;;
     --schedule-unit) COMPREPLY=($(compgen -W "iteration epoch" -- "$cur")); return ;;
     --windows) COMPREPLY=($(compgen -W "reference cover" -- "$cur")); return ;;
+    --pool) COMPREPLY=($(compgen -W "token avg avg-norm" -- "$cur")); return ;;
     --head-init)
       COMPREPLY=($(compgen -W "trunc-normal:0.02 trunc-normal:0.01 kaiming-fan-out normal:0.01" -- "$cur"))
       __ltrim_colon_completions "$cur"

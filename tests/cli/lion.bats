@@ -140,7 +140,11 @@ with open(sys.argv[1], "rb") as f:
     a=$(peak 10 $grad)
     b=$(peak 50 $grad)
     echo "# $grad: peak RSS $a bytes at 10 iterations, $b at 50" >&3
-    [ $(( b * 100 )) -lt $(( a * 110 )) ]
+    # Keeping every iteration's activations would add about 7 MB an iteration
+    # here (12 images × 96² × 16 channels × 4 bytes), 280 MB for the 40 more.
+    # Peak RSS alone moves by up to 50 MB between identical runs (allocator
+    # and BLAS buffers: 347 then 297 MB seen), so the bound is absolute.
+    [ "$b" -lt $(( a + 64 * 1024 * 1024 )) ]
   done
 }
 

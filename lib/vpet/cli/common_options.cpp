@@ -114,6 +114,12 @@ void add_model_options(cxxopts::Options& options) {
      "(vpet(7))",
      cxxopts::value<std::string>(),
      "FILE")
+    ("pool",
+     "The feature the head reads: token (the class token), avg (the mean of the normed "
+     "patch tokens) or avg-norm (MAE's: the norm of the tokens' mean) (default: from the "
+     "checkpoint)",
+     cxxopts::value<std::string>(),
+     "NAME")
     ("heads",
      "Attention heads (default: from the checkpoint's metadata, else width/64)",
      cxxopts::value<std::int64_t>(),
@@ -124,6 +130,7 @@ void add_model_options(cxxopts::Options& options) {
 model::LoadOptions read_model_options(const cxxopts::ParseResult& result, const Runtime& runtime) {
   model::LoadOptions options;
   if (result.count("heads")) options.heads = at_least<std::int64_t>(result, "heads", 1);
+  if (result.count("pool")) options.pool = model::parse_pool(result["pool"].as<std::string>());
   if (result.count("img-size")) {
     std::int64_t size = at_least<int>(result, "img-size", 1);
     options.img_size = std::array<std::int64_t, 2>{size, size};

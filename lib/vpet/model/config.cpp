@@ -5,13 +5,22 @@
 namespace vpet::model {
 
 const char* pool_name(Pool pool) {
-  return pool == Pool::Token ? "token" : "avg";
+  switch (pool) {
+    case Pool::Token:
+      return "token";
+    case Pool::Avg:
+      return "avg";
+    case Pool::AvgNorm:
+      return "avg-norm";
+  }
+  return "?";
 }
 
 Pool parse_pool(const std::string& name) {
   if (name == "token") return Pool::Token;
   if (name == "avg") return Pool::Avg;
-  throw UsageError("unknown pooling '" + name + "' (expected token or avg)");
+  if (name == "avg-norm") return Pool::AvgNorm;
+  throw UsageError("--pool: '" + name + "' is not one of token, avg, avg-norm");
 }
 
 void VitConfig::validate() const {
@@ -31,6 +40,9 @@ void VitConfig::validate() const {
     }
   }
   if (pool == Pool::Token && !class_token) fail("token pooling needs a class token");
+  if (pool == Pool::AvgNorm && fc_norm) {
+    fail("avg-norm pooling normalises with the final norm, which an fc_norm model has not");
+  }
 }
 
 }  // namespace vpet::model

@@ -11,11 +11,16 @@ namespace vpet::model {
 // How the final token sequence becomes one feature vector (timm global_pool).
 enum class Pool {
   Token,  // the class token ('token')
-  Avg,    // the mean of the patch tokens, prefix tokens excluded ('avg')
+  Avg,    // the mean of the final-normed patch tokens, prefix tokens excluded ('avg')
+  // The mean of the tokens after the prefix, before any norm, then the final
+  // norm: MAE's global_pool readout as Self-Prompt's Models/MAE_vpt_deep.py
+  // computes it, x[:, 1:].mean(1) then self.norm (prompts included there,
+  // when a method keeps them for the pool).
+  AvgNorm,
 };
 
 const char* pool_name(Pool pool);
-// "token" or "avg"; throws vpet::UsageError otherwise.
+// "token", "avg" or "avg-norm"; throws vpet::UsageError otherwise.
 Pool parse_pool(const std::string& name);
 
 struct VitConfig {

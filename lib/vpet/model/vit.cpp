@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 #include <string>
 
 #include "vpet/error.h"
@@ -297,6 +298,9 @@ torch::Tensor VisionTransformerImpl::pre_logits(const torch::Tensor& x) {
 }
 
 torch::Tensor VisionTransformerImpl::pre_logits(const torch::Tensor& x, ForwardHooks& hooks) {
+  if (config_.pool == Pool::AvgNorm) {
+    throw std::logic_error("avg-norm pools before the final norm: use features() or extract()");
+  }
   const torch::Tensor pooled = config_.pool == Pool::Avg ? mean_of_patches(x) : x.select(1, 0);
   return fc_norm ? hooked_norm(fc_norm, pooled, hooks, -1, NormSite::Fc) : pooled;
 }
@@ -333,6 +337,9 @@ torch::Tensor VisionTransformerImpl::features(const torch::Tensor& pixels, Forwa
                                         i == depth - 1 ? last_rows : OutputRows::All);
   }
   x = hooks.final_tokens(x);
+  if (config_.pool == Pool::AvgNorm) {
+    return hooks.pooled(hooked_norm(norm, mean_of_patches(x), hooks, -1, NormSite::Final));
+  }
   if (norm) x = hooked_norm(norm, x, hooks, -1, NormSite::Final);
   return hooks.pooled(pre_logits(x, hooks));
 }
@@ -369,8 +376,11 @@ Extracted VisionTransformerImpl::extract(const torch::Tensor& pixels,
   Extracted out;
   for (std::int64_t layer : request.layers) out.layers.push_back(by_layer[std::size_t(layer)]);
   if (need_final) {
+    // avg-norm pools before the norm; patch_mean is of the normed tokens.
+    const torch::Tensor pooled_first =
+        config_.pool == Pool::AvgNorm ? norm->forward(mean_of_patches(x)) : torch::Tensor();
     x = final_norm(x);
-    const torch::Tensor features = pre_logits(x);
+    const torch::Tensor features = pooled_first.defined() ? pooled_first : pre_logits(x);
     if (request.pre_logits) out.pre_logits = features;
     if (request.patch_mean) out.patch_mean = patch_mean(x);
     if (request.logits) out.logits = head_logits(features);

@@ -151,6 +151,7 @@ class VisionTransformerImpl : public torch::nn::Module {
   // The final norm (identity for an fc_norm model).
   torch::Tensor final_norm(const torch::Tensor& x);
   // fc_norm(pool(x)) of the final-normed sequence: the feature the head sees.
+  // Not for avg-norm pooling, which pools before the norm (std::logic_error).
   torch::Tensor pre_logits(const torch::Tensor& x);
   // The same with fc_norm passed through the hooks.
   torch::Tensor pre_logits(const torch::Tensor& x, ForwardHooks& hooks);

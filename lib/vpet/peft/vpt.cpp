@@ -33,6 +33,7 @@ torch::Tensor read_prompts(const std::string& path, std::string& made_for) {
 Vpt::Vpt(Depth depth, const nlohmann::json& config) : depth_(depth) {
   const Settings settings(config);
   dropout_ = settings.number("prompt_dropout", 0.0, 0.0, 1.0);
+  prompts_in_pool_ = settings.boolean("prompts_in_pool", false);
   init_path_ = settings.text("init_prompts", "");
   if (!init_path_.empty()) {
     init_ = read_prompts(init_path_, init_made_for_);
@@ -48,7 +49,7 @@ void Vpt::check_backbone(const std::string& fingerprint) const {
 }
 
 nlohmann::json Vpt::config() const {
-  return {{"prompts", count_}, {"prompt_dropout", dropout_}};
+  return {{"prompts", count_}, {"prompt_dropout", dropout_}, {"prompts_in_pool", prompts_in_pool_}};
 }
 
 void Vpt::attach(model::VisionTransformer& vit, torch::Generator& generator) {
@@ -91,6 +92,7 @@ torch::Tensor Vpt::block_input(std::int64_t block, const torch::Tensor& x) {
 }
 
 torch::Tensor Vpt::final_tokens(const torch::Tensor& x) {
+  if (prompts_in_pool_) return x;
   if (x.size(1) == 1) return x;  // the class token alone, before the prompts
   const std::int64_t rest = prefix_ + count_;
   return torch::cat({x.narrow(1, 0, prefix_), x.narrow(1, rest, x.size(1) - rest)}, 1);

@@ -8,13 +8,17 @@
 //
 // Prompt dropout (training only) is applied to the prompts each time they are
 // inserted. After the last block the prompt positions are removed, so the
-// final norm and the pooling (token or average) see the model's own layout.
+// final norm and the pooling (token or average) see the model's own layout
+// — unless prompts_in_pool, which keeps them for an averaging pool (MAE's
+// avg-norm readout as Self-Prompt's Models/MAE_vpt_deep.py computes it: the
+// mean of tokens 1:, prompts and patches, then the norm).
 //
 // Prompts start U(−v, v), v = sqrt(6 / (3·patch² + D)) (VPT: Xavier-uniform
 // with fan_in = 3·patch², fan_out = D), or as given by an `init_prompts`
 // file (Self-Prompt Tuning, same spec §2).
 //
 // Config keys: prompts (P; 10, or the init file's), prompt_dropout (0),
+// prompts_in_pool (false),
 // init_prompts (a vpet file of kind "prompts": one record whose tensor
 // "prompts" is [L, P, D] for deep or [1, P, D] for shallow; read when the
 // method is built; check_backbone() refuses one made for another backbone).
@@ -44,6 +48,7 @@ class Vpt final : public Method {
   torch::Tensor tokens(const torch::Tensor& x) override;
   torch::Tensor block_input(std::int64_t block, const torch::Tensor& x) override;
   torch::Tensor final_tokens(const torch::Tensor& x) override;
+  bool reads_all_final_tokens() const override { return prompts_in_pool_; }
 
  private:
   bool deep() const { return depth_ == Depth::Deep; }
@@ -53,6 +58,7 @@ class Vpt final : public Method {
   Depth depth_;
   std::int64_t count_;  // P
   double dropout_;
+  bool prompts_in_pool_ = false;
   std::string init_path_;
   torch::Tensor init_;         // from init_prompts, or undefined
   std::string init_made_for_;  // the backbone fingerprint init_prompts names

@@ -1,6 +1,6 @@
 // Adapters: 2·D·b + b + D per block (twice for houlsby), the identity at
 // init, each style's forward equal to a PyTorch transcription of the code
-// that defines it (tests/fixtures/make_adapter_fixtures.py: AdaptFormer's
+// that defines it (tests/fixtures/make_method_fixtures.py: AdaptFormer's
 // released Block.forward, its paper's equation, adapter-bert), learns in
 // every style, refuses bad settings.
 #include <gtest/gtest.h>

@@ -9,8 +9,10 @@
 
 #include <filesystem>
 
+#include "../fixture_paths.h"
 #include "method_test_support.h"
 #include "vpet/error.h"
+#include "vpet/io/safetensors.h"
 #include "vpet/io/stream.h"
 
 namespace vpet::peft {
@@ -110,7 +112,8 @@ TEST_F(VptInitFile, StartsFromTheFilesPrompts) {
   auto vpt = test::attached("vpt-deep", {{"init_prompts", path}}, backbone.vit);
   vpt->check_backbone(backbone.fingerprint);
   EXPECT_TRUE(torch::equal(vpt->trainable().front().second, prompts));
-  EXPECT_EQ(vpt->config(), nlohmann::json({{"prompts", 6}, {"prompt_dropout", 0.0}}));
+  EXPECT_EQ(vpt->config(),
+            nlohmann::json({{"prompts", 6}, {"prompt_dropout", 0.0}, {"prompts_in_pool", false}}));
 }
 
 TEST_F(VptInitFile, RefusesAnotherShapeOrBackbone) {
@@ -132,6 +135,29 @@ TEST(Vpt, RefusesBadSettings) {
   EXPECT_EQ(test::usage_error("vpt-deep", {{"prompts", 0}}), "--prompts must be >= 1");
   EXPECT_NE(test::usage_error("vpt-shallow", {{"prompt_dropout", -0.1}}).find("--prompt-dropout"),
             std::string::npos);
+}
+
+// Self-Prompt's MAE readout (--pool avg-norm --prompts-in-pool) against a
+// PyTorch transcription of Models/MAE_vpt_deep.py's forward_features
+// (tests/fixtures/make_method_fixtures.py): the mean of tokens 1:, prompts
+// and patches, before the norm, then the norm.
+TEST(Vpt, MaeReadoutAveragesPromptsAndPatchesThenNorms) {
+  model::LoadOptions options;
+  options.pool = model::Pool::AvgNorm;
+  model::Backbone backbone = model::load_backbone(vpet::test::kTinyVit, options);
+  const io::TensorMap fixture = io::read_safetensors(vpet::test::kVit + "mae_readout.safetensors");
+  const io::TensorMap expected = io::read_safetensors(vpet::test::kVit + "expected_a.safetensors");
+  auto vpt = test::attached("vpt-deep", {{"prompts", 3}, {"prompts_in_pool", true}}, backbone.vit);
+  torch::NoGradGuard no_grad;
+  vpt->trainable().front().second.copy_(*fixture.find("prompts"));
+  const torch::Tensor got = backbone.vit->features(*expected.find("pixels"), *vpt);
+  EXPECT_LE((got - *fixture.find("pre_logits")).abs().max().item<double>(), 1e-4);
+  // Without the prompts in the pool the readout differs.
+  auto without = test::attached("vpt-deep", {{"prompts", 3}}, backbone.vit);
+  without->trainable().front().second.copy_(*fixture.find("prompts"));
+  EXPECT_GT(
+      (backbone.vit->features(*expected.find("pixels"), *without) - got).abs().max().item<double>(),
+      1e-3);
 }
 
 }  // namespace
