@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vpet/cli/allocator.h"
+#include "vpet/cli/augment_options.h"
 #include "vpet/cli/common_options.h"
 #include "vpet/cli/log.h"
 #include "vpet/cli/program.h"
@@ -187,6 +188,7 @@ void declare(cxxopts::Options& options) {
   // clang-format on
   cli::add_batch_option(options, 32);
   cli::add_preprocess_options(options);
+  cli::add_augment_options(options);
   std::string methods;
   for (const std::string& name : vpet::peft::method_names()) {
     methods += (methods.empty() ? "" : ", ") + name;
@@ -481,6 +483,7 @@ struct Inputs {
   nlohmann::json backbone_description;
   std::vector<std::string> classes;
   nlohmann::json preprocess;
+  nlohmann::json augment = nullptr;  // the training images' (-m/-d)
   std::int64_t width = 0;
   // Decoded images (-m/-d), or features (--features).
   std::shared_ptr<const vpet::data::ImageCache> train_images, val_images;
@@ -563,8 +566,12 @@ Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime&
   inputs.preprocess = vpet::image::to_json(preprocess);
   inputs.width = vit_config.width;
   const vpet::data::LoaderOptions loader = cli::read_loader_options(result, runtime);
+  const vpet::image::Augment augment = cli::read_augment_options(result, preprocess);
+  inputs.augment = vpet::image::to_json(augment);
   cli::info("decoding " + std::to_string(dataset.size()) + " training images");
-  inputs.train_images = std::make_shared<vpet::data::ImageCache>(dataset, preprocess, loader);
+  // Each epoch's crops and flips are drawn from --seed, the epoch and the sample.
+  inputs.train_images = std::make_shared<vpet::data::ImageCache>(
+      dataset, preprocess, loader, augment, result["seed"].as<std::uint64_t>());
   if (val_set) {
     inputs.val_images = std::make_shared<vpet::data::ImageCache>(*val_set, preprocess, loader);
   }
@@ -572,11 +579,14 @@ Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime&
 }
 
 // Images go through the backbone every step, unless the method leaves its
-// features unchanged: then each image's features are computed once.
+// features unchanged and the images are not augmented: then each image's
+// features are computed once.
 train::Examples examples_of(const std::shared_ptr<const vpet::data::ImageCache>& images,
                             vpet::model::VisionTransformer& vit, vpet::peft::Method& method,
                             const train::TrainOptions& options) {
-  if (method.changes_backbone_features()) return train::Examples::images(images);
+  if (method.changes_backbone_features() || images->augments()) {
+    return train::Examples::images(images);
+  }
   return train::cache_features(*images, vit, options.batch, options.device, options.precision);
 }
 
@@ -675,6 +685,11 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       throw UsageError(
           "--mask, --rewind-from, --val-per-class and --export-backbone need -m and -d");
     }
+    if (result["augment"].as<std::string>() != "none" || result.count("train-resize") ||
+        result.count("random-crop") || result.count("rrc-scale") || result.count("rrc-ratio") ||
+        result.count("hflip")) {
+      throw UsageError("augmentation needs images (-m and -d), not --features");
+    }
   } else {
     cli::required_string(result, "model", "-m/--model");
     cli::required_string(result, "data", "-d/--data");
@@ -759,6 +774,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       {"config", method->config()},
       {"backbone", inputs.backbone_description.value("fingerprint", "")},
       {"classes", inputs.classes},
+      {"augment", inputs.augment},
       {"head_init", head_init.describe()},
       {"head_bias", head_init.uniform_bias ? "uniform" : "zero"},
       {"train_examples", inputs.train->size()},

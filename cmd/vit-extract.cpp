@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "vpet/cli/allocator.h"
+#include "vpet/cli/augment_options.h"
 #include "vpet/cli/common_options.h"
 #include "vpet/cli/log.h"
 #include "vpet/cli/program.h"
@@ -22,14 +23,15 @@ namespace {
 
 using vpet::UsageError;
 
-enum class Feature { Cls, Mean, Tokens, Logits };
+enum class Feature { Cls, Mean, Tokens, Logits, Pixels };
 
 Feature parse_feature(const std::string& name) {
   if (name == "cls") return Feature::Cls;
   if (name == "mean") return Feature::Mean;
   if (name == "tokens") return Feature::Tokens;
   if (name == "logits") return Feature::Logits;
-  throw UsageError("--feature: '" + name + "' is not one of cls, mean, tokens, logits");
+  if (name == "pixels") return Feature::Pixels;
+  throw UsageError("--feature: '" + name + "' is not one of cls, mean, tokens, logits, pixels");
 }
 
 // "all", or comma-separated layer numbers; negative numbers count from the end
@@ -71,10 +73,18 @@ void declare(cxxopts::Options& options) {
   vpet::cli::add_data_options(options);
   vpet::cli::add_batch_option(options, 32);
   vpet::cli::add_preprocess_options(options);
+  vpet::cli::add_augment_options(options);
+  // clang-format off
+  options.add_options("Preprocessing")
+    ("epoch",
+     "With augmentation: the training epoch whose draws to apply (0-based, as peft-train's)",
+     cxxopts::value<std::int64_t>()->default_value("0"),
+     "N");
+  // clang-format on
   // clang-format off
   options.add_options("Extraction")
     ("feature",
-     "What to emit: cls (final-normed class token, timm's pre-logits), mean " "(pooled patch tokens), tokens (every token of --layers) or logits",
+     "What to emit: cls (final-normed class token, timm's pre-logits), mean " "(pooled patch tokens), tokens (every token of --layers), logits, or pixels (the " "model's input, after preprocessing and any --augment)",
      cxxopts::value<std::string>()->default_value("cls"),
      "NAME")
     ("layers",
@@ -136,7 +146,13 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
                            ? parse_layers(result["layers"].as<std::string>(), config.depth)
                            : std::vector<std::int64_t>{config.depth};
       break;
+    case Feature::Pixels:
+      break;  // the loader's output itself
   }
+  // Augmentation only when asked: features of training views (peft-train's).
+  const vpet::image::Augment augment = cli::read_augment_options(result, preprocess);
+  const std::int64_t epoch = result["epoch"].as<std::int64_t>();
+  if (epoch < 0) throw UsageError("--epoch must not be negative");
 
   nlohmann::json header = vpet::io::make_header(feature == Feature::Tokens ? "tokens" : "features",
                                                 "vit-extract", args);
@@ -150,11 +166,17 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   header["classes"] = dataset.class_names();
   header["dataset"] = dataset.describe();
   header["preprocess"] = vpet::image::to_json(preprocess);
+  if (augment.active()) {
+    header["augment"] = vpet::image::to_json(augment);
+    header["augment_epoch"] = epoch;
+    header["augment_seed"] = dataset_options.seed;
+  }
   header["precision"] = vpet::model::precision_name(precision);
   header["backbone"] = backbone.describe();
 
   vpet::io::StreamWriter writer(output, header);
-  vpet::data::BatchLoader loader(dataset, preprocess, loader_options);
+  vpet::data::BatchLoader loader(dataset, preprocess, loader_options, augment, dataset_options.seed,
+                                 epoch);
   cli::Progress progress("extracting", static_cast<std::int64_t>(dataset.size()));
   torch::InferenceMode inference;
   vpet::data::Batch batch;
@@ -162,9 +184,14 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   while (loader.next(batch)) {
     const vpet::model::AutocastScope autocast(precision, runtime.device);
     vpet::model::Extracted out =
-        backbone.vit->extract(vpet::model::to_device(batch.images, runtime.device), request);
+        feature == Feature::Pixels
+            ? vpet::model::Extracted{}
+            : backbone.vit->extract(vpet::model::to_device(batch.images, runtime.device), request);
     torch::Tensor features;
     switch (feature) {
+      case Feature::Pixels:
+        features = batch.images;
+        break;
       case Feature::Cls:
         features = out.pre_logits;
         break;
@@ -182,6 +209,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     record.tensors.emplace_back("features", features.to(torch::kCPU, torch::kFloat32));
     record.tensors.emplace_back("labels", batch.labels);
     record.tensors.emplace_back("index", batch.index);
+    if (batch.augment.defined()) record.tensors.emplace_back("augment", batch.augment);
     writer.write(record);
     samples += batch.labels.size(0);
     progress.advance(batch.labels.size(0));

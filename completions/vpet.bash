@@ -13,6 +13,7 @@ _vpet_complete() {
     vit-extract)
       options="-m --model --heads --pool -d --data --labels --classes --per-class --limit --seed
         --skip-bad --img-size --resize --crop-fraction --interp --norm --mean --std
+        --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --epoch
         --feature --layers -b --batch -o --output -t --threads --device --precision -q --quiet
         -h --help --version"
       ;;
@@ -33,7 +34,7 @@ _vpet_complete() {
     peft-train)
       options="-m --model --heads --pool -d --data --val --val-per-class --features --labels --classes
         --per-class --limit --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm
-        --mean --std --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
+        --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
         --lion-input --lion-output --lion-channels --lion-token-width --lion-width
@@ -84,6 +85,7 @@ _vpet_complete() {
     --schedule-unit) COMPREPLY=($(compgen -W "iteration epoch" -- "$cur")); return ;;
     --windows) COMPREPLY=($(compgen -W "reference cover" -- "$cur")); return ;;
     --pool) COMPREPLY=($(compgen -W "token avg avg-norm" -- "$cur")); return ;;
+    --augment) COMPREPLY=($(compgen -W "none crop-flip rrc-flip" -- "$cur")); return ;;
     --head-init)
       COMPREPLY=($(compgen -W "trunc-normal:0.02 trunc-normal:0.01 kaiming-fan-out normal:0.01" -- "$cur"))
       __ltrim_colon_completions "$cur"
@@ -113,7 +115,7 @@ _vpet_complete() {
     --resize) COMPREPLY=($(compgen -W "squash crop" -- "$cur")); return ;;
     --interp) COMPREPLY=($(compgen -W "bilinear bicubic" -- "$cur")); return ;;
     --norm) COMPREPLY=($(compgen -W "imagenet inception clip none" -- "$cur")); return ;;
-    --feature) COMPREPLY=($(compgen -W "cls mean tokens logits" -- "$cur")); return ;;
+    --feature) COMPREPLY=($(compgen -W "cls mean tokens logits pixels" -- "$cur")); return ;;
     --layers) COMPREPLY=($(compgen -W "all" -- "$cur")); return ;;
     --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
     --precision) COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")); return ;;

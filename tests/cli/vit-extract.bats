@@ -29,7 +29,7 @@ PARITY_PRE=(--resize squash --interp bilinear --norm imagenet)
   run "$BIN/vit-extract" -d "$FIXTURES/vit/images"
   assert_failure 2
   assert_output --partial "missing -m/--model"
-  run "$BIN/vit-extract" -m "$FIXTURES/vit/a_timm.safetensors" -d x --feature pixels
+  run "$BIN/vit-extract" -m "$FIXTURES/vit/a_timm.safetensors" -d x --feature voxels
   assert_failure 2
   run "$BIN/vit-extract" -m "$FIXTURES/vit/a_timm.safetensors" -d x --batch 0
   assert_failure 2

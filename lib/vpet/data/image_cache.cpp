@@ -10,15 +10,19 @@
 namespace vpet::data {
 
 ImageCache::ImageCache(const Dataset& dataset, const image::Preprocess& preprocess,
-                       const LoaderOptions& options)
-    : preprocess_(preprocess) {
+                       const LoaderOptions& options, const image::Augment& augment,
+                       std::uint64_t seed)
+    : preprocess_(preprocess), augment_(augment), seed_(seed) {
   validate(options);
   image::validate(preprocess);
+  image::validate(augment, preprocess);
   const size_t n = dataset.size();
   // The results are the cache itself, so the window spans the whole set.
   std::vector<image::Image> decoded(n);
   SamplePipeline pipeline(n, n, options.threads, [&](size_t sample, size_t slot) {
-    decoded[slot] = image::apply_geometry(dataset.image(sample), preprocess);
+    decoded[slot] = augment.active()
+                        ? image::augment_base(dataset.image(sample), augment, preprocess)
+                        : image::apply_geometry(dataset.image(sample), preprocess);
   });
   images_.reserve(n);
   labels_.reserve(n);
@@ -51,7 +55,7 @@ size_t ImageCache::bytes() const {
   return total;
 }
 
-Batch ImageCache::batch(const std::vector<int64_t>& rows, bool pinned) const {
+Batch ImageCache::batch(const std::vector<int64_t>& rows, bool pinned, int64_t epoch) const {
   const int64_t b = static_cast<int64_t>(rows.size());
   const int64_t size = preprocess_.size;
   const int64_t floats = preprocess_.channels * size * size;
@@ -73,7 +77,15 @@ Batch ImageCache::batch(const std::vector<int64_t>& rows, bool pinned) const {
   }
   at::parallel_for(0, b, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      image::normalize(images_[rows[r]], preprocess_, images + r * floats);
+      const image::Image& base = images_[rows[r]];
+      if (!augment_.active()) {
+        image::normalize(base, preprocess_, images + r * floats);
+        continue;
+      }
+      const image::AugmentDraw draw = image::draw_augment(augment_, preprocess_, base.height,
+                                                          base.width, seed_, epoch, index[r]);
+      image::normalize(image::apply_augment(base, draw, augment_, preprocess_), preprocess_,
+                       images + r * floats);
     }
   });
   return out;

@@ -1,7 +1,10 @@
 // A dataset decoded once and kept as uint8 after geometry (DESIGN §7:
 // "decode images once per run; keep uint8 in memory when the set fits"), for
 // training that visits every image each epoch. Normalisation is cheap and is
-// done per batch.
+// done per batch. With train-time augmentation (image/augment.h) the cache
+// keeps each image's augmentation base (resized for a random crop, or as
+// decoded for a random resized crop) and every batch draws each sample's crop
+// and flip from (seed, epoch, sample index).
 #pragma once
 
 #include <cstdint>
@@ -9,6 +12,7 @@
 
 #include "vpet/data/dataset.h"
 #include "vpet/data/loader.h"
+#include "vpet/image/augment.h"
 #include "vpet/image/preprocess.h"
 
 namespace vpet::data {
@@ -19,7 +23,8 @@ class ImageCache {
   // not used). skip_bad and warn behave as in BatchLoader; otherwise the
   // first bad image (in dataset order) throws its vpet::Error.
   ImageCache(const Dataset& dataset, const image::Preprocess& preprocess,
-             const LoaderOptions& options);
+             const LoaderOptions& options, const image::Augment& augment = {},
+             std::uint64_t seed = 0);
 
   // Pixel bytes an ImageCache of this dataset would hold, at most: decide
   // with it whether the set fits before building one.
@@ -33,12 +38,15 @@ class ImageCache {
   size_t skipped() const { return skipped_; }
 
   // The given rows normalised into a batch, in the order given (a shuffled
-  // epoch passes a permutation's slice). `pinned`: in page-locked memory,
-  // ready for an asynchronous copy to a GPU.
-  Batch batch(const std::vector<int64_t>& rows, bool pinned = false) const;
+  // epoch passes a permutation's slice), augmented as drawn for `epoch`.
+  // `pinned`: in page-locked memory, ready for an asynchronous copy to a GPU.
+  Batch batch(const std::vector<int64_t>& rows, bool pinned = false, int64_t epoch = 0) const;
+  bool augments() const { return augment_.active(); }
 
  private:
   image::Preprocess preprocess_;
+  image::Augment augment_;
+  std::uint64_t seed_;
   std::vector<image::Image> images_;
   std::vector<int64_t> labels_;
   std::vector<int64_t> index_;

@@ -23,20 +23,37 @@ void validate(const LoaderOptions& options) {
 
 BatchLoader::BatchLoader(const Dataset& dataset, const image::Preprocess& preprocess,
                          LoaderOptions options)
+    : BatchLoader(dataset, preprocess, std::move(options), image::Augment{}, 0, 0) {}
+
+BatchLoader::BatchLoader(const Dataset& dataset, const image::Preprocess& preprocess,
+                         LoaderOptions options, const image::Augment& augment, std::uint64_t seed,
+                         std::int64_t epoch)
     : dataset_(dataset),
       preprocess_(preprocess),
       options_(std::move(options)),
-      sample_floats_(static_cast<size_t>(preprocess.channels) * preprocess.size * preprocess.size) {
+      sample_floats_(static_cast<size_t>(preprocess.channels) * preprocess.size * preprocess.size),
+      augment_(augment) {
   validate(options_);
   image::validate(preprocess_);
+  image::validate(augment_, preprocess_);
   const size_t window = static_cast<size_t>(options_.batch * options_.prefetch);
   slots_.resize(window);
+  if (augment_.active()) draws_.resize(window);
   pipeline_ = std::make_unique<SamplePipeline>(
-      dataset_.size(), window, options_.threads, [this](size_t sample, size_t slot) {
-        const image::Image geometry = image::apply_geometry(dataset_.image(sample), preprocess_);
+      dataset_.size(), window, options_.threads, [this, seed, epoch](size_t sample, size_t slot) {
         std::vector<float>& out = slots_[slot];
         out.resize(sample_floats_);
-        image::normalize(geometry, preprocess_, out.data());
+        if (!augment_.active()) {
+          image::normalize(image::apply_geometry(dataset_.image(sample), preprocess_), preprocess_,
+                           out.data());
+          return;
+        }
+        const image::Image base =
+            image::augment_base(dataset_.image(sample), augment_, preprocess_);
+        draws_[slot] = image::draw_augment(augment_, preprocess_, base.height, base.width, seed,
+                                           epoch, dataset_.sample(sample).index);
+        image::normalize(image::apply_augment(base, draws_[slot], augment_, preprocess_),
+                         preprocess_, out.data());
       });
 }
 
@@ -49,6 +66,8 @@ bool BatchLoader::next(Batch& batch) {
   torch::Tensor images = torch::empty({options_.batch, preprocess_.channels, size, size});
   torch::Tensor labels = torch::empty({options_.batch}, torch::kInt64);
   torch::Tensor index = torch::empty({options_.batch}, torch::kInt64);
+  torch::Tensor draws =
+      augment_.active() ? torch::empty({options_.batch, 5}, torch::kInt64) : torch::Tensor();
   float* image_data = images.data_ptr<float>();
   int64_t* label_data = labels.data_ptr<int64_t>();
   int64_t* index_data = index.data_ptr<int64_t>();
@@ -77,6 +96,11 @@ bool BatchLoader::next(Batch& batch) {
                 sample_floats_ * sizeof(float));
     label_data[rows] = dataset_.sample(sample).label;
     index_data[rows] = dataset_.sample(sample).index;
+    if (draws.defined()) {
+      const image::AugmentDraw& d = draws_[slot];
+      int64_t* row = draws.data_ptr<int64_t>() + rows * 5;
+      row[0] = d.top, row[1] = d.left, row[2] = d.height, row[3] = d.width, row[4] = d.flip;
+    }
     pipeline_->release(sample);
     ++rows;
   }
@@ -85,6 +109,7 @@ bool BatchLoader::next(Batch& batch) {
   batch.images = images.narrow(0, 0, rows);
   batch.labels = labels.narrow(0, 0, rows);
   batch.index = index.narrow(0, 0, rows);
+  batch.augment = draws.defined() ? draws.narrow(0, 0, rows) : torch::Tensor();
   return true;
 }
 

@@ -16,6 +16,7 @@
 #include <torch/torch.h>
 
 #include "vpet/data/dataset.h"
+#include "vpet/image/augment.h"
 #include "vpet/image/preprocess.h"
 
 namespace vpet::data {
@@ -26,6 +27,9 @@ struct Batch {
   torch::Tensor images;  // float32 [B, C, S, S], normalised
   torch::Tensor labels;  // int64 [B]
   torch::Tensor index;   // int64 [B], the samples' positions in the full listing
+  // int64 [B, 5] each sample's augmentation draw (top, left, height, width,
+  // flip; image/augment.h), where the loader augments; else undefined.
+  torch::Tensor augment;
 };
 
 struct LoaderOptions {
@@ -45,6 +49,9 @@ class BatchLoader {
   // The dataset must outlive the loader. Throws vpet::UsageError for a batch
   // size or prefetch below 1.
   BatchLoader(const Dataset& dataset, const image::Preprocess& preprocess, LoaderOptions options);
+  // The same with every image augmented as drawn for (seed, epoch, sample).
+  BatchLoader(const Dataset& dataset, const image::Preprocess& preprocess, LoaderOptions options,
+              const image::Augment& augment, std::uint64_t seed, std::int64_t epoch);
   // Joins the decoding threads, also mid-stream.
   ~BatchLoader();
   BatchLoader(const BatchLoader&) = delete;
@@ -64,6 +71,8 @@ class BatchLoader {
   const LoaderOptions options_;
   const size_t sample_floats_;             // C × S × S
   std::vector<std::vector<float>> slots_;  // one normalised image per pipeline slot
+  const image::Augment augment_;
+  std::vector<image::AugmentDraw> draws_;  // per slot, when augmenting
   std::unique_ptr<SamplePipeline> pipeline_;
   size_t cursor_ = 0;  // next sample to hand out
   size_t skipped_ = 0;

@@ -5,42 +5,9 @@
 
 #include "vpet/error.h"
 #include "vpet/image/convert.h"
+#include "vpet/image/geometry.h"
 
 namespace vpet::image {
-
-namespace {
-
-// Python's round(d / 2.0) for d >= 0, which rounds halves to even: torchvision's
-// CenterCrop computes its offsets with it.
-int half_rounded_to_even(int d) {
-  const int half = d / 2;
-  return d % 2 == 1 && half % 2 == 1 ? half + 1 : half;
-}
-
-// torchvision's Resize(int) on a PIL image: the shorter side becomes `short_side`, the
-// longer one int(short_side * long / short) (a double division, then truncation).
-Image resize_shorter_side(const Image& image, int short_side, Interp interp) {
-  const bool portrait = image.width <= image.height;
-  const int shorter = portrait ? image.width : image.height;
-  const int longer = portrait ? image.height : image.width;
-  const int new_long = static_cast<int>(static_cast<double>(short_side) * longer / shorter);
-  return portrait ? resize(image, short_side, new_long, interp)
-                  : resize(image, new_long, short_side, interp);
-}
-
-Image center_crop(const Image& image, int size) {
-  const int top = half_rounded_to_even(image.height - size);
-  const int left = half_rounded_to_even(image.width - size);
-  Image out = make_image(size, size, image.channels);
-  const size_t row = static_cast<size_t>(size) * image.channels;
-  for (int y = 0; y < size; ++y)
-    std::memcpy(&out.pixels[y * row],
-                &image.pixels[(static_cast<size_t>(top + y) * image.width + left) * image.channels],
-                row);
-  return out;
-}
-
-}  // namespace
 
 void validate(const Preprocess& p) {
   if (p.size < 1)

@@ -24,10 +24,10 @@ std::int64_t Examples::size() const {
   return cache_ ? std::int64_t(cache_->size()) : features_.size(0);
 }
 
-Examples::Batch Examples::batch(const std::vector<std::int64_t>& rows,
-                                const torch::Device& device) const {
+Examples::Batch Examples::batch(const std::vector<std::int64_t>& rows, const torch::Device& device,
+                                std::int64_t epoch) const {
   if (cache_) {
-    data::Batch images = cache_->batch(rows, /*pinned=*/device.is_cuda());
+    data::Batch images = cache_->batch(rows, /*pinned=*/device.is_cuda(), epoch);
     return {model::to_device(images.images, device), model::to_device(images.labels, device)};
   }
   const torch::Tensor index = torch::tensor(rows, torch::kInt64);

@@ -34,8 +34,10 @@ class Examples {
     torch::Tensor inputs;  // [B, C, H, W] pixels or [B, D] features
     torch::Tensor labels;  // [B] int64
   };
-  // The given rows, in the order given, on `device`.
-  Batch batch(const std::vector<std::int64_t>& rows, const torch::Device& device) const;
+  // The given rows, in the order given, on `device`; images augmented as
+  // drawn for `epoch` (data::ImageCache).
+  Batch batch(const std::vector<std::int64_t>& rows, const torch::Device& device,
+              std::int64_t epoch = 0) const;
 
  private:
   std::shared_ptr<const data::ImageCache> cache_;

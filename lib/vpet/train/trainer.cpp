@@ -277,10 +277,12 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
   // The batch of this epoch's step `index`, or past its last step the next
   // epoch's first (nothing after the last epoch).
   auto prefetch = [&](std::int64_t index) {
-    if (index < steps_per_epoch_) return train_.batch(step_rows(order, index), options_.device);
+    if (index < steps_per_epoch_) {
+      return train_.batch(step_rows(order, index), options_.device, epoch_);
+    }
     if (epoch_ + 1 >= options_.epochs) return Examples::Batch{};
     next_order = epoch_order(epoch_ + 1);
-    return train_.batch(step_rows(next_order, 0), options_.device);
+    return train_.batch(step_rows(next_order, 0), options_.device, epoch_ + 1);
   };
   auto start = Clock::now();
   Examples::Batch next = prefetch(step_in_epoch_);
