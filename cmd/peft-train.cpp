@@ -547,6 +547,7 @@ Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime&
     vpet::data::DatasetOptions val_options;
     val_options.classes = dataset_options.classes;
     val_options.labels = dataset_options.labels;
+    val_options.root = dataset_options.root;
     if (result.count("val-per-class")) {
       val_options.seed = dataset_options.seed;
       cli::read_per_class(result["val-per-class"].as<std::string>(), "--val-per-class",

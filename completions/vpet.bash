@@ -11,7 +11,7 @@ _vpet_complete() {
   local options
   case "$program" in
     vit-extract)
-      options="-m --model --heads --pool -d --data --labels --classes --per-class --limit --seed
+      options="-m --model --heads --pool -d --data --labels --root --classes --per-class --limit --seed
         --skip-bad --img-size --resize --crop-fraction --interp --norm --mean --std
         --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --epoch
         --feature --layers -b --batch -o --output -t --threads --device --precision -q --quiet
@@ -21,7 +21,7 @@ _vpet_complete() {
       options="--json --records -q --quiet -h --help --version"
       ;;
     spt-sensitivity)
-      options="-m --model --heads --pool -d --data --labels --classes --per-class --limit --seed
+      options="-m --model --heads --pool -d --data --labels --root --classes --per-class --limit --seed
         --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm --mean --std
         --budget --structured --rank --alpha --beta --batches --drop-path --tau-step --scores
         -o --output -t --threads --device -q --quiet -h --help --version"
@@ -32,7 +32,7 @@ _vpet_complete() {
         --version"
       ;;
     peft-train)
-      options="-m --model --heads --pool -d --data --val --val-per-class --features --labels --classes
+      options="-m --model --heads --pool -d --data --val --val-per-class --features --labels --root --classes
         --per-class --limit --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
@@ -56,7 +56,7 @@ _vpet_complete() {
         -h --help --version"
       ;;
     peft-eval)
-      options="-m --model --heads --pool -a --adapter -d --data --labels --classes --per-class --limit
+      options="-m --model --heads --pool -a --adapter -d --data --labels --root --classes --per-class --limit
         --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm --mean
         --std --json --confusion -t --threads --device --precision -q --quiet -h --help
         --version"
@@ -68,6 +68,7 @@ _vpet_complete() {
     -m|--model) _filedir safetensors; return ;;
     -d|--data) _filedir; return ;;
     --labels|-o|--output) _filedir; return ;;
+    --root) _filedir -d; return ;;
     --val|--features|--init-prompts|--metrics|--checkpoint|--resume|--input|--export-backbone)
       _filedir; return ;;
     -i|--mask|--rewind-from) _filedir; return ;;

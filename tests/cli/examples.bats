@@ -155,3 +155,51 @@ PYTHON
   run make -q -f "$EXAMPLES/demo/Makefile" BIN="$BIN" OUT=out FMNIST=fmnist out/results.tsv
   assert_success
 }
+
+# FGVC tasks in VPT's layout: TASK/images/<class>/<n>.png and {train,val,test}.json.
+make_fgvc() {
+  for task in "$@"; do
+    make_colour_task "$BATS_TEST_TMPDIR/fgvc/$task/images" 3 5
+    "$PY" - "$BATS_TEST_TMPDIR/fgvc/$task" <<'PYTHON'
+import json, os, sys
+root = sys.argv[1]
+labels = {"blue": 10, "green": 20, "red": 30}   # VPT's loader renumbers them 0, 1, 2
+entries = {f"{c}/{n}": labels[c] for c in sorted(labels) for n in sorted(os.listdir(f"{root}/images/{c}"))}
+for split in ("train", "val", "test"):
+    json.dump(entries, open(f"{root}/{split}.json", "w"))
+PYTHON
+  done
+}
+
+@test "fgvc/Makefile: VPT's JSON splits with --root, augmented training, mean ± std table" {
+  make_fgvc cub dogs
+  cd "$BATS_TEST_TMPDIR"
+  run make -s -j2 -f "$EXAMPLES/fgvc/Makefile" BIN="$BIN" FGVC=fgvc MODEL="$MODEL" OUT=res \
+    TASKS="cub dogs" ROOT_cub=fgvc/cub/images ROOT_dogs=fgvc/dogs/images METHODS="linear lora" \
+    SEEDS="0 1" THREADS=1 PREPROCESS="--img-size 32" TRAIN_OPTIONS="--epochs 1 -b 8"
+  assert_success
+  assert_output --partial "mean of 2 tasks"
+  [ "$(wc -l <res/table.tsv)" -eq 3 ]
+  awk -F '\t' '$1 == "lora" { exit !($2 ~ / ± /) }' res/table.tsv
+  jq -e '.training.settings.run.augment.crop == "random"' <(
+    "$PY" -c 'import sys, json, msgpack, msgpack_numpy
+print(json.dumps(next(iter(msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False)))))' res/cub/lora-s0.vpet)
+}
+
+@test "fgvc/aggregate.sh: mean ± sample std over seeds, the mean of the task means" {
+  cd "$BATS_TEST_TMPDIR"
+  local task seed top1
+  while read -r task seed top1; do
+    mkdir -p "res/$task"
+    echo "{\"top1\": $top1, \"params_trainable\": 2000}" >"res/$task/m-s$seed.json"
+  done <<'RUNS'
+a 0 50
+a 1 70
+b 0 80
+b 1 80
+RUNS
+  TASKS="a b" METHODS=m SEEDS="0 1" run "$EXAMPLES/fgvc/aggregate.sh" res
+  assert_success
+  assert_line --index 0 "$(printf 'method\ta\tb\tmean of 2 tasks\tparams (M, no head)')"
+  assert_line --index 1 "$(printf 'm\t60.00 ± 14.14\t80.00 ± 0.00\t70.00\t0.0020')"
+}

@@ -143,13 +143,20 @@ void add_data_options(cxxopts::Options& options) {
   // clang-format off
   options.add_options("Data")
     ("d,data",
-     "Dataset: a folder of class folders, a 'path label' list file, or an IDX " "images file (prefix folder:, list: or idx: to force)",
+     "Dataset: a folder of class folders, a 'path label' list file, an IDX images file, or "
+     "a JSON ({\"path\": label}, VPT's FGVC splits) or CSV (path,label) split (prefix folder:, "
+     "list:, idx:, json: or csv: to force)",
      cxxopts::value<std::string>(),
      "SPEC")
     ("labels",
      "IDX labels file (default: derived from the images file's name)",
      cxxopts::value<std::string>(),
      "FILE")
+    ("root",
+     "JSON and CSV splits: the folder their image paths are relative to (default: the "
+     "split file's)",
+     cxxopts::value<std::string>(),
+     "DIR")
     ("classes",
      "Keep these classes (labels or names), relabelled 0..k-1 in this order",
      cxxopts::value<std::string>(),
@@ -208,6 +215,7 @@ data::DatasetOptions read_data_options(const cxxopts::ParseResult& result) {
   options.limit = at_least<std::int64_t>(result, "limit", 0);
   options.seed = result["seed"].as<std::uint64_t>();
   if (result.count("labels")) options.labels = result["labels"].as<std::string>();
+  if (result.count("root")) options.root = result["root"].as<std::string>();
   return options;
 }
 

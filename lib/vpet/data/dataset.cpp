@@ -26,13 +26,18 @@ bool starts_with(const std::string& s, const std::string& prefix) {
 ParsedSpec parse_spec(const std::string& spec) {
   static const std::pair<const char*, DatasetKind> kPrefixes[] = {{"folder:", DatasetKind::kFolder},
                                                                   {"list:", DatasetKind::kList},
-                                                                  {"idx:", DatasetKind::kIdx}};
+                                                                  {"idx:", DatasetKind::kIdx},
+                                                                  {"json:", DatasetKind::kJson},
+                                                                  {"csv:", DatasetKind::kCsv}};
   for (const auto& [prefix, kind] : kPrefixes) {
     if (starts_with(spec, prefix)) return {kind, spec.substr(std::string(prefix).size())};
   }
   std::error_code ec;
   if (fs::is_directory(spec, ec)) return {DatasetKind::kFolder, spec};
   if (spec.find("idx3-ubyte") != std::string::npos) return {DatasetKind::kIdx, spec};
+  const std::string extension = fs::path(spec).extension().string();
+  if (extension == ".json") return {DatasetKind::kJson, spec};
+  if (extension == ".csv") return {DatasetKind::kCsv, spec};
   return {DatasetKind::kList, spec};
 }
 
@@ -136,6 +141,10 @@ const char* kind_name(DatasetKind kind) {
       return "list";
     case DatasetKind::kIdx:
       return "idx";
+    case DatasetKind::kJson:
+      return "json";
+    case DatasetKind::kCsv:
+      return "csv";
   }
   return "?";
 }
@@ -164,8 +173,7 @@ Dataset::Dataset(const std::string& spec, const DatasetOptions& options)
     throw Error(path_ + ": not a directory (a folder dataset is a directory of class folders)");
   }
   if (kind_ != DatasetKind::kFolder && is_dir) {
-    throw Error(path_ + ": is a directory, not " +
-                (kind_ == DatasetKind::kList ? "a list file" : "an IDX file"));
+    throw Error(path_ + ": is a directory, not a " + kind_name(kind_) + " file");
   }
 
   Listing listing;
@@ -180,6 +188,12 @@ Dataset::Dataset(const std::string& spec, const DatasetOptions& options)
       labels_path_ = options.labels.empty() ? derived_labels_path(path_) : options.labels;
       require_exists(labels_path_, " (the labels file for " + path_ + ")");
       listing = list_idx(path_, labels_path_);
+      break;
+    case DatasetKind::kJson:
+      listing = list_json(path_, options.root);
+      break;
+    case DatasetKind::kCsv:
+      listing = list_csv(path_, options.root);
       break;
   }
   listed_ = listing.samples.size();
@@ -211,6 +225,7 @@ nlohmann::json Dataset::describe() const {
   j["kind"] = kind_name(kind_);
   j["path"] = path_;
   if (kind_ == DatasetKind::kIdx) j["labels"] = labels_path_;
+  if (!options_.root.empty()) j["root"] = options_.root;
   j["samples"] = samples_.size();
   j["listed"] = listed_;
   j["classes"] = class_names_;

@@ -2,9 +2,11 @@
 // `path label` lines (VTAB-1k), or MNIST-style IDX files; optionally a subset
 // of classes and a seeded per-class/overall sample limit.
 //
-// Spec detection: `folder:`, `list:` or `idx:` force a kind; otherwise a
-// directory is a folder, a path containing "idx3-ubyte" is IDX, anything
-// else is a list file.
+// Spec detection: `folder:`, `list:`, `idx:`, `json:` or `csv:` force a kind;
+// otherwise a directory is a folder, a path containing "idx3-ubyte" is IDX,
+// one ending in .json or .csv a JSON or CSV split (VPT's FGVC train.json:
+// {"path": label}; a CSV with a path,label header), anything else is a list
+// file.
 //
 // Folder: classes are the sorted subfolder names (hidden ones too, symlinks
 // followed, as torchvision does); .jpg/.jpeg/.png files at any depth, in
@@ -37,9 +39,9 @@
 
 namespace vpet::data {
 
-enum class DatasetKind { kFolder, kList, kIdx };
+enum class DatasetKind { kFolder, kList, kIdx, kJson, kCsv };
 
-// "folder", "list", "idx": the names used in specs and output headers.
+// "folder", "list", "idx", "json", "csv": the names used in specs and output headers.
 const char* kind_name(DatasetKind kind);
 
 struct Sample {
@@ -62,6 +64,9 @@ struct DatasetOptions {
   // IDX labels file; empty: the images file's name with "images-idx3"
   // replaced by "labels-idx1".
   std::string labels;
+  // JSON and CSV splits: the folder their image paths are relative to;
+  // empty: the split file's own folder.
+  std::string root;
 };
 
 class Dataset {
