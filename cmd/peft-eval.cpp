@@ -184,6 +184,16 @@ int run(const cxxopts::ParseResult& result) {
         trained["pool"].is_string()) {
       options.pool = vpet::model::parse_pool(trained["pool"].get<std::string>());
     }
+    // Likewise the activation (recorded when it is not gelu: --act at training).
+    if (!options.act && trained.is_object() && trained.contains("act") &&
+        trained["act"].is_string()) {
+      try {
+        options.act =
+            vpet::model::parse_activation(trained["act"].get<std::string>(), "backbone.act");
+      } catch (const vpet::UsageError& e) {
+        throw vpet::Error(adapters[first] + ": " + e.what());  // the bundle's data, not usage
+      }
+    }
     vpet::model::Backbone backbone = vpet::model::load_backbone(model_path, options);
     for (std::size_t i = first; i < last; ++i) {
       vpet::peft::check_backbone(bundles[i], backbone, adapters[i]);
@@ -196,7 +206,7 @@ int run(const cxxopts::ParseResult& result) {
   };
   auto preprocess_for = [&](std::size_t i, const vpet::model::Backbone& backbone) {
     return from_bundle ? vpet::image::preprocess_from_json(bundles[i].preprocess)
-                       : cli::read_preprocess_options(result, backbone.vit->config());
+                       : cli::read_preprocess_options(result, backbone);
   };
   std::vector<Result> results;
   if (share_one_pass(bundles)) {

@@ -561,7 +561,7 @@ Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime&
       vpet::model::load_backbone(model_path, cli::read_model_options(result, runtime));
   for (const std::string& note : inputs.backbone->notes) cli::info(model_path + ": " + note);
   const vpet::model::VitConfig& vit_config = inputs.backbone->vit->config();
-  const vpet::image::Preprocess preprocess = cli::read_preprocess_options(result, vit_config);
+  const vpet::image::Preprocess preprocess = cli::read_preprocess_options(result, *inputs.backbone);
   inputs.backbone_description = inputs.backbone->describe();
   inputs.classes = dataset.class_names();
   inputs.preprocess = vpet::image::to_json(preprocess);

@@ -195,7 +195,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       vpet::model::load_backbone(model_path, cli::read_model_options(result, runtime));
   for (const std::string& note : backbone.notes) cli::info(model_path + ": " + note);
   const vpet::model::VitConfig& config = backbone.vit->config();
-  const vpet::image::Preprocess preprocess = cli::read_preprocess_options(result, config);
+  const vpet::image::Preprocess preprocess = cli::read_preprocess_options(result, backbone);
 
   const std::int64_t wanted = batches * loader_options.batch;
   const std::int64_t images = std::min<std::int64_t>(wanted, std::int64_t(dataset.size()));

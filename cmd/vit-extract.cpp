@@ -120,7 +120,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       vpet::model::load_backbone(model_path, cli::read_model_options(result, runtime));
   for (const std::string& note : backbone.notes) cli::info(model_path + ": " + note);
   const vpet::model::VitConfig& config = backbone.vit->config();
-  vpet::image::Preprocess preprocess = cli::read_preprocess_options(result, config);
+  vpet::image::Preprocess preprocess = cli::read_preprocess_options(result, backbone);
 
   vpet::model::ExtractRequest request;
   switch (feature) {

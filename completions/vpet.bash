@@ -11,7 +11,7 @@ _vpet_complete() {
   local options
   case "$program" in
     vit-extract)
-      options="-m --model --heads --pool -d --data --labels --root --classes --per-class --limit --seed
+      options="-m --model --heads --act --pool -d --data --labels --root --classes --per-class --limit --seed
         --skip-bad --img-size --resize --crop-fraction --interp --norm --mean --std
         --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --epoch
         --feature --layers -b --batch -o --output -t --threads --device --precision -q --quiet
@@ -21,7 +21,7 @@ _vpet_complete() {
       options="--json --records -q --quiet -h --help --version"
       ;;
     spt-sensitivity)
-      options="-m --model --heads --pool -d --data --labels --root --classes --per-class --limit --seed
+      options="-m --model --heads --act --pool -d --data --labels --root --classes --per-class --limit --seed
         --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm --mean --std
         --budget --structured --rank --alpha --beta --batches --drop-path --tau-step --scores
         -o --output -t --threads --device -q --quiet -h --help --version"
@@ -32,7 +32,7 @@ _vpet_complete() {
         --version"
       ;;
     peft-train)
-      options="-m --model --heads --pool -d --data --val --val-per-class --features --labels --root --classes
+      options="-m --model --heads --act --pool -d --data --val --val-per-class --features --labels --root --classes
         --per-class --limit --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
@@ -52,11 +52,11 @@ _vpet_complete() {
       options="-i --input --sparsity --scope -o --output -q --quiet -h --help --version"
       ;;
     pgn-invert)
-      options="-m --model --heads --pool -i --input --rgb8 -o --output -t --threads --device -q --quiet
+      options="-m --model --heads --act --pool -i --input --rgb8 -o --output -t --threads --device -q --quiet
         -h --help --version"
       ;;
     peft-eval)
-      options="-m --model --heads --pool -a --adapter -d --data --labels --root --classes --per-class --limit
+      options="-m --model --heads --act --pool -a --adapter -d --data --labels --root --classes --per-class --limit
         --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm --mean
         --std --json --confusion -t --threads --device --precision -q --quiet -h --help
         --version"
@@ -86,6 +86,7 @@ _vpet_complete() {
     --schedule-unit) COMPREPLY=($(compgen -W "iteration epoch" -- "$cur")); return ;;
     --windows) COMPREPLY=($(compgen -W "reference cover" -- "$cur")); return ;;
     --pool) COMPREPLY=($(compgen -W "token avg avg-norm" -- "$cur")); return ;;
+    --act) COMPREPLY=($(compgen -W "gelu gelu-tanh quick-gelu" -- "$cur")); return ;;
     --augment) COMPREPLY=($(compgen -W "none crop-flip rrc-flip" -- "$cur")); return ;;
     --head-init)
       COMPREPLY=($(compgen -W "trunc-normal:0.02 trunc-normal:0.01 kaiming-fan-out normal:0.01" -- "$cur"))

@@ -109,9 +109,9 @@ void add_model_options(cxxopts::Options& options) {
   // clang-format off
   options.add_options("Model")
     ("m,model",
-     "ViT checkpoint (.safetensors: timm, torchvision or Hugging Face layout; .npz: Google's "
-     "JAX layout or numpy.savez), or random:width=W,depth=N,... for a randomly initialised ViT "
-     "(vpet(7))",
+     "ViT checkpoint (.safetensors: timm, torchvision or Hugging Face ViT, Dinov2 or CLIP "
+     "layout; a Hugging Face snapshot folder, sharded or not; .npz: Google's JAX layout or "
+     "numpy.savez), or random:width=W,depth=N,... for a randomly initialised ViT (vpet(7))",
      cxxopts::value<std::string>(),
      "FILE")
     ("pool",
@@ -123,7 +123,12 @@ void add_model_options(cxxopts::Options& options) {
     ("heads",
      "Attention heads (default: from the checkpoint's metadata, else width/64)",
      cxxopts::value<std::int64_t>(),
-     "N");
+     "N")
+    ("act",
+     "MLP activation: gelu, gelu-tanh or quick-gelu (OpenAI CLIP's) (default: from the "
+     "checkpoint's config.json or metadata; quick-gelu for Hugging Face CLIP; else gelu)",
+     cxxopts::value<std::string>(),
+     "NAME");
   // clang-format on
 }
 
@@ -131,6 +136,9 @@ model::LoadOptions read_model_options(const cxxopts::ParseResult& result, const 
   model::LoadOptions options;
   if (result.count("heads")) options.heads = at_least<std::int64_t>(result, "heads", 1);
   if (result.count("pool")) options.pool = model::parse_pool(result["pool"].as<std::string>());
+  if (result.count("act")) {
+    options.act = model::parse_activation(result["act"].as<std::string>(), "--act");
+  }
   if (result.count("img-size")) {
     std::int64_t size = at_least<int>(result, "img-size", 1);
     options.img_size = std::array<std::int64_t, 2>{size, size};
@@ -248,7 +256,8 @@ void add_preprocess_options(cxxopts::Options& options) {
 }
 
 image::Preprocess read_preprocess_options(const cxxopts::ParseResult& result,
-                                          const model::VitConfig& model) {
+                                          const model::Backbone& backbone) {
+  const model::VitConfig& model = backbone.vit->config();
   image::Preprocess preprocess;
   if (model.img_size[0] != model.img_size[1]) {
     throw Error("the model's input is " + std::to_string(model.img_size[0]) + "x" +
@@ -257,13 +266,27 @@ image::Preprocess read_preprocess_options(const cxxopts::ParseResult& result,
   }
   preprocess.size = static_cast<int>(model.img_size[0]);
   preprocess.channels = static_cast<int>(model.in_chans);
-  preprocess.resize = image::parse_resize_mode(result["resize"].as<std::string>(), "--resize");
-  preprocess.crop_fraction = result["crop-fraction"].as<double>();
-  preprocess.interp = image::parse_interp(result["interp"].as<std::string>(), "--interp");
+  // An option given wins; then a snapshot's preprocessor_config.json; then
+  // the options' own defaults.
+  static const model::PreprocessDefaults kNone;
+  const model::PreprocessDefaults& file =
+      backbone.preprocess_defaults ? *backbone.preprocess_defaults : kNone;
+  auto chosen = [&](const char* option, const std::optional<std::string>& from_file) {
+    return result.count(option) || !from_file ? result[option].as<std::string>() : *from_file;
+  };
+  preprocess.resize = image::parse_resize_mode(chosen("resize", file.resize), "--resize");
+  preprocess.crop_fraction = result.count("crop-fraction") || !file.crop_fraction
+                                 ? result["crop-fraction"].as<double>()
+                                 : *file.crop_fraction;
+  preprocess.interp = image::parse_interp(chosen("interp", file.interp), "--interp");
   image::Normalization norm =
       image::normalization_named(result["norm"].as<std::string>(), "--norm");
   preprocess.mean = norm.mean;
   preprocess.std = norm.std;
+  if (!result.count("norm")) {
+    if (file.mean) preprocess.mean = *file.mean;
+    if (file.std) preprocess.std = *file.std;
+  }
   if (result.count("mean")) {
     preprocess.mean = image::parse_triple(result["mean"].as<std::string>(), "--mean");
   }

@@ -55,9 +55,11 @@ void read_per_class(const std::string& text, const std::string& option,
 
 // --img-size, --resize, --crop-fraction, --interp, --norm, --mean, --std.
 void add_preprocess_options(cxxopts::Options& options);
-// The model's input size and channels are the defaults.
+// The model's input size and channels are the defaults, and what a Hugging
+// Face snapshot's preprocessor_config.json says (backbone.preprocess_defaults)
+// replaces the options' defaults; an option given on the command line wins.
 image::Preprocess read_preprocess_options(const cxxopts::ParseResult& result,
-                                          const model::VitConfig& model);
+                                          const model::Backbone& backbone);
 
 // -b/--batch with the program's default, and the loader settings that follow
 // from the runtime and data options.

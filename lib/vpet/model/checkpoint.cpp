@@ -1,7 +1,6 @@
 #include "vpet/model/checkpoint.h"
 
 #include <cmath>
-#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -123,6 +122,71 @@ void decide_grid(VitConfig& c, std::int64_t pos_tokens, Layout layout, const Loa
   c.img_size = {gh * c.patch_size, gw * c.patch_size};
 }
 
+double default_ln_eps(Layout layout) {
+  switch (layout) {
+    case Layout::HuggingFace:
+      return 1e-12;  // ViTConfig's layer_norm_eps
+    case Layout::HfClip:
+      return 1e-5;  // CLIPVisionConfig's (PyTorch's LayerNorm default)
+    default:
+      return 1e-6;  // timm's, torchvision's, Dinov2Config's
+  }
+}
+
+// config.json's hidden_act in vpet's names (transformers' ACT2FN keys).
+Activation hf_activation(const nlohmann::json& value, const std::string& source) {
+  const std::string name = value.is_string() ? value.get<std::string>() : value.dump();
+  if (name == "gelu") return Activation::Gelu;
+  if (name == "quick_gelu") return Activation::QuickGelu;
+  if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::GeluTanh;
+  throw Error(source + ": config.json hidden_act is '" + name +
+              "'; vpet's ViT has gelu, quick_gelu and gelu_new/gelu_pytorch_tanh");
+}
+
+// The activation the file states (config.json, a vpet export's metadata),
+// the layout's own (OpenAI CLIP's QuickGELU), or --act, which wins.
+Activation decide_act(const io::TensorMap& file, const nlohmann::json& hf_config, Layout layout,
+                      const LoadOptions& options, const std::string& source,
+                      std::vector<std::string>& notes) {
+  std::optional<Activation> stated;
+  std::string where;
+  if (hf_config.is_object() && hf_config.contains("hidden_act")) {
+    stated = hf_activation(hf_config["hidden_act"], source);
+    where = "config.json hidden_act";
+  }
+  const auto meta = file.metadata.find("act");
+  if (!stated && meta != file.metadata.end()) {
+    try {
+      stated = parse_activation(meta->second, "__metadata__ act");
+    } catch (const UsageError& e) {
+      throw Error(source + ": " + e.what());
+    }
+    where = "__metadata__ act";
+  }
+  if (options.act) {
+    if (stated && *stated != *options.act) {
+      notes.push_back(std::string("--act ") + activation_name(*options.act) + " overrides " +
+                      where + " (" + activation_name(*stated) + ")");
+    }
+    return *options.act;
+  }
+  if (stated) return *stated;
+  if (layout == Layout::HfClip) {
+    notes.push_back("activation quick-gelu (OpenAI CLIP's; no config.json says otherwise)");
+    return Activation::QuickGelu;
+  }
+  return Activation::Gelu;
+}
+
+// Dinov2's giant models use a SwiGLU MLP, which vpet's ViT does not have.
+void refuse_unsupported_hf(const nlohmann::json& hf_config, const std::string& source) {
+  if (hf_config.is_object() && hf_config.value("use_swiglu_ffn", false)) {
+    throw Error(source +
+                ": config.json use_swiglu_ffn is true (Dinov2 giant's SwiGLU MLP), "
+                "which vpet's ViT does not have");
+  }
+}
+
 Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
                const std::string& source, const LoadOptions& options,
                const nlohmann::json& hf_config) {
@@ -137,6 +201,7 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
     return it->second;
   };
 
+  refuse_unsupported_hf(hf_config, source);
   Backbone out;
   out.layout = weights.layout;
   out.source = source;
@@ -173,17 +238,14 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
   c.num_classes = has("head.weight") ? need("head.weight").size(0) : 0;
   c.pool = options.pool ? *options.pool : (c.fc_norm || !c.class_token) ? Pool::Avg : Pool::Token;
 
-  if (hf_config.is_object() && hf_config.contains("hidden_act") &&
-      hf_config["hidden_act"] != "gelu") {
-    throw Error(source + ": config.json hidden_act is " + hf_config["hidden_act"].dump() +
-                "; vpet's ViT uses the exact (erf) GELU, \"gelu\"");
-  }
-  c.ln_eps = weights.layout == Layout::HuggingFace ? 1e-12 : 1e-6;
+  c.ln_eps = default_ln_eps(weights.layout);
   if (hf_config.is_object() && hf_config.contains("layer_norm_eps")) {
-    if (!hf_config["layer_norm_eps"].is_number()) {
-      throw Error(source + ": config.json layer_norm_eps is not a number");
+    const nlohmann::json& eps = hf_config["layer_norm_eps"];
+    if (!eps.is_number() || !std::isfinite(eps.get<double>()) || !(eps.get<double>() > 0)) {
+      throw Error(source + ": config.json layer_norm_eps is " + eps.dump() +
+                  ", not a positive number");
     }
-    c.ln_eps = hf_config["layer_norm_eps"].get<double>();
+    c.ln_eps = eps.get<double>();
   }
   // A vpet export (export.h) records an eps other than timm's.
   const auto eps = file.metadata.find("layer_norm_eps");
@@ -193,12 +255,13 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
       c.ln_eps = std::stod(eps->second, &used);
     } catch (const std::exception&) {
     }
-    if (used == 0 || used != eps->second.size() || !(c.ln_eps > 0)) {
+    if (used == 0 || used != eps->second.size() || !(c.ln_eps > 0) || !std::isfinite(c.ln_eps)) {
       throw Error(source + ": __metadata__ layer_norm_eps is '" + eps->second +
                   "', not a positive number");
     }
   }
   if (options.ln_eps) c.ln_eps = *options.ln_eps;
+  c.act = decide_act(file, hf_config, weights.layout, options, source, out.notes);
   c.heads =
       decide_heads(stated_heads(file, hf_config, options, source), c.width, source, out.notes);
   if (c.width % c.heads != 0) {
@@ -266,31 +329,35 @@ std::int64_t Backbone::parameter_count() const {
 
 nlohmann::json Backbone::describe() const {
   const VitConfig& c = vit->config();
-  return {{"layout", layout_name(layout)},
-          {"width", c.width},
-          {"depth", c.depth},
-          {"heads", c.heads},
-          {"mlp_hidden", c.mlp_hidden},
-          {"patch", c.patch_size},
-          {"img_size", {c.img_size[0], c.img_size[1]}},
-          {"in_chans", c.in_chans},
-          {"prefix_tokens", c.prefix_tokens()},
-          {"reg_tokens", c.reg_tokens},
-          {"no_embed_class", c.no_embed_class},
-          {"layer_scale", c.layer_scale},
-          {"ln_eps", c.ln_eps},
-          {"pool", pool_name(c.pool)},
-          {"fc_norm", c.fc_norm},
-          {"classes", c.num_classes},
-          {"fingerprint", fingerprint},
-          {"params", parameter_count()}};
+  nlohmann::json out = {{"layout", layout_name(layout)},
+                        {"width", c.width},
+                        {"depth", c.depth},
+                        {"heads", c.heads},
+                        {"mlp_hidden", c.mlp_hidden},
+                        {"patch", c.patch_size},
+                        {"img_size", {c.img_size[0], c.img_size[1]}},
+                        {"in_chans", c.in_chans},
+                        {"prefix_tokens", c.prefix_tokens()},
+                        {"reg_tokens", c.reg_tokens},
+                        {"no_embed_class", c.no_embed_class},
+                        {"layer_scale", c.layer_scale},
+                        {"ln_eps", c.ln_eps},
+                        {"pool", pool_name(c.pool)},
+                        {"fc_norm", c.fc_norm},
+                        {"classes", c.num_classes},
+                        {"fingerprint", fingerprint},
+                        {"params", parameter_count()}};
+  // Recorded only where they are not what every earlier vpet file meant.
+  if (c.act != Activation::Gelu) out["act"] = activation_name(c.act);
+  if (preprocess_defaults) out["preprocess_defaults"] = preprocess_defaults->source;
+  return out;
 }
 
 Backbone import_backbone(const io::TensorMap& weights, const std::string& source,
                          const LoadOptions& options, const nlohmann::json& hf_config) {
   const CanonicalWeights canonical = to_canonical(weights, source);
   return build(canonical, weights, source, options,
-               canonical.layout == Layout::HuggingFace ? hf_config : nlohmann::json());
+               is_hugging_face(canonical.layout) ? hf_config : nlohmann::json());
 }
 
 namespace {
@@ -345,30 +412,37 @@ Backbone load_zip_checkpoint(const std::string& path, const LoadOptions& options
 
 Backbone load_backbone(const std::string& given_path, const LoadOptions& options) {
   if (is_random_spec(given_path)) return random_backbone(given_path, options);
-  // A Hugging Face snapshot folder names its weights model.safetensors.
-  const std::string path = std::filesystem::is_directory(given_path)
-                               ? (std::filesystem::path(given_path) / "model.safetensors").string()
-                               : given_path;
+  const std::string path = snapshot_weights_path(given_path);
   if (io::is_zip_file(path)) return load_zip_checkpoint(path, options);
   refuse_pickle(path);
-  const io::TensorMap weights = io::read_safetensors(path);
+  const io::TensorMap weights =
+      is_shard_index(path) ? read_sharded_safetensors(path) : io::read_safetensors(path);
   const CanonicalWeights canonical = to_canonical(weights, path);
-  nlohmann::json hf_config;
-  if (canonical.layout == Layout::HuggingFace) {
-    // HF keeps the architecture in config.json beside the weights.
-    const auto slash = path.rfind('/');
-    const std::string config_path =
-        (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "config.json";
-    std::ifstream in(config_path);
-    if (in) {
-      try {
-        hf_config = nlohmann::json::parse(in);
-      } catch (const nlohmann::json::exception& e) {
-        throw Error(config_path + ": not valid JSON: " + e.what());
-      }
+  if (!is_hugging_face(canonical.layout)) return build(canonical, weights, path, options, nullptr);
+
+  // HF keeps the architecture in config.json beside the weights (a CLIPModel's
+  // under vision_config), the preprocessing in preprocessor_config.json.
+  nlohmann::json hf_config = read_snapshot_json(path, "config.json");
+  if (hf_config.is_object() && hf_config.contains("vision_config")) {
+    hf_config = hf_config["vision_config"];
+  }
+  std::optional<PreprocessDefaults> defaults;
+  LoadOptions effective = options;
+  const std::string preprocessor = snapshot_file(path, "preprocessor_config.json");
+  const nlohmann::json preprocessor_config = read_snapshot_json(path, "preprocessor_config.json");
+  if (preprocessor_config.is_object()) {
+    defaults = preprocess_defaults(preprocessor_config, preprocessor);
+    if (!effective.img_size && defaults->size) {
+      effective.img_size = std::array<std::int64_t, 2>{*defaults->size, *defaults->size};
     }
   }
-  return build(canonical, weights, path, options, hf_config);
+  Backbone out = build(canonical, weights, path, effective, hf_config);
+  if (defaults) {
+    out.notes.push_back("preprocessing defaults from " + preprocessor);
+    out.notes.insert(out.notes.end(), defaults->notes.begin(), defaults->notes.end());
+    out.preprocess_defaults = std::move(defaults);
+  }
+  return out;
 }
 
 }  // namespace vpet::model

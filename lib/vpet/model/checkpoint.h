@@ -1,5 +1,6 @@
 // Loading a ViT from a safetensors checkpoint in timm, torchvision or
-// Hugging Face key layout: the layout is detected from the keys, the
+// Hugging Face key layout (ViT, Dinov2, CLIP vision tower; one file, or a
+// snapshot folder with shards), or a numpy .npz: the layout is detected from the keys, the
 // configuration inferred from the shapes, every tensor checked and converted
 // to float32. The result is frozen (requires_grad off) and in eval mode;
 // methods unfreeze what they train.
@@ -16,6 +17,7 @@
 
 #include "vpet/io/safetensors.h"
 #include "vpet/model/config.h"
+#include "vpet/model/hf_snapshot.h"
 #include "vpet/model/key_layout.h"
 #include "vpet/model/vit.h"
 
@@ -26,11 +28,15 @@ struct LoadOptions {
   // num_attention_heads or heads) or an HF config.json beside it; every
   // source given must agree. With none, width/64.
   std::optional<std::int64_t> heads;
-  // LayerNorm eps. Default per layout: 1e-6 timm/torchvision, 1e-12 HF (or
-  // config.json's layer_norm_eps).
+  // LayerNorm eps. Default per layout: 1e-6 timm/torchvision/Dinov2, 1e-12
+  // HF ViT, 1e-5 CLIP (or config.json's layer_norm_eps).
   std::optional<double> ln_eps;
+  // The MLP's activation. Default: config.json's hidden_act, a vpet
+  // export's __metadata__ act, quick-gelu for the CLIP layout, else gelu.
+  std::optional<Activation> act;
   // Input size {height, width} to build for; the position embedding is
   // resampled once, as timm does, when it differs from the checkpoint's.
+  // Default: a snapshot's preprocessor_config.json size, else the checkpoint's.
   std::optional<std::array<std::int64_t, 2>> img_size;
   // The checkpoint's patch grid {rows, cols}: needed only when it is not
   // square or the position embedding's length is ambiguous.
@@ -47,16 +53,20 @@ struct Backbone {
   std::string fingerprint;  // "sha256:<16 hex>", see fingerprint.h
   std::vector<std::string> ignored_keys;
   std::vector<std::string> notes;  // assumptions and dropped keys, for the log
+  // A Hugging Face snapshot's preprocessor_config.json, when it has one.
+  std::optional<PreprocessDefaults> preprocess_defaults;
 
   std::int64_t parameter_count() const;
   // For output headers: width, depth, heads, mlp_hidden, patch, img_size,
   // in_chans, layout, prefix_tokens, reg_tokens, no_embed_class, layer_scale,
-  // ln_eps, pool, fc_norm, classes, fingerprint, params.
+  // ln_eps, act, pool, fc_norm, classes, fingerprint, params, and
+  // preprocess_defaults (the file) when the preprocessing defaults came from one.
   nlohmann::json describe() const;
 };
 
-// Reads `path` (and, for the HF layout, a config.json in the same folder);
-// a folder stands for the model.safetensors inside it (a HF snapshot);
+// Reads `path` (and, for the HF layouts, config.json and
+// preprocessor_config.json in the same folder); a folder stands for the
+// model.safetensors or model.safetensors.index.json inside it (a HF snapshot);
 // "random:..." builds a randomly initialised ViT instead (random_vit.h).
 // Throws vpet::Error naming the file and the key for anything it cannot
 // load: unknown or missing keys, shape mismatches, undecidable heads.

@@ -4,6 +4,25 @@
 
 namespace vpet::model {
 
+const char* activation_name(Activation act) {
+  switch (act) {
+    case Activation::Gelu:
+      return "gelu";
+    case Activation::GeluTanh:
+      return "gelu-tanh";
+    case Activation::QuickGelu:
+      return "quick-gelu";
+  }
+  return "?";
+}
+
+Activation parse_activation(const std::string& name, const std::string& option) {
+  for (Activation act : {Activation::Gelu, Activation::GeluTanh, Activation::QuickGelu}) {
+    if (name == activation_name(act)) return act;
+  }
+  throw UsageError(option + ": '" + name + "' is not one of gelu, gelu-tanh, quick-gelu");
+}
+
 const char* pool_name(Pool pool) {
   switch (pool) {
     case Pool::Token:

@@ -19,6 +19,18 @@ enum class Pool {
   AvgNorm,
 };
 
+// The MLP's activation (timm act_layer, HF hidden_act).
+enum class Activation {
+  Gelu,       // the exact (erf) GELU: timm's and HF's "gelu"
+  GeluTanh,   // the tanh approximation: HF "gelu_new" / "gelu_pytorch_tanh"
+  QuickGelu,  // x * sigmoid(1.702 x): OpenAI CLIP's, HF "quick_gelu"
+};
+
+// "gelu", "gelu-tanh", "quick-gelu".
+const char* activation_name(Activation act);
+// One of activation_name's names; throws vpet::UsageError naming `option`.
+Activation parse_activation(const std::string& name, const std::string& option);
+
 const char* pool_name(Pool pool);
 // "token", "avg" or "avg-norm"; throws vpet::UsageError otherwise.
 Pool parse_pool(const std::string& name);
@@ -40,6 +52,7 @@ struct VitConfig {
   bool no_embed_class = false;
   bool layer_scale = false;  // ls1.gamma / ls2.gamma per block
   double ln_eps = 1e-6;
+  Activation act = Activation::Gelu;
   bool qkv_bias = true;
   bool patch_bias = true;
   // LayerNorm on the embedded tokens before the first block (CLIP).

@@ -31,6 +31,7 @@ io::TensorMap timm_checkpoint(const VisionTransformer& vit, const torch::Tensor&
     eps << c.ln_eps;
     map.metadata["layer_norm_eps"] = eps.str();
   }
+  if (c.act != Activation::Gelu) map.metadata["act"] = activation_name(c.act);
   return map;
 }
 

@@ -3,67 +3,108 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <set>
 
 #include "vpet/error.h"
 
 namespace vpet::model {
 namespace {
 
-// One canonical name and its spelling in each layout; nullptr where a layout
-// has no such tensor. "{N}" stands for a block index.
+// One canonical name and its spelling in each layout, in Layout's order
+// (timm, torchvision, HF ViT, HF Dinov2, HF CLIP); nullptr where a layout has
+// no such tensor. "{N}" stands for a block index, "{qkv}" for the HF
+// layouts' separate q, k and v projections (kQkvParts).
 struct Row {
   const char* canonical;
-  const char* timm;
-  const char* torchvision;
-  const char* hf;
+  std::array<const char*, 5> spellings;
 };
 
 #define TV_BLOCK "encoder.layers.encoder_layer_{N}."
 #define HF_BLOCK "encoder.layer.{N}."
+#define CLIP_BLOCK "encoder.layers.{N}."
 constexpr Row kRows[] = {
-    {"cls_token", "cls_token", "class_token", "embeddings.cls_token"},
-    {"reg_token", "reg_token", nullptr, nullptr},
-    {"pos_embed", "pos_embed", "encoder.pos_embedding", "embeddings.position_embeddings"},
-    {"patch_embed.proj.weight", "patch_embed.proj.weight", "conv_proj.weight",
-     "embeddings.patch_embeddings.projection.weight"},
-    {"patch_embed.proj.bias", "patch_embed.proj.bias", "conv_proj.bias",
-     "embeddings.patch_embeddings.projection.bias"},
-    {"norm_pre.weight", "norm_pre.weight", nullptr, nullptr},
-    {"norm_pre.bias", "norm_pre.bias", nullptr, nullptr},
-    {"blocks.{N}.norm1.weight", "blocks.{N}.norm1.weight", TV_BLOCK "ln_1.weight",
-     HF_BLOCK "layernorm_before.weight"},
-    {"blocks.{N}.norm1.bias", "blocks.{N}.norm1.bias", TV_BLOCK "ln_1.bias",
-     HF_BLOCK "layernorm_before.bias"},
-    {"blocks.{N}.attn.qkv.weight", "blocks.{N}.attn.qkv.weight",
-     TV_BLOCK "self_attention.in_proj_weight",
-     HF_BLOCK "attention.attention.{query,key,value}.weight"},
-    {"blocks.{N}.attn.qkv.bias", "blocks.{N}.attn.qkv.bias", TV_BLOCK "self_attention.in_proj_bias",
-     HF_BLOCK "attention.attention.{query,key,value}.bias"},
-    {"blocks.{N}.attn.proj.weight", "blocks.{N}.attn.proj.weight",
-     TV_BLOCK "self_attention.out_proj.weight", HF_BLOCK "attention.output.dense.weight"},
-    {"blocks.{N}.attn.proj.bias", "blocks.{N}.attn.proj.bias",
-     TV_BLOCK "self_attention.out_proj.bias", HF_BLOCK "attention.output.dense.bias"},
-    {"blocks.{N}.ls1.gamma", "blocks.{N}.ls1.gamma", nullptr, nullptr},
-    {"blocks.{N}.norm2.weight", "blocks.{N}.norm2.weight", TV_BLOCK "ln_2.weight",
-     HF_BLOCK "layernorm_after.weight"},
-    {"blocks.{N}.norm2.bias", "blocks.{N}.norm2.bias", TV_BLOCK "ln_2.bias",
-     HF_BLOCK "layernorm_after.bias"},
-    {"blocks.{N}.mlp.fc1.weight", "blocks.{N}.mlp.fc1.weight", TV_BLOCK "mlp.0.weight",
-     HF_BLOCK "intermediate.dense.weight"},
-    {"blocks.{N}.mlp.fc1.bias", "blocks.{N}.mlp.fc1.bias", TV_BLOCK "mlp.0.bias",
-     HF_BLOCK "intermediate.dense.bias"},
-    {"blocks.{N}.mlp.fc2.weight", "blocks.{N}.mlp.fc2.weight", TV_BLOCK "mlp.3.weight",
-     HF_BLOCK "output.dense.weight"},
-    {"blocks.{N}.mlp.fc2.bias", "blocks.{N}.mlp.fc2.bias", TV_BLOCK "mlp.3.bias",
-     HF_BLOCK "output.dense.bias"},
-    {"blocks.{N}.ls2.gamma", "blocks.{N}.ls2.gamma", nullptr, nullptr},
-    {"norm.weight", "norm.weight", "encoder.ln.weight", "layernorm.weight"},
-    {"norm.bias", "norm.bias", "encoder.ln.bias", "layernorm.bias"},
-    {"fc_norm.weight", "fc_norm.weight", nullptr, nullptr},
-    {"fc_norm.bias", "fc_norm.bias", nullptr, nullptr},
-    {"head.weight", "head.weight", "heads.head.weight", "classifier.weight"},
-    {"head.bias", "head.bias", "heads.head.bias", "classifier.bias"},
+    {"cls_token",
+     {"cls_token", "class_token", "embeddings.cls_token", "embeddings.cls_token",
+      "embeddings.class_embedding"}},
+    {"reg_token", {"reg_token", nullptr, nullptr, nullptr, nullptr}},
+    {"pos_embed",
+     {"pos_embed", "encoder.pos_embedding", "embeddings.position_embeddings",
+      "embeddings.position_embeddings", "embeddings.position_embedding.weight"}},
+    {"patch_embed.proj.weight",
+     {"patch_embed.proj.weight", "conv_proj.weight",
+      "embeddings.patch_embeddings.projection.weight",
+      "embeddings.patch_embeddings.projection.weight", "embeddings.patch_embedding.weight"}},
+    {"patch_embed.proj.bias",
+     {"patch_embed.proj.bias", "conv_proj.bias", "embeddings.patch_embeddings.projection.bias",
+      "embeddings.patch_embeddings.projection.bias", nullptr}},
+    {"norm_pre.weight", {"norm_pre.weight", nullptr, nullptr, nullptr, "pre_layrnorm.weight"}},
+    {"norm_pre.bias", {"norm_pre.bias", nullptr, nullptr, nullptr, "pre_layrnorm.bias"}},
+    {"blocks.{N}.norm1.weight",
+     {"blocks.{N}.norm1.weight", TV_BLOCK "ln_1.weight", HF_BLOCK "layernorm_before.weight",
+      HF_BLOCK "norm1.weight", CLIP_BLOCK "layer_norm1.weight"}},
+    {"blocks.{N}.norm1.bias",
+     {"blocks.{N}.norm1.bias", TV_BLOCK "ln_1.bias", HF_BLOCK "layernorm_before.bias",
+      HF_BLOCK "norm1.bias", CLIP_BLOCK "layer_norm1.bias"}},
+    {"blocks.{N}.attn.qkv.weight",
+     {"blocks.{N}.attn.qkv.weight", TV_BLOCK "self_attention.in_proj_weight",
+      HF_BLOCK "attention.attention.{qkv}.weight", HF_BLOCK "attention.attention.{qkv}.weight",
+      CLIP_BLOCK "self_attn.{qkv}.weight"}},
+    {"blocks.{N}.attn.qkv.bias",
+     {"blocks.{N}.attn.qkv.bias", TV_BLOCK "self_attention.in_proj_bias",
+      HF_BLOCK "attention.attention.{qkv}.bias", HF_BLOCK "attention.attention.{qkv}.bias",
+      CLIP_BLOCK "self_attn.{qkv}.bias"}},
+    {"blocks.{N}.attn.proj.weight",
+     {"blocks.{N}.attn.proj.weight", TV_BLOCK "self_attention.out_proj.weight",
+      HF_BLOCK "attention.output.dense.weight", HF_BLOCK "attention.output.dense.weight",
+      CLIP_BLOCK "self_attn.out_proj.weight"}},
+    {"blocks.{N}.attn.proj.bias",
+     {"blocks.{N}.attn.proj.bias", TV_BLOCK "self_attention.out_proj.bias",
+      HF_BLOCK "attention.output.dense.bias", HF_BLOCK "attention.output.dense.bias",
+      CLIP_BLOCK "self_attn.out_proj.bias"}},
+    {"blocks.{N}.ls1.gamma",
+     {"blocks.{N}.ls1.gamma", nullptr, nullptr, HF_BLOCK "layer_scale1.lambda1", nullptr}},
+    {"blocks.{N}.norm2.weight",
+     {"blocks.{N}.norm2.weight", TV_BLOCK "ln_2.weight", HF_BLOCK "layernorm_after.weight",
+      HF_BLOCK "norm2.weight", CLIP_BLOCK "layer_norm2.weight"}},
+    {"blocks.{N}.norm2.bias",
+     {"blocks.{N}.norm2.bias", TV_BLOCK "ln_2.bias", HF_BLOCK "layernorm_after.bias",
+      HF_BLOCK "norm2.bias", CLIP_BLOCK "layer_norm2.bias"}},
+    {"blocks.{N}.mlp.fc1.weight",
+     {"blocks.{N}.mlp.fc1.weight", TV_BLOCK "mlp.0.weight", HF_BLOCK "intermediate.dense.weight",
+      HF_BLOCK "mlp.fc1.weight", CLIP_BLOCK "mlp.fc1.weight"}},
+    {"blocks.{N}.mlp.fc1.bias",
+     {"blocks.{N}.mlp.fc1.bias", TV_BLOCK "mlp.0.bias", HF_BLOCK "intermediate.dense.bias",
+      HF_BLOCK "mlp.fc1.bias", CLIP_BLOCK "mlp.fc1.bias"}},
+    {"blocks.{N}.mlp.fc2.weight",
+     {"blocks.{N}.mlp.fc2.weight", TV_BLOCK "mlp.3.weight", HF_BLOCK "output.dense.weight",
+      HF_BLOCK "mlp.fc2.weight", CLIP_BLOCK "mlp.fc2.weight"}},
+    {"blocks.{N}.mlp.fc2.bias",
+     {"blocks.{N}.mlp.fc2.bias", TV_BLOCK "mlp.3.bias", HF_BLOCK "output.dense.bias",
+      HF_BLOCK "mlp.fc2.bias", CLIP_BLOCK "mlp.fc2.bias"}},
+    {"blocks.{N}.ls2.gamma",
+     {"blocks.{N}.ls2.gamma", nullptr, nullptr, HF_BLOCK "layer_scale2.lambda1", nullptr}},
+    {"norm.weight",
+     {"norm.weight", "encoder.ln.weight", "layernorm.weight", "layernorm.weight",
+      "post_layernorm.weight"}},
+    {"norm.bias",
+     {"norm.bias", "encoder.ln.bias", "layernorm.bias", "layernorm.bias", "post_layernorm.bias"}},
+    {"fc_norm.weight", {"fc_norm.weight", nullptr, nullptr, nullptr, nullptr}},
+    {"fc_norm.bias", {"fc_norm.bias", nullptr, nullptr, nullptr, nullptr}},
+    {"head.weight", {"head.weight", "heads.head.weight", "classifier.weight", nullptr, nullptr}},
+    {"head.bias", {"head.bias", "heads.head.bias", "classifier.bias", nullptr, nullptr}},
 };
+
+// The parts "{qkv}" stands for, stacked in this order into qkv rows.
+const std::array<const char*, 3>& qkv_parts(Layout layout) {
+  static constexpr std::array<const char*, 3> kHf{"query", "key", "value"};
+  static constexpr std::array<const char*, 3> kClip{"q_proj", "k_proj", "v_proj"};
+  return layout == Layout::HfClip ? kClip : kHf;
+}
+
+std::string with_qkv_part(std::string pattern, const char* part) {
+  pattern.replace(pattern.find("{qkv}"), 5, part);
+  return pattern;
+}
 
 // Older spellings a layout's own loader still accepts: timm remaps DeiT-3's
 // gamma_1/gamma_2, torchvision (< version 2 state dicts) mlp.linear_1/_2.
@@ -81,38 +122,40 @@ constexpr Alias kAliases[] = {
     {Layout::Torchvision, TV_BLOCK "mlp.linear_2.bias", "blocks.{N}.mlp.fc2.bias"},
 };
 
-// HF keeps q, k and v apart; they are stacked in this order into qkv rows.
-constexpr const char* kHfQkvParts[] = {"query", "key", "value"};
-
 // Keys that carry nothing the backbone's features depend on, dropped with a
 // note: timm/torchvision pre_logits (a representation layer timm itself
-// drops for fine-tuning), HF's tanh pooler, masked-image-modelling tokens.
+// drops for fine-tuning), HF's tanh pooler, masked-image-modelling tokens,
+// CLIP's text tower and its projections into the joint image-text space
+// (the PEFT papers read the image tower's pre-projection feature).
 struct Ignorable {
   Layout layout;
   const char* prefix;
   const char* why;
 };
+constexpr const char* kMaskToken = "masked-image-modelling token, unused at inference";
+constexpr const char* kClipJoint =
+    "CLIP's text tower and joint-space projections; vpet reads the image tower";
 constexpr Ignorable kIgnorable[] = {
     {Layout::Timm, "pre_logits.", "timm pre_logits representation layer (timm drops it too)"},
-    {Layout::Timm, "mask_token", "masked-image-modelling token, unused at inference"},
+    {Layout::Timm, "mask_token", kMaskToken},
     {Layout::Torchvision, "heads.pre_logits.", "torchvision pre_logits representation layer"},
     {Layout::HuggingFace, "pooler.",
      "HF pooler (dense+tanh on the class token); vpet's pre-logits are the final-normed class "
      "token"},
-    {Layout::HuggingFace, "embeddings.mask_token",
-     "masked-image-modelling token, unused at inference"},
+    {Layout::HuggingFace, "embeddings.mask_token", kMaskToken},
+    {Layout::HfDinov2, "embeddings.mask_token", kMaskToken},
+    {Layout::HfDinov2, "classifier.",
+     "Dinov2ForImageClassification's head reads [class token, mean patch token], which vpet's "
+     "head does not"},
+    {Layout::HfClip, "embeddings.position_ids", "a buffer of the indices 0..N-1"},
+    {Layout::HfClip, "text_model.", kClipJoint},
+    {Layout::HfClip, "text_projection.", kClipJoint},
+    {Layout::HfClip, "visual_projection.", kClipJoint},
+    {Layout::HfClip, "logit_scale", kClipJoint},
 };
 
 const char* spelling(const Row& row, Layout layout) {
-  switch (layout) {
-    case Layout::Timm:
-      return row.timm;
-    case Layout::Torchvision:
-      return row.torchvision;
-    case Layout::HuggingFace:
-      return row.hf;
-  }
-  return nullptr;
+  return row.spellings[std::size_t(layout)];
 }
 
 // Matches key against a pattern with at most one "{N}"; stores the index.
@@ -168,8 +211,16 @@ const char* layout_name(Layout layout) {
       return "torchvision";
     case Layout::HuggingFace:
       return "huggingface";
+    case Layout::HfDinov2:
+      return "huggingface-dinov2";
+    case Layout::HfClip:
+      return "huggingface-clip";
   }
   return "?";
+}
+
+bool is_hugging_face(Layout layout) {
+  return layout == Layout::HuggingFace || layout == Layout::HfDinov2 || layout == Layout::HfClip;
 }
 
 std::string layout_key(Layout layout, const std::string& canonical) {
@@ -177,10 +228,78 @@ std::string layout_key(Layout layout, const std::string& canonical) {
     std::string index;
     if (!match(row.canonical, canonical, &index)) continue;
     const char* s = spelling(row, layout);
-    return s ? substitute(s, index) : canonical + " (no " + layout_name(layout) + " equivalent)";
+    if (!s) return canonical + " (no " + layout_name(layout) + " equivalent)";
+    std::string key = substitute(s, index);
+    if (key.find("{qkv}") == std::string::npos) return key;
+    const auto& parts = qkv_parts(layout);
+    return with_qkv_part(
+        key, ("{" + std::string(parts[0]) + "," + parts[1] + "," + parts[2] + "}").c_str());
   }
   return canonical;
 }
+
+namespace {
+
+// Which layout a key set is in, from the patch embedding's key (every
+// layout has one) and, for the HF ViT/Dinov2 pair that share it, block 0's
+// first norm.
+struct Detected {
+  Layout layout;
+  std::string strip;  // a model-class prefix every backbone key carries ("vit.", ...)
+};
+
+template <typename Keys>
+Detected detect_layout(const Keys& keyed, const std::string& source) {
+  std::set<std::string> keys;
+  for (const auto& entry : keyed) keys.insert(entry.first);
+  struct Candidate {
+    Layout layout;
+    const char* prefix;
+    const char* probe;  // a key only this layout has, after the prefix
+  };
+  constexpr Candidate kCandidates[] = {
+      {Layout::Timm, "", "patch_embed.proj.weight"},
+      {Layout::Torchvision, "", "conv_proj.weight"},
+      {Layout::HuggingFace, "", "encoder.layer.0.layernorm_before.weight"},
+      {Layout::HuggingFace, "vit.", "encoder.layer.0.layernorm_before.weight"},
+      {Layout::HfDinov2, "", "encoder.layer.0.norm1.weight"},
+      {Layout::HfDinov2, "dinov2.", "encoder.layer.0.norm1.weight"},
+      {Layout::HfClip, "", "embeddings.patch_embedding.weight"},
+      {Layout::HfClip, "vision_model.", "embeddings.patch_embedding.weight"},
+  };
+  std::vector<Detected> found;
+  for (const Candidate& c : kCandidates) {
+    if (keys.count(std::string(c.prefix) + c.probe)) found.push_back({c.layout, c.prefix});
+  }
+  if (found.size() != 1) {
+    throw Error(source + ": cannot tell the checkpoint's key layout: expected exactly one of " +
+                "patch_embed.proj.weight (timm), conv_proj.weight (torchvision), " +
+                "[vit.]encoder.layer.0.layernorm_before.weight (Hugging Face ViT), " +
+                "[dinov2.]encoder.layer.0.norm1.weight (Hugging Face Dinov2), " +
+                "[vision_model.]embeddings.patch_embedding.weight (Hugging Face CLIP)" +
+                (keyed.empty() ? std::string(" (the file holds no tensors)")
+                               : "; first key is '" + keyed.begin()->first + "'"));
+  }
+  return found.front();
+}
+
+// CLIP stores its class embedding as [D] and its position embedding as an
+// nn.Embedding weight [N, D]; timm's (and vpet's) are [1, 1, D] and [1, N, D].
+void add_leading_ones(CanonicalWeights& out, const std::string& source) {
+  for (const auto& [name, dims] : {std::pair<const char*, std::int64_t>{"cls_token", 1},
+                                   std::pair<const char*, std::int64_t>{"pos_embed", 2}}) {
+    const auto it = out.tensors.find(name);
+    if (it == out.tensors.end()) continue;
+    torch::Tensor& t = it->second;
+    if (t.dim() != dims) {
+      throw Error(source + ": '" + out.source_keys[name] + "' has " + std::to_string(t.dim()) +
+                  " dimensions; CLIP's has " + std::to_string(dims));
+    }
+    t = dims == 1 ? t.view({1, 1, -1}) : t.unsqueeze(0);
+  }
+}
+
+}  // namespace
 
 CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& source) {
   // Training wrappers (DataParallel "module.", EMA/"model." dicts) prefix every key.
@@ -200,31 +319,20 @@ CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& s
   }
 
   CanonicalWeights out;
-  bool timm = false, torchvision = false, hf = false, hf_prefixed = false;
-  for (const auto& entry : keyed) {
-    timm = timm || entry.first == "patch_embed.proj.weight";
-    torchvision = torchvision || entry.first == "conv_proj.weight";
-    hf = hf || entry.first == "embeddings.patch_embeddings.projection.weight";
-    hf_prefixed = hf_prefixed || entry.first == "vit.embeddings.patch_embeddings.projection.weight";
-  }
-  if (int(timm) + int(torchvision) + int(hf || hf_prefixed) != 1) {
-    throw Error(source + ": cannot tell the checkpoint's key layout: expected exactly one of " +
-                "patch_embed.proj.weight (timm), conv_proj.weight (torchvision), " +
-                "[vit.]embeddings.patch_embeddings.projection.weight (Hugging Face)" +
-                (keyed.empty() ? std::string(" (the file holds no tensors)")
-                               : "; first key is '" + keyed.front().first + "'"));
-  }
-  out.layout = timm ? Layout::Timm : torchvision ? Layout::Torchvision : Layout::HuggingFace;
-  if (hf_prefixed) {
-    // ViTForImageClassification: the backbone under "vit.", the head beside it.
+  const Detected detected = detect_layout(keyed, source);
+  out.layout = detected.layout;
+  if (!detected.strip.empty()) {
+    // ViTForImageClassification, Dinov2ForImageClassification, CLIPModel: the
+    // backbone under its model prefix, the head (or the text tower) beside it.
     for (auto& entry : keyed) {
-      if (starts_with(entry.first, "vit.")) entry.first.erase(0, 4);
+      if (starts_with(entry.first, detected.strip)) entry.first.erase(0, detected.strip.size());
     }
   }
 
   // HF q/k/v parts per canonical qkv name, stacked once all are seen.
-  std::map<std::string, std::array<const torch::Tensor*, 3>> qkv_parts;
+  std::map<std::string, std::array<const torch::Tensor*, 3>> qkv_slots;
   std::map<std::string, std::string> qkv_pattern;
+  const auto& parts = qkv_parts(out.layout);
 
   auto put = [&](const std::string& canonical, const std::string& key, const torch::Tensor& t) {
     if (out.tensors.count(canonical)) {
@@ -241,18 +349,14 @@ CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& s
     for (const Row& row : kRows) {
       const char* s = spelling(row, out.layout);
       if (!s) continue;
-      if (out.layout == Layout::HuggingFace &&
-          std::string(s).find("{query,key,value}") != std::string::npos) {
-        for (int part = 0; part < 3 && !done; ++part) {
-          std::string pattern = s;
-          pattern.replace(pattern.find("{query,key,value}"), 17, kHfQkvParts[part]);
-          if (!match(pattern, key, &index)) continue;
+      if (std::string(s).find("{qkv}") != std::string::npos) {
+        for (std::size_t part = 0; part < 3 && !done; ++part) {
+          if (!match(with_qkv_part(s, parts[part]), key, &index)) continue;
           const std::string canonical = substitute(row.canonical, index);
           auto& slots =
-              qkv_parts.try_emplace(canonical, std::array<const torch::Tensor*, 3>{}).first->second;
-          if (slots[std::size_t(part)])
-            throw Error(source + ": key '" + *original + "' given twice");
-          slots[std::size_t(part)] = tensor;
+              qkv_slots.try_emplace(canonical, std::array<const torch::Tensor*, 3>{}).first->second;
+          if (slots[part]) throw Error(source + ": key '" + *original + "' given twice");
+          slots[part] = tensor;
           qkv_pattern[canonical] = substitute(s, index);
           done = true;
         }
@@ -274,7 +378,9 @@ CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& s
       if (done || ignorable.layout != out.layout || !starts_with(key, ignorable.prefix)) continue;
       out.ignored.push_back(*original);
       const std::string note = std::string("ignored ") + ignorable.prefix + "*: " + ignorable.why;
-      if (out.notes.empty() || out.notes.back() != note) out.notes.push_back(note);
+      if (std::find(out.notes.begin(), out.notes.end(), note) == out.notes.end()) {
+        out.notes.push_back(note);
+      }
       done = true;
     }
     if (!done) {
@@ -284,23 +390,24 @@ CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& s
     }
   }
 
-  for (const auto& [canonical, slots] : qkv_parts) {
+  for (const auto& [canonical, slots] : qkv_slots) {
     const std::string& pattern = qkv_pattern[canonical];
-    std::vector<torch::Tensor> parts;
-    for (int part = 0; part < 3; ++part) {
-      std::string key = pattern;
-      key.replace(key.find("{query,key,value}"), 17, kHfQkvParts[part]);
-      if (!slots[std::size_t(part)]) throw Error(source + ": missing key '" + key + "'");
-      const torch::Tensor& t = *slots[std::size_t(part)];
-      if (!parts.empty() && t.sizes() != parts.front().sizes()) {
-        throw Error(source + ": '" + key + "' has shape " + c10::str(t.sizes()) +
-                    " but the query has " + c10::str(parts.front().sizes()));
+    std::vector<torch::Tensor> stacked;
+    for (std::size_t part = 0; part < 3; ++part) {
+      const std::string key = with_qkv_part(pattern, parts[part]);
+      if (!slots[part]) throw Error(source + ": missing key '" + key + "'");
+      const torch::Tensor& t = *slots[part];
+      if (!stacked.empty() && t.sizes() != stacked.front().sizes()) {
+        throw Error(source + ": '" + key + "' has shape " + c10::str(t.sizes()) + " but '" +
+                    with_qkv_part(pattern, parts[0]) + "' has " +
+                    c10::str(stacked.front().sizes()));
       }
-      parts.push_back(t);
+      stacked.push_back(t);
     }
     // Stacking promotes mixed dtypes; the importer converts to float32 anyway.
-    put(canonical, pattern, torch::cat(parts, 0));
+    put(canonical, pattern, torch::cat(stacked, 0));
   }
+  if (out.layout == Layout::HfClip) add_leading_ones(out, source);
   drop_head_of_pre_logits(out);
   return out;
 }

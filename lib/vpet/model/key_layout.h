@@ -1,4 +1,5 @@
-// The key layouts ViT checkpoints come in (timm, torchvision, Hugging Face),
+// The key layouts ViT checkpoints come in (timm, torchvision, Hugging Face's
+// ViTModel, Dinov2Model and CLIPVisionModel),
 // and their translation to vpet's canonical names, which are timm's (see
 // vit.h). Layout differences are only names and the split of q/k/v; the
 // tensors themselves are the same.
@@ -15,25 +16,30 @@
 
 namespace vpet::model {
 
-enum class Layout { Timm, Torchvision, HuggingFace };
+enum class Layout { Timm, Torchvision, HuggingFace, HfDinov2, HfClip };
 
-const char* layout_name(Layout layout);  // "timm", "torchvision", "huggingface"
+// "timm", "torchvision", "huggingface", "huggingface-dinov2", "huggingface-clip".
+const char* layout_name(Layout layout);
+// One of the three Hugging Face layouts (their architecture is in config.json).
+bool is_hugging_face(Layout layout);
 
 struct CanonicalWeights {
   Layout layout = Layout::Timm;
   // Canonical name -> tensor as stored (dtype unchanged). HF's separate
-  // query/key/value are concatenated into the fused qkv rows.
+  // query/key/value are concatenated into the fused qkv rows; CLIP's class
+  // embedding [D] and position embedding [N, D] get timm's leading 1s.
   std::map<std::string, torch::Tensor> tensors;
   // Canonical name -> the key(s) it came from, for messages.
   std::map<std::string, std::string> source_keys;
   // Keys dropped because they play no part in the backbone's features
-  // (HF pooler, pre_logits, mask_token).
+  // (HF pooler, pre_logits, mask_token, CLIP's text tower and projections).
   std::vector<std::string> ignored;
   std::vector<std::string> notes;
 };
 
 // Detects the layout from the keys (after stripping a "module." or "model."
-// prefix that every key carries, and HF's "vit."), and renames every tensor.
+// prefix that every key carries, and HF's "vit.", "dinov2." or
+// "vision_model."), and renames every tensor.
 // Throws vpet::Error naming `source` and the key for a key the layout does not
 // know, a duplicate after renaming, or an incomplete q/k/v triple.
 CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& source);

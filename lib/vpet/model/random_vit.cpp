@@ -123,6 +123,7 @@ Backbone random_backbone(const std::string& spec, const LoadOptions& options) {
                      " (give the heads in the spec)");
   }
   if (options.ln_eps) c.ln_eps = *options.ln_eps;
+  if (options.act) c.act = *options.act;
   if (options.pool) c.pool = *options.pool;
   try {
     c.validate();

@@ -129,13 +129,25 @@ torch::Tensor AttentionImpl::bias_of(QkvPart part) const {
   return qkv->bias.narrow(0, std::int64_t(part) * width, width);
 }
 
-MlpImpl::MlpImpl(std::int64_t width, std::int64_t hidden) {
+torch::Tensor activate(const torch::Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::Gelu:
+      return torch::gelu(x);
+    case Activation::GeluTanh:
+      return torch::gelu(x, "tanh");
+    case Activation::QuickGelu:
+      return x * torch::sigmoid(1.702 * x);
+  }
+  throw std::logic_error("unknown activation");
+}
+
+MlpImpl::MlpImpl(std::int64_t width, std::int64_t hidden, Activation act) : act(act) {
   fc1 = register_module("fc1", torch::nn::Linear(width, hidden));
   fc2 = register_module("fc2", torch::nn::Linear(hidden, width));
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  return fc2->forward(torch::gelu(fc1->forward(x)));
+  return fc2->forward(activate(fc1->forward(x), act));
 }
 
 LayerScaleImpl::LayerScaleImpl(std::int64_t width) {
@@ -147,7 +159,7 @@ BlockImpl::BlockImpl(const VitConfig& config) {
   attn = register_module("attn", Attention(config.width, config.heads, config.qkv_bias));
   if (config.layer_scale) ls1 = register_module("ls1", LayerScale(config.width));
   norm2 = register_module("norm2", layer_norm(config.width, config.ln_eps));
-  mlp = register_module("mlp", Mlp(config.width, config.mlp_hidden));
+  mlp = register_module("mlp", Mlp(config.width, config.mlp_hidden, config.act));
   if (config.layer_scale) ls2 = register_module("ls2", LayerScale(config.width));
 }
 
@@ -202,7 +214,7 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& input, std::int64_t index,
 
   const torch::Tensor mlp_in = hooked_norm(norm2, x, hooks, index, NormSite::Norm2);
   const torch::Tensor hidden =
-      torch::gelu(hooks.linear(index, Site::Fc1, mlp_in, mlp->fc1->forward(mlp_in)));
+      activate(hooks.linear(index, Site::Fc1, mlp_in, mlp->fc1->forward(mlp_in)), mlp->act);
   const torch::Tensor mlp_out = hooks.linear(index, Site::Fc2, hidden, mlp->fc2->forward(hidden));
   branch = hooks.linear(index, Site::Mlp, mlp_in, mlp_out);
   return hooks.block_output(

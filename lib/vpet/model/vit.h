@@ -60,12 +60,16 @@ class AttentionImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Attention);
 
+// The MLP's non-linearity, applied to fc1's output.
+torch::Tensor activate(const torch::Tensor& x, Activation act);
+
 class MlpImpl : public torch::nn::Module {
  public:
-  MlpImpl(std::int64_t width, std::int64_t hidden);
-  torch::Tensor forward(const torch::Tensor& x);  // fc2(gelu(fc1(x))), exact erf GELU
+  MlpImpl(std::int64_t width, std::int64_t hidden, Activation act);
+  torch::Tensor forward(const torch::Tensor& x);  // fc2(act(fc1(x)))
 
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  Activation act;
 };
 TORCH_MODULE(Mlp);
 
