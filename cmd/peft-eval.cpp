@@ -165,11 +165,17 @@ int run(const cxxopts::ParseResult& result) {
   cli::Runtime runtime = cli::read_runtime_options(result);
   const vpet::model::Precision precision = cli::read_precision_option(result);
   const vpet::data::LoaderOptions loader_options = cli::read_loader_options(result, runtime);
-  const vpet::data::Dataset dataset(data_spec, cli::read_data_options(result));
-  if (dataset.size() == 0) throw vpet::Error(data_spec + ": no samples selected");
-
   std::vector<vpet::peft::Bundle> bundles;
   for (const std::string& path : adapters) bundles.push_back(vpet::peft::read_bundle(path));
+  vpet::data::DatasetOptions dataset_options = cli::read_data_options(result);
+  // The test set's labels are matched to the classes trained on by name (a
+  // list of class names may meet them in another order); --classes selects
+  // from the test set's own, as it did from the training set's.
+  if (!bundles.empty() && dataset_options.classes.empty()) {
+    dataset_options.class_set = bundles.front().classes;
+  }
+  const vpet::data::Dataset dataset(data_spec, dataset_options);
+  if (dataset.size() == 0) throw vpet::Error(data_spec + ": no samples selected");
   const bool from_bundle = !preprocessing_given(result) && !bundles.empty();
   const vpet::model::LoadOptions load_options = cli::read_model_options(result, runtime);
   // The backbone for bundles[first..last): their fingerprints are checked

@@ -524,16 +524,6 @@ Inputs read_feature_inputs(const cxxopts::ParseResult& result) {
 
 // Validation classes must be the training classes (a list file's val split
 // may lack the last ones).
-void check_val_classes(const vpet::data::Dataset& train, const vpet::data::Dataset& val) {
-  const auto& names = train.class_names();
-  const auto& val_names = val.class_names();
-  bool same = val_names.size() <= names.size();
-  for (std::size_t i = 0; same && i < val_names.size(); ++i) same = val_names[i] == names[i];
-  if (!same) {
-    throw Error(val.spec() + ": its classes differ from the training set's (" + train.spec() + ")");
-  }
-}
-
 // -m/-d/--val: the datasets first (a bad list file should not wait for a
 // large checkpoint), then the backbone, then every image decoded once.
 Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime& runtime) {
@@ -548,13 +538,15 @@ Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime&
     val_options.classes = dataset_options.classes;
     val_options.labels = dataset_options.labels;
     val_options.root = dataset_options.root;
+    // Matched to the training classes by name (a list of class names may
+    // meet them in another order), before --classes picks the same ones.
+    val_options.class_set = dataset.listed_class_names();
     if (result.count("val-per-class")) {
       val_options.seed = dataset_options.seed;
       cli::read_per_class(result["val-per-class"].as<std::string>(), "--val-per-class",
                           val_options);
     }
     val_set.emplace(result["val"].as<std::string>(), val_options);
-    check_val_classes(dataset, *val_set);
   }
   Inputs inputs;
   inputs.backbone =

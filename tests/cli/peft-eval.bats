@@ -122,3 +122,46 @@ PY
   assert_success
   assert_output "ok"
 }
+
+@test "class names in list files: val and test sets in another order map onto the training classes" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 6
+  local t=$BATS_TEST_TMPDIR name
+  # The same images as numbers (blue 0, green 1, red 2) and as names, the
+  # named test list meeting its classes in another order than training.
+  for name in blue green red; do
+    for i in 0 1 2 3; do echo "task/$name/$i.png $name"; done >>"$t/train_named.txt"
+  done
+  for name in red blue green; do
+    for i in 4 5; do echo "task/$name/$i.png $name"; done >>"$t/test_named.txt"
+  done
+  sed 's/ blue$/ 0/; s/ green$/ 1/; s/ red$/ 2/' "$t/train_named.txt" >"$t/train.txt"
+  sed 's/ blue$/ 0/; s/ green$/ 1/; s/ red$/ 2/' "$t/test_named.txt" >"$t/test.txt"
+  local m=$FIXTURES/vit/a_timm.safetensors
+  run "$BIN/peft-train" -q -m "$m" -d "$t/train_named.txt" --val "$t/test_named.txt" \
+    --method linear --epochs 2 --lr 1e-2 --seed 1 -o "$t/named.vpet"
+  assert_success
+  run "$BIN/peft-train" -q -m "$m" -d "$t/train.txt" --val "$t/test.txt" \
+    --method linear --epochs 2 --lr 1e-2 --seed 1 -o "$t/numbered.vpet"
+  assert_success
+  run same_tensors "$t/named.vpet" "$t/numbered.vpet"
+  assert_success
+  run "$BIN/peft-eval" -q -m "$m" -a "$t/named.vpet" -d "$t/test_named.txt" --json
+  assert_success
+  local named=$output
+  run "$BIN/peft-eval" -q -m "$m" -a "$t/numbered.vpet" -d "$t/test.txt" --json
+  assert_success
+  # The same scores, under names (blue, green, red) and numbers (0, 1, 2).
+  local scores='[.n, .top1, [.per_class[]]]'
+  assert_equal "$(jq -c "$scores" <<<"$named")" "$(jq -c "$scores" <<<"$output")"
+  assert_equal "$(jq -c '.per_class | keys_unsorted' <<<"$named")" '["blue","green","red"]' 
+  # A class the training set lacks is named with the file and line.
+  echo "task/red/5.png crimson" >>"$t/test_named.txt"
+  run "$BIN/peft-eval" -q -m "$m" -a "$t/named.vpet" -d "$t/test_named.txt"
+  assert_failure 1
+  assert_output --partial "test_named.txt:7: class 'crimson' is not one of the 3 classes trained on"
+  run "$BIN/peft-train" -q -m "$m" -d "$t/train_named.txt" --val "$t/test_named.txt" \
+    --method linear --epochs 1 -o "$t/x.vpet"
+  assert_failure 1
+  assert_output --partial "test_named.txt:7: class 'crimson'"
+  assert [ ! -e "$t/x.vpet" ]
+}

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <system_error>
 
 #include "vpet/data/listing.h"
@@ -149,6 +150,29 @@ const char* kind_name(DatasetKind kind) {
   return "?";
 }
 
+namespace {
+
+// Renumbers the listing's samples to the classes of `classes` by name.
+void map_onto(const std::vector<std::string>& classes, Listing& listing) {
+  std::map<std::string, int64_t> number;
+  for (size_t i = 0; i < classes.size(); ++i) number.emplace(classes[i], int64_t(i));
+  for (size_t i = 0; i < listing.samples.size(); ++i) {
+    Sample& s = listing.samples[i];
+    const std::string& name = listing.class_names[size_t(s.label)];
+    const auto it = number.find(name);
+    if (it == number.end()) {
+      const std::string where = i < listing.origins.size() ? listing.origins[i] : s.path;
+      throw Error(where + ": class '" + name + "' is not one of the " +
+                  std::to_string(classes.size()) + " classes trained on (" + classes.front() +
+                  (classes.size() > 1 ? ", …, " + classes.back() : std::string()) + ")");
+    }
+    s.label = it->second;
+  }
+  listing.class_names = classes;
+}
+
+}  // namespace
+
 Dataset::Dataset(const std::string& spec, const DatasetOptions& options)
     : spec_(spec), options_(options) {
   if (options.per_class < 0) {
@@ -196,9 +220,11 @@ Dataset::Dataset(const std::string& spec, const DatasetOptions& options)
       listing = list_csv(path_, options.root);
       break;
   }
+  if (!options.class_set.empty()) map_onto(options.class_set, listing);
   listed_ = listing.samples.size();
   samples_ = std::move(listing.samples);
   class_names_ = std::move(listing.class_names);
+  listed_class_names_ = class_names_;
   idx_ = std::move(listing.idx);
 
   if (!options.classes.empty()) select_classes(spec_, options.classes, &samples_, &class_names_);

@@ -67,6 +67,12 @@ struct DatasetOptions {
   // JSON and CSV splits: the folder their image paths are relative to;
   // empty: the split file's own folder.
   std::string root;
+  // The classes of another set (a training set's listed_class_names(), a
+  // bundle's): this set's labels are matched to them by class name before any
+  // subset, so a validation or test list naming its classes in another order
+  // gets the training set's numbers. A class this set has and they lack is an
+  // error naming the file and line. Empty: this set's own classes.
+  std::vector<std::string> class_set;
 };
 
 class Dataset {
@@ -85,6 +91,8 @@ class Dataset {
   const Sample& sample(size_t i) const { return samples_[i]; }
   const std::vector<Sample>& samples() const { return samples_; }
   const std::vector<std::string>& class_names() const { return class_names_; }
+  // The classes as listed, before --classes selected and renumbered some.
+  const std::vector<std::string>& listed_class_names() const { return listed_class_names_; }
   int64_t num_classes() const { return static_cast<int64_t>(class_names_.size()); }
 
   // The decoded image of sample i (HWC uint8, 1 or 3 channels). Safe to call
@@ -103,6 +111,7 @@ class Dataset {
   size_t listed_ = 0;  // samples before any subset
   std::vector<Sample> samples_;
   std::vector<std::string> class_names_;
+  std::vector<std::string> listed_class_names_;
   std::string labels_path_;               // IDX only
   std::shared_ptr<const IdxImages> idx_;  // IDX only; shared by copies
 };

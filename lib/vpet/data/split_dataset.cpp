@@ -6,7 +6,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -19,59 +18,13 @@ namespace fs = std::filesystem;
 namespace vpet::data {
 namespace {
 
-// One listed image: its path as written, its label as written, and where it
-// was written (for messages: "file.json: key 'x'", "file.csv:12").
-struct Entry {
-  std::string path, label, where;
-};
-
-// Labels that are all non-negative integers are class numbers; anything else
-// makes every label a class name, numbered in first-seen order. With
-// `remap_numbers` the numbers are renumbered 0..K-1 in increasing order, as
-// VPT's FGVC loader does (sorted(set(labels))); without, they are used as
-// given (K = largest + 1), as list files use them.
-Listing to_listing(const std::vector<Entry>& entries, const std::string& root, bool remap_numbers,
-                   const std::string& source) {
+Listing to_listing(const std::vector<ListedEntry>& entries, const std::string& root,
+                   bool remap_numbers, const std::string& source) {
   if (entries.empty()) throw Error(source + ": lists no images");
-  constexpr long long kMaxLabel = (1LL << 18) - 1;
-  const auto is_number = [](const std::string& s) {
-    return !s.empty() && s.size() <= 7 && s.find_first_not_of("0123456789") == std::string::npos;
-  };
-  bool numbers = true;
-  for (const Entry& e : entries) numbers = numbers && is_number(e.label);
   Listing listing;
-  std::map<std::string, std::int64_t> ids;  // label text -> class
-  if (numbers) {
-    std::set<long long> values;
-    for (const Entry& e : entries) {
-      const long long value = std::stoll(e.label);
-      if (value > kMaxLabel) {
-        throw Error(e.where + ": label " + e.label + " is too large (at most " +
-                    std::to_string(kMaxLabel) + ")");
-      }
-      values.insert(value);
-    }
-    if (remap_numbers) {
-      for (long long v : values) {
-        ids[std::to_string(v)] = std::int64_t(listing.class_names.size());
-        listing.class_names.push_back(std::to_string(v));
-      }
-    } else {
-      for (long long k = 0; k <= *values.rbegin(); ++k) {
-        ids[std::to_string(k)] = k;
-        listing.class_names.push_back(std::to_string(k));
-      }
-    }
-  } else {
-    for (const Entry& e : entries) {
-      if (ids.count(e.label)) continue;
-      if (e.label.empty()) throw Error(e.where + ": empty label");
-      ids[e.label] = std::int64_t(listing.class_names.size());
-      listing.class_names.push_back(e.label);
-    }
-  }
+  const std::vector<std::int64_t> classes = assign_classes(entries, remap_numbers, listing);
   std::set<std::string> seen;
-  for (const Entry& e : entries) {
+  for (const ListedEntry& e : entries) {
     if (!seen.insert(e.path).second) throw Error(e.where + ": '" + e.path + "' is listed twice");
     const fs::path p(e.path);
     const std::string resolved = p.is_absolute() ? e.path : (fs::path(root) / p).string();
@@ -79,10 +32,9 @@ Listing to_listing(const std::vector<Entry>& entries, const std::string& root, b
     if (!fs::is_regular_file(resolved, ec)) {
       throw Error(e.where + ": no such image: " + resolved);
     }
-    // Numbers keep their text's value ("007" is class 7).
-    const std::string key = numbers ? std::to_string(std::stoll(e.label)) : e.label;
     const std::int64_t index = std::int64_t(listing.samples.size());
-    listing.samples.push_back({resolved, ids.at(key), index});
+    listing.samples.push_back({resolved, classes[std::size_t(index)], index});
+    listing.origins.push_back(e.where);
   }
   return listing;
 }
@@ -94,7 +46,7 @@ class SplitReader : public nlohmann::json::json_sax_t {
  public:
   explicit SplitReader(std::string source) : source_(std::move(source)) {}
 
-  std::vector<Entry> entries;
+  std::vector<ListedEntry> entries;
 
   bool null() override { return value("null"); }
   bool boolean(bool) override { return value("a boolean"); }
@@ -206,7 +158,7 @@ Listing list_json(const std::string& path, const std::string& root) {
 Listing list_csv(const std::string& path, const std::string& root) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open: " + std::strerror(errno));
-  std::vector<Entry> entries;
+  std::vector<ListedEntry> entries;
   std::string line;
   std::size_t path_column = 0, label_column = 1, columns = 0;
   for (std::size_t number = 1; std::getline(in, line); ++number) {

@@ -42,13 +42,22 @@ TEST(ListDataset, BadLabelNamesFileAndLine) {
   TempDir dir;
   write_text(dir / "train800.txt", "a.jpg 1\nb.jpg 2\n\nc.jpg x\n");
   EXPECT_EQ(error_of(dir / "train800.txt"),
-            dir / "train800.txt" + ":4: label 'x' is not a non-negative integer");
-  write_text(dir / "neg.txt", "a.jpg -1\n");
-  EXPECT_EQ(error_of(dir / "neg.txt"),
-            dir / "neg.txt" + ":1: label '-1' is not a non-negative integer");
+            dir / "train800.txt" + ":4: label 'x' is a class name, but " + dir / "train800.txt" +
+                ":1 gives a class number ('1'); labels are all numbers or all names");
+  write_text(dir / "neg.txt", "a.jpg 0\nb.jpg -1\n");
+  EXPECT_NE(error_of(dir / "neg.txt").find(":2: label '-1' is a class name"), std::string::npos);
   write_text(dir / "big.txt", "a.jpg 99999999999999999999\n");
-  EXPECT_NE(error_of(dir / "big.txt").find(":1: label '99999999999999999999' is too large"),
+  EXPECT_NE(error_of(dir / "big.txt").find(":1: label 99999999999999999999 is too large"),
             std::string::npos);
+}
+
+TEST(ListDataset, ClassNamesAreNumberedInFirstSeenOrder) {
+  TempDir dir;
+  write_text(dir / "train.txt", "a.jpg tern\nb.jpg gull\nc.jpg tern\nd.jpg 0wl\n");
+  const Dataset d(dir / "train.txt");
+  EXPECT_EQ(d.class_names(), (std::vector<std::string>{"tern", "gull", "0wl"}));
+  EXPECT_EQ(d.sample(2).label, 0);
+  EXPECT_EQ(d.sample(3).label, 2);
 }
 
 TEST(ListDataset, MissingLabelNamesFileAndLine) {
