@@ -314,7 +314,7 @@ void declare(cxxopts::Options& options) {
      cxxopts::value<std::string>()->default_value("ift"),
      "KIND")
     ("lion-tau",
-     "LION: damping of the phantom steps",
+     "LION: damping of the phantom steps, in (0, 1]",
      cxxopts::value<double>()->default_value("0.5"),
      "T")
     ("lion-backward-tol",

@@ -17,6 +17,7 @@
 #include "vpet/io/stream.h"
 #include "vpet/io/tensor_text.h"
 #include "vpet/model/fingerprint.h"
+#include "vpet/peft/settings.h"
 #include "vpet/proto/prompt_init.h"
 
 namespace {
@@ -106,8 +107,11 @@ proto::PrototypeOptions read_prototype_options(const cxxopts::ParseResult& resul
   }
   options.method = *parsed;
   constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+  // peft-train's bound on every method count (peft/settings.h).
+  constexpr std::int64_t kMaxPrompts = vpet::peft::Settings::kMaxInteger;
   options.prompts = result.count("prompts")
-                        ? checked<std::int64_t>(result, "prompts", 1, kMax, "at least 1")
+                        ? checked<std::int64_t>(result, "prompts", 1, kMaxPrompts,
+                                                "in [1, " + std::to_string(kMaxPrompts) + "]")
                         : (deep ? kDeepPrompts : kShallowPrompts);
   options.seed = result["seed"].as<std::uint64_t>();
   options.windows = proto::parse_window_rule(result["windows"].as<std::string>());

@@ -140,7 +140,11 @@ assert np.allclose(r[0][1]['head.weight'], r[1][1]['head.weight'], atol=1e-5)
   "$BIN/peft-train" "${TRAIN[@]}" -d train --method linear --epochs 1 --checkpoint ck.vpet -o a.vpet
   run "$BIN/peft-train" "${TRAIN[@]}" -d train --method linear --epochs 2 --resume ck.vpet -o b.vpet
   assert_failure 2
-  assert_output --partial "epochs"
+  assert_output --partial "epochs: 1 in the checkpoint, 2 now"
+  # What differs inside the run's record is named with both values.
+  run "$BIN/peft-train" "${TRAIN[@]}" -d train --method bitfit --epochs 1 --resume ck.vpet -o b.vpet
+  assert_failure 2
+  assert_output --partial 'run.method: "linear" in the checkpoint, "bitfit" now'
 }
 
 @test "an option the method does not use is warned about" {

@@ -81,7 +81,14 @@ void add_runtime_options(cxxopts::Options& options) {
 
 Runtime read_runtime_options(const cxxopts::ParseResult& result) {
   Runtime runtime;
+  // A thread per core; more than any machine has is a typo (-t 100000
+  // would start that many threads before the first image).
+  constexpr int kMaxThreads = 1024;
   int threads = at_least(result, "threads", 0);
+  if (threads > kMaxThreads) {
+    throw UsageError("--threads must be at most " + std::to_string(kMaxThreads) + ", got " +
+                     std::to_string(threads));
+  }
   if (threads == 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   runtime.threads = threads;
   // LibTorch starts with one thread on small machines; set it explicitly.
@@ -140,7 +147,13 @@ model::LoadOptions read_model_options(const cxxopts::ParseResult& result, const 
     options.act = model::parse_activation(result["act"].as<std::string>(), "--act");
   }
   if (result.count("img-size")) {
+    // 8192 is 16x a ViT-g's 518; larger asks for gigabytes of position embedding.
+    constexpr int kMaxImgSize = 8192;
     std::int64_t size = at_least<int>(result, "img-size", 1);
+    if (size > kMaxImgSize) {
+      throw UsageError("--img-size must be at most " + std::to_string(kMaxImgSize) + ", got " +
+                       std::to_string(size));
+    }
     options.img_size = std::array<std::int64_t, 2>{size, size};
   }
   options.device = runtime.device;

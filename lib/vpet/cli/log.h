@@ -12,8 +12,16 @@ const std::string& program_name();
 void set_quiet(bool quiet);
 bool quiet();
 
+// Every message passes through printable() on its way out: it may hold
+// paths, keys and labels read from files.
 void info(const std::string& message);
 void warn(const std::string& message);
 void error(const std::string& message);
+
+// `message` safe for a terminal: control bytes (a CR, an escape sequence;
+// newlines kept) and bytes that are not UTF-8 become \xNN, and a message
+// over 4096 bytes keeps its first 2048 and last 512 with the count of those
+// left out between.
+std::string printable(const std::string& message);
 
 }  // namespace vpet::cli

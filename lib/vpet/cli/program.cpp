@@ -54,6 +54,29 @@ int finish_standard_output(int status) {
   return kExitFailure;
 }
 
+// cxxopts says "Argument 'nan' failed to parse" without the option: find the
+// option the value was given to ("--lr nan", "--lr=nan", "-b x") and say it.
+std::string with_option_named(const std::string& message, int argc, char** argv) {
+  // The value between cxxopts' quotes (typographic where it has UTF-8, else ').
+  const std::string open = cxxopts::LQUOTE, close = cxxopts::RQUOTE;
+  const auto begin = message.find(open);
+  const auto end = message.rfind(close);
+  if (begin == std::string::npos || end == std::string::npos || end <= begin) return message;
+  const std::string value = message.substr(begin + open.size(), end - begin - open.size());
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto equals = arg.find('=');
+    std::string option;
+    if (arg.rfind("--", 0) == 0 && equals != std::string::npos && arg.substr(equals + 1) == value) {
+      option = arg.substr(0, equals);
+    } else if (arg.size() > 1 && arg[0] == '-' && i + 1 < argc && argv[i + 1] == value) {
+      option = arg;
+    }
+    if (!option.empty()) return option + ": '" + value + "' is not a valid value (see --help)";
+  }
+  return message;
+}
+
 int parse_and_run(const Program& program, int argc, char** argv) {
   try {
     cxxopts::Options options(program.name, program.summary);
@@ -82,6 +105,8 @@ int parse_and_run(const Program& program, int argc, char** argv) {
     }
     set_quiet(result.count("quiet") > 0);
     return program.run(result);
+  } catch (const cxxopts::exceptions::incorrect_argument_type& e) {
+    return usage_failure(program, with_option_named(e.what(), argc, argv));
   } catch (const cxxopts::exceptions::exception& e) {
     return usage_failure(program, e.what());
   } catch (const UsageError& e) {

@@ -2,6 +2,7 @@
 
 #include "vpet/error.h"
 #include "vpet/peft/registry.h"
+#include "vpet/peft/settings.h"
 
 namespace vpet::eval {
 
@@ -32,7 +33,15 @@ Task adapter_task(const peft::Bundle& bundle, const std::string& bundle_path,
   task.method = bundle.method;
   task.classes = bundle.classes;
   task.preprocess = bundle.preprocess;
-  task.hooks = peft::create_method(bundle.method, bundle.config);
+  // A bundle's configuration is data: a bad value is the file's fault
+  // (exit 1, the file and the key), not a usage error on this command line.
+  try {
+    task.hooks = peft::create_method(bundle.method, bundle.config);
+  } catch (const peft::SettingError& e) {
+    throw Error(bundle_path + ": config key '" + e.key + "' " + e.problem);
+  } catch (const UsageError& e) {
+    throw Error(bundle_path + ": " + e.what());
+  }
   // Initial values are overwritten by the bundle; the generator only has to exist.
   torch::Generator generator = at::detail::createCPUGenerator(0);
   try {

@@ -315,7 +315,13 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
 }  // namespace
 
 void apply_load_options(Backbone& backbone, const LoadOptions& options) {
-  if (options.img_size) backbone.vit->set_img_size(*options.img_size);
+  if (options.img_size) {
+    try {
+      backbone.vit->set_img_size(*options.img_size);
+    } catch (const Error& e) {  // a size off the patch grid: the option's fault
+      throw UsageError("--img-size " + std::to_string((*options.img_size)[0]) + ": " + e.what());
+    }
+  }
   for (auto& p : backbone.vit->parameters()) p.requires_grad_(false);
   backbone.vit->eval();
   backbone.vit->to(options.device);

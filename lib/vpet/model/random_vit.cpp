@@ -1,5 +1,6 @@
 #include "vpet/model/random_vit.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdint>
@@ -78,6 +79,23 @@ RandomSpec parse(const std::string& spec) {
     }
   }
   c.mlp_hidden = mlp > 0 ? mlp : 4 * c.width;
+  // Every size above fits in 31 bits, but their products need not: bound the
+  // model before it is built (ViT-g/14 has 1.0e9 parameters, 1536 wide).
+  constexpr double kMaxParameters = double(1LL << 31);
+  const double per_block =
+      4.0 * double(c.width) * double(c.width) + 2.0 * double(c.width) * double(c.mlp_hidden);
+  const double tokens = double(c.img_size[0] / std::max<std::int64_t>(c.patch_size, 1)) *
+                        double(c.img_size[1] / std::max<std::int64_t>(c.patch_size, 1));
+  const double parameters =
+      double(c.depth) * per_block + tokens * double(c.width) +
+      double(c.patch_size) * double(c.patch_size) * double(c.in_chans) * double(c.width);
+  if (parameters > kMaxParameters || c.depth > 1024 || c.in_chans > 64) {
+    throw UsageError(spec + ": " + std::to_string(std::llround(parameters / 1e6)) +
+                     "M parameters, depth " + std::to_string(c.depth) + ", " +
+                     std::to_string(c.in_chans) +
+                     " channels: random models are bounded (2^31 parameters, depth 1024, "
+                     "64 channels)");
+  }
   try {
     c.validate();
   } catch (const Error& e) {

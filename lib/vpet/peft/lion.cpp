@@ -40,16 +40,14 @@ Lion::Lion(const nlohmann::json& config) {
   width_ = settings.integer("lion_width", 256, 1);
   relu_ = settings.choice("lion_activation", "tanh", {"tanh", "relu"}) == "relu";
   spectral_ = settings.choice("lion_contraction", "spectral", {"spectral", "weight"}) == "spectral";
-  lipschitz_ = settings.number("lion_lipschitz", 0.9, 0.0, inf);
-  if (lipschitz_ == 0.0) throw UsageError("--lion-lipschitz must be > 0");
+  lipschitz_ = settings.positive("lion_lipschitz", 0.9);
   groupnorm_ = settings.boolean("lion_groupnorm", false);
   deq_.solver = parse_deq_solver(settings.choice("lion_solver", "anderson", {"anderson", "fixed"}),
                                  "--lion-solver");
   deq_.tol = settings.number("lion_tol", 1e-3, 0.0, inf);
   deq_.max_iter = settings.integer("lion_max_iter", 30, 1);
   parse_deq_gradient(settings.text("lion_grad", "ift"), "--lion-grad", deq_);
-  deq_.phantom_tau = settings.number("lion_tau", 0.5, 0.0, 1.0 + 1e-12);
-  if (deq_.phantom_tau == 0.0) throw UsageError("--lion-tau must be in (0, 1]");
+  deq_.phantom_tau = settings.fraction("lion_tau", 0.5);
   deq_.backward_tol = settings.number("lion_backward_tol", 1e-6, 0.0, inf);
   deq_.backward_max_iter = settings.integer("lion_backward_max_iter", 40, 1);
   prune_reg_ = settings.number("lion_prune_reg", 0.0, 0.0, inf);

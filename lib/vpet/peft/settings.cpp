@@ -1,6 +1,7 @@
 #include "vpet/peft/settings.h"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
 
 #include "vpet/error.h"
@@ -22,6 +23,10 @@ std::string joined(const std::vector<std::string>& words, const char* separator)
   return out;
 }
 
+[[noreturn]] void bad(const std::string& key, const std::string& problem) {
+  throw SettingError(key, option(key), problem);
+}
+
 }  // namespace
 
 Settings::Settings(const nlohmann::json& config)
@@ -37,36 +42,56 @@ std::int64_t Settings::integer(const std::string& key, std::int64_t fallback,
                                std::int64_t min) const {
   if (!has(key)) return fallback;
   const auto& value = config_.at(key);
-  if (!value.is_number_integer()) throw UsageError(option(key) + " must be an integer");
+  if (!value.is_number_integer()) bad(key, "must be an integer");
   const std::int64_t n = value.get<std::int64_t>();
-  if (n < min) throw UsageError(option(key) + " must be >= " + std::to_string(min));
+  if (n < min) bad(key, "must be >= " + std::to_string(min));
+  if (n > kMaxInteger) bad(key, "must be <= " + std::to_string(kMaxInteger));
   return n;
 }
 
-double Settings::number(const std::string& key, double fallback, double min, double max) const {
+double Settings::checked_number(const std::string& key, double fallback,
+                                const std::function<bool(double)>& in_range,
+                                const std::string& range) const {
   if (!has(key)) return fallback;
   const auto& value = config_.at(key);
-  if (!value.is_number()) throw UsageError(option(key) + " must be a number");
+  if (!value.is_number()) bad(key, "must be a number");
   const double x = value.get<double>();
-  if (!(x >= min && x < max)) {
+  if (!in_range(x)) {
     std::ostringstream message;
-    message << option(key) << " must be in [" << min << ", " << max << "), got " << x;
-    throw UsageError(message.str());
+    message << "must be " << range << ", got " << x;
+    bad(key, message.str());
   }
   return x;
+}
+
+double Settings::number(const std::string& key, double fallback, double min, double max) const {
+  std::ostringstream range;
+  range << "in [" << min << ", " << max << ")";
+  return checked_number(
+      key, fallback, [&](double x) { return x >= min && x < max; }, range.str());
+}
+
+double Settings::positive(const std::string& key, double fallback) const {
+  return checked_number(
+      key, fallback, [](double x) { return x > 0.0 && std::isfinite(x); }, "> 0");
+}
+
+double Settings::fraction(const std::string& key, double fallback) const {
+  return checked_number(
+      key, fallback, [](double x) { return x > 0.0 && x <= 1.0; }, "in (0, 1]");
 }
 
 bool Settings::boolean(const std::string& key, bool fallback) const {
   if (!has(key)) return fallback;
   const auto& value = config_.at(key);
-  if (!value.is_boolean()) throw UsageError(option(key) + " must be true or false");
+  if (!value.is_boolean()) bad(key, "must be true or false");
   return value.get<bool>();
 }
 
 std::string Settings::text(const std::string& key, const std::string& fallback) const {
   if (!has(key)) return fallback;
   const auto& value = config_.at(key);
-  if (!value.is_string()) throw UsageError(option(key) + " must be a string");
+  if (!value.is_string()) bad(key, "must be a string");
   return value.get<std::string>();
 }
 
@@ -74,8 +99,7 @@ std::string Settings::choice(const std::string& key, const std::string& fallback
                              const std::vector<std::string>& choices) const {
   const std::string value = text(key, fallback);
   if (std::find(choices.begin(), choices.end(), value) == choices.end()) {
-    throw UsageError(option(key) + " must be one of " + joined(choices, ", ") + ", got '" + value +
-                     "'");
+    bad(key, "must be one of " + joined(choices, ", ") + ", got '" + value + "'");
   }
   return value;
 }
@@ -91,22 +115,20 @@ std::vector<std::string> Settings::choices(const std::string& key,
     for (std::string item; std::getline(list, item, ',');) picked.push_back(item);
   } else if (value.is_array()) {
     for (const auto& item : value) {
-      if (!item.is_string()) throw UsageError(option(key) + " must list names");
+      if (!item.is_string()) bad(key, "must list names");
       picked.push_back(item.get<std::string>());
     }
   } else {
-    throw UsageError(option(key) + " must list names (" + joined(choices, ",") + ")");
+    bad(key, "must list names (" + joined(choices, ",") + ")");
   }
-  if (picked.empty())
-    throw UsageError(option(key) + " must name at least one of " + joined(choices, ","));
+  if (picked.empty()) bad(key, "must name at least one of " + joined(choices, ","));
   for (std::size_t i = 0; i < picked.size(); ++i) {
     if (std::find(choices.begin(), choices.end(), picked[i]) == choices.end()) {
-      throw UsageError(option(key) + ": unknown '" + picked[i] +
-                       "' (known: " + joined(choices, ",") + ")");
+      bad(key, "names an unknown '" + picked[i] + "' (known: " + joined(choices, ",") + ")");
     }
     if (std::find(picked.begin(), picked.begin() + std::ptrdiff_t(i), picked[i]) !=
         picked.begin() + std::ptrdiff_t(i)) {
-      throw UsageError(option(key) + " names '" + picked[i] + "' twice");
+      bad(key, "names '" + picked[i] + "' twice");
     }
   }
   return picked;

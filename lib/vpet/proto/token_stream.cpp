@@ -48,7 +48,15 @@ std::int64_t TokenStream::backbone_depth() const {
       !backbone["depth"].is_number_integer() || backbone["depth"].get<std::int64_t>() < 1) {
     throw Error(name() + ": the header describes no backbone depth ('backbone': {'depth': ...})");
   }
-  return backbone["depth"].get<std::int64_t>();
+  // Deep prompts need layers 0..depth-1 in the stream: a depth beyond the
+  // layers it lists is refused before anything is sized from it.
+  const std::int64_t depth = backbone["depth"].get<std::int64_t>();
+  if (depth > std::int64_t(layers_.size())) {
+    throw Error(name() + ": the header's backbone depth " + std::to_string(depth) +
+                " exceeds the " + std::to_string(layers_.size()) +
+                " layers the stream holds; run vit-extract with --layers all");
+  }
+  return depth;
 }
 
 void TokenStream::select_layers(const std::vector<std::int64_t>& layers) {

@@ -141,16 +141,43 @@ Trainer::Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::
   }
 }
 
+namespace {
+
+// "key: VALUE in the checkpoint, VALUE now" for every leaf where two
+// settings objects differ (nested keys joined with dots).
+void list_differences(const nlohmann::json& was, const nlohmann::json& now, const std::string& path,
+                      std::vector<std::string>& out) {
+  if (was.is_object() && now.is_object()) {
+    std::set<std::string> keys;
+    for (auto it = was.begin(); it != was.end(); ++it) keys.insert(it.key());
+    for (auto it = now.begin(); it != now.end(); ++it) keys.insert(it.key());
+    for (const std::string& key : keys) {
+      const nlohmann::json none;
+      list_differences(was.contains(key) ? was[key] : none, now.contains(key) ? now[key] : none,
+                       path.empty() ? key : path + "." + key, out);
+    }
+    return;
+  }
+  if (was == now) return;
+  const auto shown = [](const nlohmann::json& v) {
+    const std::string text = v.is_null() ? std::string("none") : v.dump();
+    return text.size() > 80 ? text.substr(0, 77) + "..." : text;
+  };
+  out.push_back(path + ": " + shown(was) + " in the checkpoint, " + shown(now) + " now");
+}
+
+}  // namespace
+
 void Trainer::resume(const Checkpoint& checkpoint) {
   if (checkpoint.settings != settings_) {
-    std::string differ;
-    for (auto it = settings_.begin(); it != settings_.end(); ++it) {
-      if (checkpoint.settings.value(it.key(), nlohmann::json()) != it.value()) {
-        differ += (differ.empty() ? "" : ", ") + it.key();
-      }
+    std::vector<std::string> differences;
+    list_differences(checkpoint.settings, settings_, "", differences);
+    std::string listed;
+    for (std::size_t i = 0; i < differences.size() && i < 5; ++i) {
+      listed += (i ? "; " : "") + differences[i];
     }
-    throw UsageError("--resume: the checkpoint is of a run with other settings (" +
-                     (differ.empty() ? std::string("run") : differ) +
+    if (differences.size() > 5) listed += "; " + std::to_string(differences.size() - 5) + " more";
+    throw UsageError("--resume: the checkpoint is of a run with other settings (" + listed +
                      "); resume with the command line that started it");
   }
   {

@@ -1,0 +1,129 @@
+#!/usr/bin/env bats
+# Hostile input (issue 15's defects 1, 6 and 9): sizes that files and options
+# state are bounded before anything is allocated, a bundle's configuration is
+# data (exit 1, the file and the key), usage errors name the option.
+
+load helpers
+
+TINY=random:width=24,depth=2,heads=2,patch=8,img=16,seed=1
+
+# Rewrites the header (first msgpack map) of FILE with the Python statement
+# EDIT on `h`, the rest of the file unchanged.
+edit_header() {
+  "$PY" - "$1" "$2" <<'PYTHON'
+import sys, msgpack
+path, edit = sys.argv[1], sys.argv[2]
+objects = list(msgpack.Unpacker(open(path, "rb"), raw=False, strict_map_key=False))
+h = objects[0]
+exec(edit)
+with open(path, "wb") as f:
+    for o in objects:
+        f.write(msgpack.packb(o, use_bin_type=True))
+PYTHON
+}
+
+# A tiny model's bundle of METHOD (extra peft-train options after it).
+bundle() {
+  local method=$1
+  shift
+  make_colour_task "$BATS_TEST_TMPDIR/task" 2
+  "$BIN/peft-train" -q -m "$TINY" -d "$BATS_TEST_TMPDIR/task" --method "$method" --epochs 1 \
+    "$@" -o "$BATS_TEST_TMPDIR/$method.vpet"
+}
+
+@test "a tokens header claiming depth 2^40 is refused before prompts are sized from it" {
+  local list
+  list=$(make_image_list)
+  "$BIN/vit-extract" -q -m "$TINY" -d "$list" --feature tokens --layers all \
+    -o "$BATS_TEST_TMPDIR/tokens.vpet"
+  edit_header "$BATS_TEST_TMPDIR/tokens.vpet" 'h["backbone"]["depth"] = 2 ** 40'
+  # 7.6 GB before the fix; a 2 GB address-space limit now holds with room.
+  run bash -c "ulimit -v 2000000; '$BIN/prompt-init-proto' '$BATS_TEST_TMPDIR/tokens.vpet' \
+    -o '$BATS_TEST_TMPDIR/prompts.vpet'"
+  assert_failure 1
+  assert_output --partial "tokens.vpet: the header's backbone depth 1099511627776 exceeds the 3 layers"
+  assert [ ! -e "$BATS_TEST_TMPDIR/prompts.vpet" ]
+}
+
+@test "sizes given as options are bounded: threads, random models, image size, prompts" {
+  local list
+  list=$(make_image_list)
+  run "$BIN/vit-extract" -m "$TINY" -d "$list" -t 100000 -o "$BATS_TEST_TMPDIR/x.vpet"
+  assert_failure 2
+  assert_output --partial "--threads must be at most 1024, got 100000"
+  run "$BIN/vit-extract" -m random:depth=1000000 -d "$list" -o "$BATS_TEST_TMPDIR/x.vpet"
+  assert_failure 2
+  assert_output --partial "random models are bounded"
+  run "$BIN/vit-extract" -m random:width=200000,heads=1 -d "$list" -o "$BATS_TEST_TMPDIR/x.vpet"
+  assert_failure 2
+  assert_output --partial "random models are bounded"
+  run "$BIN/vit-extract" -m "$TINY" -d "$list" --img-size 100000 -o "$BATS_TEST_TMPDIR/x.vpet"
+  assert_failure 2
+  assert_output --partial "--img-size must be at most 8192"
+  "$BIN/vit-extract" -q -m "$TINY" -d "$list" --feature tokens --layers all \
+    -o "$BATS_TEST_TMPDIR/tokens.vpet"
+  run "$BIN/prompt-init-proto" "$BATS_TEST_TMPDIR/tokens.vpet" --prompts 100000000 \
+    -o "$BATS_TEST_TMPDIR/x.vpet"
+  assert_failure 2
+  assert_output --partial "--prompts"
+  assert_output --partial "65536"
+  make_colour_task "$BATS_TEST_TMPDIR/task" 1
+  run "$BIN/peft-train" -m "$TINY" -d "$BATS_TEST_TMPDIR/task" --method memory --memory 100000000 \
+    -o "$BATS_TEST_TMPDIR/x.vpet"
+  assert_failure 2
+  assert_output --partial "--memory must be <= 65536"
+  assert [ ! -e "$BATS_TEST_TMPDIR/x.vpet" ]
+}
+
+@test "--img-size off the patch grid is a usage error (exit 2) naming the option" {
+  run "$BIN/vit-extract" -m "$TINY" -d "$(make_image_list)" --img-size 20 \
+    -o "$BATS_TEST_TMPDIR/x.vpet"
+  assert_failure 2
+  assert_output --partial "--img-size 20: "
+  assert_output --partial "not a multiple of the patch size 8"
+}
+
+@test "a bundle's configuration is data: exit 1 naming the bundle and the key" {
+  bundle lora --rank 2
+  local b=$BATS_TEST_TMPDIR/lora.vpet list=$BATS_TEST_TMPDIR/task
+  cp "$b" "$BATS_TEST_TMPDIR/rank0.vpet"
+  edit_header "$BATS_TEST_TMPDIR/rank0.vpet" 'h["config"]["rank"] = 0'
+  run "$BIN/peft-eval" -m "$TINY" -a "$BATS_TEST_TMPDIR/rank0.vpet" -d "$list"
+  assert_failure 1
+  assert_output --partial "rank0.vpet: config key 'rank' must be >= 1"
+  refute_output --partial "--rank"
+  cp "$b" "$BATS_TEST_TMPDIR/unknown.vpet"
+  edit_header "$BATS_TEST_TMPDIR/unknown.vpet" 'h["method"] = "telepathy"'
+  run "$BIN/peft-eval" -m "$TINY" -a "$BATS_TEST_TMPDIR/unknown.vpet" -d "$list"
+  assert_failure 1
+  assert_output --partial "unknown.vpet: unknown method 'telepathy'"
+  bundle memory --memory 2
+  edit_header "$BATS_TEST_TMPDIR/memory.vpet" 'h["config"]["memory"] = 2 ** 40'
+  run bash -c "ulimit -v 3000000; '$BIN/peft-eval' -m '$TINY' -a '$BATS_TEST_TMPDIR/memory.vpet' \
+    -d '$list'"
+  assert_failure 1
+  assert_output --partial "memory.vpet: config key 'memory' must be <= 65536"
+}
+
+@test "a path with control bytes, or a megabyte long, is escaped and shortened in messages" {
+  local list=$BATS_TEST_TMPDIR/list.txt
+  printf 'evil\r\033[2Jname.png 0\n' >"$list"
+  run "$BIN/vit-extract" -m "$TINY" -d "$list" -o "$BATS_TEST_TMPDIR/x.vpet"
+  assert_failure 1
+  assert_output --partial 'evil\x0D\x1B[2Jname.png'
+  [[ $output != *$'\r'* && $output != *$'\033'* ]]
+  "$PY" -c 'import sys; open(sys.argv[1], "w").write("x" * 1000000 + ".png 0\n")' "$list"
+  run "$BIN/vit-extract" -m "$TINY" -d "$list" -o "$BATS_TEST_TMPDIR/x.vpet"
+  assert_failure 1
+  assert_output --partial "bytes left out"
+  assert [ "${#output}" -lt 5000 ]
+}
+
+@test "an option value that does not parse names the option" {
+  run "$BIN/peft-train" -m "$TINY" -d x --lr nan
+  assert_failure 2
+  assert_output --partial "--lr: 'nan' is not a valid value"
+  run "$BIN/vit-extract" -m "$TINY" -d x --batch=many
+  assert_failure 2
+  assert_output --partial "--batch: 'many' is not a valid value"
+}
