@@ -3,7 +3,7 @@
 #   fuzz/run.sh BIN SECONDS [JOBS [TARGET...]]
 # BIN holds build-fuzz's fuzz_<target> executables. Each target runs SECONDS
 # over a scratch copy of fuzz/corpus/<target>/ (the committed corpus does not
-# grow) and fuzz/regressions/<target>/, with fuzz/dict/<target>.dict where
+# grow) and fuzz/regressions/<target>/, with its dictionary (fuzz/dict/) where
 # there is one; JOBS targets at a time. A crash, leak, timeout or sanitizer
 # report fails the run: the input is kept in $FUZZ_FAILURES (default
 # BIN/../failures/<target>/) and the log's end is shown. A table of
@@ -33,7 +33,14 @@ run_one() {
   [ "$t" = bundle ] && max_len=1400000
   local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len"
     -artifact_prefix="$dir/artifacts/" -print_final_stats=1)
-  [ -f fuzz/dict/"$t".dict ] && args+=(-dict=fuzz/dict/"$t".dict)
+  local dict
+  case $t in
+    stream | tensor_codec | features | tokens | plan | prompts | bundle | checkpoint) dict=msgpack ;;
+    safetensors | json) dict=json ;;
+    npy | npz) dict=npy ;;
+    *) dict=$t ;;
+  esac
+  [ -f fuzz/dict/$dict.dict ] && args+=(-dict=fuzz/dict/$dict.dict)
   local dirs=("$dir/corpus")
   [ -d fuzz/regressions/"$t" ] && dirs+=(fuzz/regressions/"$t")
   if "$bin/fuzz_$t" "${args[@]}" "${dirs[@]}" >"$dir/log" 2>&1; then
