@@ -6,10 +6,15 @@ BUILD      ?= build
 BUILD_TYPE ?= Release
 JOBS       ?= $(shell nproc)
 CMAKE_ARGS ?=
+# The libFuzzer build (fuzz/README.md): clang, ASan + UBSan, the library and fuzz/ only.
+FUZZ_BUILD   ?= build-fuzz
+# Seconds per target: `make fuzz` (FUZZ_SECONDS=N), and the smoke run of `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 20
 # Where the demo keeps its results, the pre-trained backbone included (reused by later runs).
 DEMO_OUT   ?= $(BUILD)/demo
 
-.PHONY: all deps configure build test unit cli-test demo bench format clean
+.PHONY: all deps configure build test unit cli-test fuzz-build fuzz fuzz-smoke demo bench format clean
 
 all: build
 
@@ -30,7 +35,21 @@ unit: build
 cli-test: build
 	VPET_BIN=$(abspath $(BUILD))/bin bats tests/cli
 
-test: unit cli-test
+$(FUZZ_BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_CXX_COMPILER=clang++ -DVPET_FUZZ=ON -DVPET_BUILD_TESTS=OFF \
+	  -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -gline-tables-only" $(CMAKE_ARGS)
+
+fuzz-build: deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+
+# Each target FUZZ_SECONDS over a scratch copy of its corpus and its regression inputs.
+fuzz: fuzz-build
+	fuzz/run.sh $(FUZZ_BUILD)/bin $(FUZZ_SECONDS) $(JOBS)
+
+fuzz-smoke: fuzz-build
+	fuzz/run.sh $(FUZZ_BUILD)/bin $(FUZZ_SMOKE_SECONDS) $(JOBS)
+
+test: unit cli-test fuzz-smoke
 
 demo: build
 	$(MAKE) --no-print-directory -C examples/demo -j $(JOBS) BIN=$(abspath $(BUILD))/bin \

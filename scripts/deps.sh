@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # build
   cmake g++ make pkg-config
+  # fuzzing (make fuzz, fuzz/README.md): clang with libFuzzer and the sanitizers
+  clang libclang-rt-14-dev
   # libraries
   libtorch-dev libopenblas0 libmsgpack-cxx-dev libcxxopts-dev nlohmann-json3-dev
   libturbojpeg0-dev libpng-dev zlib1g-dev libzip-dev

@@ -1,6 +1,7 @@
 #include "vpet/io/numpy_dtype.h"
 
 #include <cstring>
+#include <limits>
 
 #include "vpet/error.h"
 
@@ -73,9 +74,14 @@ torch::Tensor tensor_from_bytes(NumpyType type, const std::vector<std::int64_t>&
   // than 0/1 becomes true instead of an invalid bool.
   const torch::ScalarType storage = type.dtype == torch::kBool ? torch::kUInt8 : type.dtype;
   const std::uint64_t item = c10::elementSize(storage);
-  std::uint64_t expected = item;
+  // A zero size makes the byte count 0 whatever the others are; the product
+  // of the non-zero sizes (what strides reach) must still fit LibTorch's int64.
+  std::uint64_t expected = item, extent = 1;
   for (std::int64_t size : sizes) {
-    if (__builtin_mul_overflow(expected, static_cast<std::uint64_t>(size), &expected)) {
+    const auto n = static_cast<std::uint64_t>(size);
+    if (__builtin_mul_overflow(expected, n, &expected) ||
+        (n != 0 && (__builtin_mul_overflow(extent, n, &extent) ||
+                    extent > std::uint64_t(std::numeric_limits<std::int64_t>::max())))) {
       throw Error("tensor shape is too large");
     }
   }

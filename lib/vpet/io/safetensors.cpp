@@ -116,6 +116,8 @@ json parse_json_refusing_duplicates(const char* text, std::size_t size, const st
     // e.byte counts from 1 within the header; the header starts at file byte 8.
     throw Error(source + ": header is not valid UTF-8 JSON (near file byte " +
                 std::to_string(e.byte + 7) + "): " + e.what());
+  } catch (const json::out_of_range&) {
+    throw Error(source + ": header holds a number too large for a double");
   }
 }
 
@@ -145,14 +147,17 @@ SafetensorsEntry parse_entry(const std::string& name, const json& info, const st
     throw Error(where + ": unknown dtype '" + entry.dtype + "'");
   }
   if (!info["shape"].is_array()) throw Error(where + ": shape is not an array");
-  std::uint64_t numel = 1;
+  // extent: the product of the non-zero sizes, which strides reach even
+  // when a zero size leaves no elements; it must fit LibTorch's int64.
+  std::uint64_t numel = 1, extent = 1;
   for (const auto& dim : info["shape"]) {
     const std::uint64_t d = non_negative_int(dim, where + ": shape entry");
     if (d > std::uint64_t(std::numeric_limits<std::int64_t>::max()) ||
-        (d != 0 && numel > std::uint64_t(std::numeric_limits<std::int64_t>::max()) / d)) {
+        (d != 0 && extent > std::uint64_t(std::numeric_limits<std::int64_t>::max()) / d)) {
       throw Error(where + ": shape " + info["shape"].dump() + " has too many elements");
     }
     numel *= d;
+    if (d != 0) extent *= d;
     entry.shape.push_back(std::int64_t(d));
   }
   const json& offsets = info["data_offsets"];
