@@ -56,9 +56,10 @@ void Pgn::attach(model::VisionTransformer& vit, torch::Generator& generator) {
                  : trainable_like(normal({library_size_, c.width}, 0.02, generator), like);
   if (!statistics_.empty()) {
     torch::NoGradGuard no_grad;
+    // find() points into the dictionary: it must outlive the pointer.
+    auto buffers = generator_->named_buffers();
     for (const auto& [name, value] : statistics_) {
-      torch::Tensor* target =
-          generator_->named_buffers().find(name.substr(std::string(kGeneratorPrefix).size()));
+      torch::Tensor* target = buffers.find(name.substr(std::string(kGeneratorPrefix).size()));
       if (!target || target->sizes() != value.sizes()) {
         throw Error("the bundle's PGN statistic '" + name + "' does not fit the generator");
       }
