@@ -7,7 +7,8 @@
 # and `make test` runs every unit and bats test against it (a UBSan report or a leak
 # fails the test). LibTorch is not instrumented: tests/sanitizers/*.supp suppress what is
 # inside it only, each with its reason; VPET_SANITIZED=1 makes the bats tests that bound
-# peak RSS or wall time skip (README, "Testing"). Not part of plain `make test` (CI time).
+# peak RSS skip (README, "Testing"). Not part of plain `make test` (CI time): on the
+# 2-core CI machine the sanitized build takes about 30 min and the suite over 10.
 SANITIZE   ?=
 ifneq ($(SANITIZE),)
 BUILD      ?= build-sanitize
