@@ -8,6 +8,13 @@ FIXTURES=$BATS_TEST_DIRNAME/../fixtures
 # Pillow; VPET_PYTHON names another (a GPU machine's PyTorch install).
 PY=${VPET_PYTHON:-/usr/bin/python3}
 
+# Under `make test SANITIZE=...` (VPET_SANITIZED=1) ASan's quarantine, shadow memory and
+# redzones multiply peak RSS and the instrumentation slows every program: a test that
+# bounds memory or wall time skips there, saying which bound it could not hold.
+skip_if_sanitized() {
+  [ -z "${VPET_SANITIZED:-}" ] || skip "sanitized build (VPET_SANITIZED=1): $1 does not hold under ASan"
+}
+
 # The three parity images as a list file, in a fixed order, labels 0 1 2.
 make_image_list() {
   local list=$BATS_TEST_TMPDIR/images.txt
