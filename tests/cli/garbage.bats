@@ -120,3 +120,44 @@ PYTHON
   assert_output --partial "bad.safetensors: tensor '$(cat name)': tensor holds NaN at element 0"
   [ ! -e f.vpet ]
 }
+
+@test "a label outside the classes is refused naming the record, not with a library message" {
+  make_features
+  cd "$BATS_TEST_TMPDIR"
+  "$PY" - <<'PYTHON'
+import msgpack
+objects = list(msgpack.Unpacker(open("f.vpet", "rb"), raw=False, strict_map_key=False))
+labels = objects[1]["labels"]
+data = bytearray(labels[b"data"])
+size = len(data) // labels[b"shape"][0]
+data[:size] = (5).to_bytes(size, "little")
+labels[b"data"] = bytes(data)
+with open("label.vpet", "wb") as f:
+    for o in objects:
+        f.write(msgpack.packb(o, use_bin_type=True))
+PYTHON
+  run "$BIN/peft-train" -q --features label.vpet --method linear --epochs 1 -o a.vpet
+  assert_failure 1
+  assert_output --partial "label.vpet: record 1: 'labels' element 0 is 5, but the header has 3 classes"
+  refute_output --partial "out of bounds"
+  [ ! -e a.vpet ]
+}
+
+@test "HF config.json: layer_norm_eps <= 0 and a directory are refused naming config.json" {
+  cd "$BATS_TEST_TMPDIR"
+  mkdir hf
+  cp "$FIXTURES/vit/a_hf/model.safetensors" hf/
+  make_colour_task "$BATS_TEST_TMPDIR/train" 1 0
+  for eps in -1 0; do
+    echo "{\"layer_norm_eps\": $eps}" >hf/config.json
+    run "$BIN/vit-extract" -q -m hf/model.safetensors -d train -o f.vpet
+    assert_failure 1
+    assert_output --partial "config.json layer_norm_eps is $eps, not a positive finite number"
+    [ ! -e f.vpet ]
+  done
+  rm hf/config.json
+  mkdir hf/config.json
+  run "$BIN/vit-extract" -q -m hf/model.safetensors -d train -o f.vpet
+  assert_failure 1
+  assert_output --partial "hf/config.json: is a directory"
+}

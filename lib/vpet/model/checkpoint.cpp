@@ -180,10 +180,12 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
   }
   c.ln_eps = weights.layout == Layout::HuggingFace ? 1e-12 : 1e-6;
   if (hf_config.is_object() && hf_config.contains("layer_norm_eps")) {
-    if (!hf_config["layer_norm_eps"].is_number()) {
-      throw Error(source + ": config.json layer_norm_eps is not a number");
+    const nlohmann::json& value = hf_config["layer_norm_eps"];
+    if (!value.is_number() || !(value.get<double>() > 0) || !std::isfinite(value.get<double>())) {
+      throw Error(source + ": config.json layer_norm_eps is " + value.dump() +
+                  ", not a positive finite number");
     }
-    c.ln_eps = hf_config["layer_norm_eps"].get<double>();
+    c.ln_eps = value.get<double>();
   }
   // A vpet export (export.h) records an eps other than timm's.
   const auto eps = file.metadata.find("layer_norm_eps");
@@ -359,6 +361,9 @@ Backbone load_backbone(const std::string& given_path, const LoadOptions& options
     const auto slash = path.rfind('/');
     const std::string config_path =
         (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) + "config.json";
+    if (std::filesystem::is_directory(config_path)) {
+      throw Error(config_path + ": is a directory, not the model's config.json");
+    }
     std::ifstream in(config_path);
     if (in) {
       try {
