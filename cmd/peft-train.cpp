@@ -414,6 +414,11 @@ void declare(cxxopts::Options& options) {
      "Clip the gradients' global L2 norm (0: off)",
      cxxopts::value<double>()->default_value("0"),
      "NORM")
+    ("nan",
+     "A step whose loss or gradient is NaN or infinite: stop (exit 1, no adapter) or "
+     "skip-step (no update; counted)",
+     cxxopts::value<std::string>()->default_value("stop"),
+     "POLICY")
     ("eval-every",
      "Evaluate top-1 on --val every N epochs (0: after the last only)",
      cxxopts::value<std::int64_t>()->default_value("0"),
@@ -469,6 +474,7 @@ train::TrainOptions read_train_options(const cxxopts::ParseResult& result,
   options.label_smoothing = result["label-smoothing"].as<double>();
   options.drop_path = result["drop-path"].as<double>();
   options.grad_clip = result["grad-clip"].as<double>();
+  options.nan = train::parse_nan_policy(result["nan"].as<std::string>());
   options.seed = result["seed"].as<std::uint64_t>();
   options.eval_every = result["eval-every"].as<std::int64_t>();
   options.device = runtime.device;
@@ -806,6 +812,11 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     return interrupt.exit_status();
   }
   progress.finish();
+  const nlohmann::json summary = trainer.summary();
+  if (const auto skipped = summary.at("skipped_steps").get<std::int64_t>(); skipped > 0) {
+    cli::warn("skipped " + std::to_string(skipped) + " of " + summary.at("steps").dump() +
+              " steps whose loss or gradient was not finite (--nan skip-step)");
+  }
   if (warned_steps > 0) {
     cli::warn(std::to_string(warned_steps) + " of " + trainer.summary().at("steps").dump() +
               " steps gave a " + method->name() + " warning");

@@ -44,7 +44,7 @@ _vpet_complete() {
         --pgn-library --pgn-fixed --pgn-input-size --mask --rewind-from
         --epochs --lr --wd --wd-head --wd-prompts --optimizer
         --momentum --warmup --warmup-lr --schedule --min-lr --schedule-unit --schedule-lag
-        --head-init --head-bias --label-smoothing --drop-path --grad-clip --eval-every
+        --head-init --head-bias --label-smoothing --drop-path --grad-clip --nan --eval-every
         --metrics --checkpoint --resume -o --output --export-backbone -t --threads --device
         --precision -q --quiet -h --help --version"
       ;;
@@ -116,6 +116,7 @@ _vpet_complete() {
     --lion-prune-sparsity|--pgn-prompts|--pgn-library|--pgn-input-size) return ;;
     --resize) COMPREPLY=($(compgen -W "squash crop" -- "$cur")); return ;;
     --interp) COMPREPLY=($(compgen -W "bilinear bicubic" -- "$cur")); return ;;
+    --nan) COMPREPLY=($(compgen -W "stop skip-step" -- "$cur")); return ;;
     --norm) COMPREPLY=($(compgen -W "imagenet inception clip none" -- "$cur")); return ;;
     --feature) COMPREPLY=($(compgen -W "cls mean tokens logits pixels" -- "$cur")); return ;;
     --layers) COMPREPLY=($(compgen -W "all" -- "$cur")); return ;;

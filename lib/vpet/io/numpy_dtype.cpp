@@ -1,5 +1,6 @@
 #include "vpet/io/numpy_dtype.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -95,8 +96,28 @@ torch::Tensor tensor_from_bytes(NumpyType type, const std::vector<std::int64_t>&
   torch::Tensor tensor = torch::empty(sizes, torch::TensorOptions().dtype(storage));
   if (!data.empty()) std::memcpy(tensor.data_ptr(), data.data(), data.size());
   if (type.big_endian) byteswap(tensor);
+  require_sane_values(tensor, type.dtype == torch::kBool);
   if (type.dtype == torch::kBool) tensor = tensor.ne(0);
   return tensor;
+}
+
+void require_sane_values(const torch::Tensor& tensor, bool is_bool) {
+  if (tensor.numel() == 0) return;
+  const torch::Tensor flat = tensor.detach().reshape(-1);
+  if (is_bool) {
+    const torch::Tensor bad = flat.gt(1);
+    if (!bad.any().item<bool>()) return;
+    const std::int64_t at = bad.nonzero()[0][0].item<std::int64_t>();
+    throw Error("bool tensor holds the byte " + std::to_string(flat[at].item<int>()) +
+                " at element " + std::to_string(at) + " (a bool is 0 or 1)");
+  }
+  if (!flat.is_floating_point()) return;
+  const torch::Tensor bad = flat.isfinite().logical_not();
+  if (!bad.any().item<bool>()) return;
+  const std::int64_t at = bad.nonzero()[0][0].item<std::int64_t>();
+  const double value = flat[at].item<double>();
+  throw Error(std::string("tensor holds ") + (std::isnan(value) ? "NaN" : "an infinite value") +
+              " at element " + std::to_string(at) + " (of " + std::to_string(flat.numel()) + ")");
 }
 
 }  // namespace vpet::io

@@ -26,9 +26,14 @@ NumpyType parse_numpy_type(std::string_view text);
 
 // A fresh CPU tensor of `sizes` from `data`, which must hold exactly that many
 // elements (copied: a buffer gives no alignment guarantee; big-endian data
-// byte-swapped; a bool byte other than 0 or 1 read as true). Throws
-// vpet::Error when the sizes overflow or the byte count differs.
+// byte-swapped). Throws vpet::Error when the sizes overflow, the byte count
+// differs, or a value is garbage (require_sane_values).
 torch::Tensor tensor_from_bytes(NumpyType type, const std::vector<std::int64_t>& sizes,
                                 std::string_view data);
+
+// Throws vpet::Error naming the first element (flat index) that is NaN or
+// infinite in a floating tensor, or a bool stored as a byte other than 0 or 1
+// (`tensor` then still holds the bytes, as uint8, with `is_bool`).
+void require_sane_values(const torch::Tensor& tensor, bool is_bool = false);
 
 }  // namespace vpet::io

@@ -17,6 +17,7 @@
 
 #include "vpet/error.h"
 #include "vpet/io/atomic_file.h"
+#include "vpet/io/numpy_dtype.h"
 #include "vpet/io/tensor_text.h"
 
 namespace vpet::io {
@@ -301,6 +302,12 @@ TensorMap decode_safetensors(const std::uint8_t* bytes, std::size_t size,
     // The buffer is little-endian and may be unaligned: copy bytes, never cast.
     if (e.end > e.begin) {
       std::memcpy(t.data_ptr(), bytes + header.buffer_offset + e.begin, e.end - e.begin);
+    }
+    try {
+      const bool is_bool = t.scalar_type() == torch::kBool;
+      require_sane_values(is_bool ? t.view(torch::kUInt8) : t, is_bool);
+    } catch (const Error& error) {
+      throw Error(source + ": tensor '" + e.name + "': " + error.what());
     }
     out.tensors.emplace_back(e.name, std::move(t));
   }

@@ -243,7 +243,7 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
     const nlohmann::json& eps = hf_config["layer_norm_eps"];
     if (!eps.is_number() || !std::isfinite(eps.get<double>()) || !(eps.get<double>() > 0)) {
       throw Error(source + ": config.json layer_norm_eps is " + eps.dump() +
-                  ", not a positive number");
+                  ", not a positive finite number");
     }
     c.ln_eps = eps.get<double>();
   }

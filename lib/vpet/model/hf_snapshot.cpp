@@ -193,7 +193,7 @@ std::string snapshot_file(const std::string& weights_path, const std::string& fi
 nlohmann::json read_snapshot_json(const std::string& weights_path, const std::string& file) {
   const fs::path path = snapshot_file(weights_path, file);
   if (!fs::exists(path)) return nullptr;
-  if (fs::is_directory(path)) throw Error(path.string() + ": a folder, not a JSON file");
+  if (fs::is_directory(path)) throw Error(path.string() + ": is a directory, not a JSON file");
   return parse_json_file(path.string());
 }
 

@@ -2,6 +2,7 @@
 
 #include "vpet/error.h"
 #include "vpet/io/atomic_file.h"
+#include "vpet/io/numpy_dtype.h"
 #include "vpet/io/stream.h"
 #include "vpet/model/fingerprint.h"
 
@@ -46,6 +47,15 @@ void write_bundle(io::AtomicOutput& output, const Bundle& bundle, const std::str
   }
   record.tensors.emplace_back(kHeadWeight, bundle.head_weight.detach().to(torch::kCPU));
   record.tensors.emplace_back(kHeadBias, bundle.head_bias.detach().to(torch::kCPU));
+  // A bundle with NaN or infinite weights is never written (peft-eval would
+  // refuse it anyway): say which tensor went wrong.
+  for (const auto& [name, tensor] : record.tensors) {
+    try {
+      io::require_sane_values(tensor);
+    } catch (const Error& e) {
+      throw Error(output.display_name() + ": not written: tensor '" + name + "': " + e.what());
+    }
+  }
   io::write_one_shot(output, header, record);
 }
 

@@ -2,6 +2,7 @@
 
 #include "vpet/error.h"
 #include "vpet/io/stream.h"
+#include "vpet/io/tensor_text.h"
 #include "vpet/model/device.h"
 #include "vpet/model/fingerprint.h"
 
@@ -71,11 +72,37 @@ FeatureFile read_features(const std::string& path) {
     if (!header.contains(key)) throw Error(reader.name() + ": the header has no '" + key + "'");
   }
   model::recorded_fingerprint(header, reader.name());
+  if (!header.at("classes").is_array() || header.at("classes").empty()) {
+    throw Error(reader.name() + ": the header's 'classes' is not a list of class names");
+  }
+  const auto classes = std::int64_t(header.at("classes").size());
   std::vector<torch::Tensor> features, labels;
   io::Record record;
   while (reader.next(record)) {
-    features.push_back(record.tensor("features").to(torch::kFloat32));
-    labels.push_back(record.tensor("labels").to(torch::kInt64));
+    const std::string where =
+        reader.name() + ": record " + std::to_string(reader.records_read()) + ": ";
+    const torch::Tensor& f = record.tensor("features");
+    const torch::Tensor& l = record.tensor("labels");
+    if (f.dim() != 2 || (!features.empty() && f.size(1) != features.front().size(1))) {
+      throw Error(where + "'features' is " + io::shape_string(f.sizes()) + "; expected [n, " +
+                  (features.empty() ? "width" : std::to_string(features.front().size(1))) + "]" +
+                  (features.empty() ? "" : " as in the records before it"));
+    }
+    if (l.dim() != 1 || l.size(0) != f.size(0) || l.is_floating_point()) {
+      throw Error(where + "'labels' is " + io::shape_string(l.sizes()) + " of " +
+                  std::string(c10::toString(l.scalar_type())) + "; expected [" +
+                  std::to_string(f.size(0)) + "] integers, one per row of 'features'");
+    }
+    const torch::Tensor out = l.lt(0).logical_or(l.ge(classes));
+    if (out.any().item<bool>()) {
+      const std::int64_t at = out.nonzero()[0][0].item<std::int64_t>();
+      throw Error(where + "'labels' element " + std::to_string(at) + " is " +
+                  std::to_string(l[at].item<std::int64_t>()) + ", but the header has " +
+                  std::to_string(classes) + " classes (labels 0 to " + std::to_string(classes - 1) +
+                  ")");
+    }
+    features.push_back(f.to(torch::kFloat32));
+    labels.push_back(l.to(torch::kInt64));
   }
   if (features.empty()) throw Error(reader.name() + ": no records");
   Examples examples = Examples::features(torch::cat(features), torch::cat(labels));

@@ -17,6 +17,7 @@ void MetricsLog::step(const StepReport& report) {
   nlohmann::json line = {{"type", "step"},      {"epoch", report.epoch},
                          {"step", report.step}, {"loss", report.loss},
                          {"lr", report.lr},     {"images_per_second", report.images_per_second}};
+  if (report.skipped) line["skipped"] = true;
   // The method's own numbers (LION's residuals), unprefixed, beside the loop's.
   if (report.method.is_object()) {
     for (auto it = report.method.begin(); it != report.method.end(); ++it)

@@ -63,7 +63,37 @@ void clip_grad_norm(const std::vector<ParamEntry>& params, double max_norm) {
   }
 }
 
+// What in a step is NaN or infinite: the loss, or the first trained tensor
+// whose gradient is; empty when everything is finite. One host read when it is.
+std::string non_finite(double value, const std::vector<ParamEntry>& params) {
+  if (!std::isfinite(value))
+    return std::string("the loss is ") + (std::isnan(value) ? "NaN" : "infinite");
+  std::vector<torch::Tensor> finite;
+  for (const ParamEntry& param : params) {
+    if (param.tensor.grad().defined()) finite.push_back(param.tensor.grad().isfinite().all());
+  }
+  if (finite.empty() || torch::stack(finite).all().item<bool>()) return "";
+  for (const ParamEntry& param : params) {
+    const torch::Tensor& grad = param.tensor.grad();
+    if (grad.defined() && !grad.isfinite().all().item<bool>()) {
+      return "the gradient of '" + param.name + "' holds " +
+             (grad.isnan().any().item<bool>() ? "NaN" : "infinite values");
+    }
+  }
+  return "";
+}
+
 }  // namespace
+
+NanPolicy parse_nan_policy(const std::string& name) {
+  if (name == "stop") return NanPolicy::Stop;
+  if (name == "skip-step") return NanPolicy::SkipStep;
+  throw UsageError("--nan: '" + name + "' is not one of stop, skip-step");
+}
+
+const char* nan_policy_name(NanPolicy policy) {
+  return policy == NanPolicy::Stop ? "stop" : "skip-step";
+}
 
 void TrainOptions::validate() const {
   auto require = [](bool ok, const std::string& message) {
@@ -100,6 +130,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"label_smoothing", label_smoothing},
           {"drop_path", drop_path},
           {"grad_clip", grad_clip},
+          {"nan", nan_policy_name(nan)},
           {"seed", seed},
           {"eval_every", eval_every},
           {"device", device.str()},
@@ -222,6 +253,7 @@ void Trainer::resume(const Checkpoint& checkpoint) {
   best_epoch_ = p.at("best_epoch").get<std::int64_t>();
   seconds_ = p.at("seconds").get<double>();
   images_ = p.at("images").get<std::int64_t>();
+  skipped_steps_ = p.value("skipped_steps", std::int64_t(0));
 }
 
 Checkpoint Trainer::checkpoint() const {
@@ -237,7 +269,8 @@ Checkpoint Trainer::checkpoint() const {
                          {"final_top1", measured(final_top1_)},
                          {"best_epoch", best_epoch_},
                          {"seconds", seconds_},
-                         {"images", images_}};
+                         {"images", images_},
+                         {"skipped_steps", skipped_steps_}};
   for (const ParamEntry& param : optimizer_.params()) {
     checkpoint.params.emplace_back(param.name, param.tensor.detach().clone());
   }
@@ -275,7 +308,7 @@ std::vector<std::int64_t> Trainer::step_rows(const std::vector<std::int64_t>& or
   return {order.begin() + first, order.begin() + last};
 }
 
-torch::Tensor Trainer::step(const Examples::Batch& batch, double lr) {
+Trainer::StepResult Trainer::step(const Examples::Batch& batch, double lr) {
   optimizer_.zero_grad();
   torch::Tensor logits;
   {
@@ -288,9 +321,12 @@ torch::Tensor Trainer::step(const Examples::Batch& batch, double lr) {
       cross_entropy(logits.to(torch::kFloat32), batch.labels, options_.label_smoothing);
   loss.backward();
   method_.before_step();
+  const double value = loss.item<double>();
+  StepResult result{value, non_finite(value, optimizer_.params())};
+  if (!result.non_finite.empty()) return result;
   if (options_.grad_clip > 0.0) clip_grad_norm(optimizer_.params(), options_.grad_clip);
   optimizer_.step(lr);
-  return loss.detach();
+  return result;
 }
 
 Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
@@ -317,21 +353,34 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
     while (step_in_epoch_ < steps_per_epoch_) {
       const Examples::Batch batch = std::move(next);
       const double lr = schedule_.lr(global_step_);
-      const torch::Tensor loss = step(batch, lr);
-      next = prefetch(step_in_epoch_ + 1);
-      const double value = loss.item<double>();
-
+      const StepResult result = step(batch, lr);
       const std::int64_t size = batch.labels.size(0);
+      if (!result.non_finite.empty()) {
+        if (options_.nan == NanPolicy::Stop) {
+          throw Error("epoch " + std::to_string(epoch_ + 1) + " step " +
+                      std::to_string(global_step_ + 1) + "/" + std::to_string(steps) + ": " +
+                      result.non_finite +
+                      "; training stopped, no adapter written (a lower --lr or --grad-clip may "
+                      "help; --nan skip-step skips such steps)");
+        }
+        ++skipped_steps_;
+      }
+      next = prefetch(step_in_epoch_ + 1);
+      const double value = result.loss;
+
       ++step_in_epoch_;
       ++global_step_;
-      epoch_loss_sum_ += value * double(size);
-      epoch_images_ += size;
+      if (result.non_finite.empty()) {
+        epoch_loss_sum_ += value * double(size);
+        epoch_images_ += size;
+      }
       images_ += size;
       const double elapsed = seconds_since(start);
       seconds_ += elapsed;
       if (callbacks.on_step) {
         callbacks.on_step({epoch_ + 1, options_.epochs, global_step_, steps, size, value, lr,
-                           elapsed > 0.0 ? double(size) / elapsed : 0.0, method_.diagnostics()});
+                           elapsed > 0.0 ? double(size) / elapsed : 0.0, method_.diagnostics(),
+                           !result.non_finite.empty()});
       }
       io::fault_point("step");
       // A stop after an epoch's last step waits for the epoch's end (its
@@ -399,6 +448,7 @@ nlohmann::json Trainer::summary() const {
           {"final_val_top1", measured(final_top1_)},
           {"seconds", seconds_},
           {"images_per_second", seconds_ > 0.0 ? double(images_) / seconds_ : 0.0},
+          {"skipped_steps", skipped_steps_},
           {"peak_rss_bytes", eval::peak_rss_bytes()},
           {"peak_memory_bytes", eval::peak_memory_bytes(options_.device)},
           {"params_trainable", method_.parameter_count()},

@@ -29,6 +29,11 @@
 
 namespace vpet::train {
 
+// What a step whose loss or gradient is NaN or infinite does (--nan).
+enum class NanPolicy { Stop, SkipStep };
+NanPolicy parse_nan_policy(const std::string& name);  // throws UsageError naming --nan
+const char* nan_policy_name(NanPolicy policy);
+
 struct TrainOptions {
   std::int64_t epochs = 10;
   std::int64_t batch = 32;
@@ -44,6 +49,7 @@ struct TrainOptions {
   double label_smoothing = 0.0;
   double drop_path = 0.0;  // backbone stochastic depth while training (timm's linear rule)
   double grad_clip = 0.0;  // max global L2 norm of the gradients; 0: off
+  NanPolicy nan = NanPolicy::Stop;
   std::uint64_t seed = 0;
   std::int64_t eval_every = 0;  // epochs; 0: evaluate after the last epoch only
   torch::Device device = torch::kCPU;
@@ -64,6 +70,7 @@ struct StepReport {
   std::int64_t images;  // in this step's batch
   double loss, lr, images_per_second;
   nlohmann::json method;  // the method's diagnostics() for this step
+  bool skipped = false;   // a non-finite loss or gradient, skipped (--nan skip-step)
 };
 
 struct EvalReport {
@@ -102,6 +109,10 @@ class Trainer {
   void resume(const Checkpoint& checkpoint);
 
   enum class Outcome { Finished, Stopped };
+  // Throws vpet::Error naming the epoch, the step and what (the loss or a
+  // gradient) when a step's loss or gradient is not finite and options.nan
+  // is Stop; with SkipStep such a step leaves the weights as they were and
+  // is counted (summary()'s skipped_steps).
   Outcome run(const TrainCallbacks& callbacks = {});
 
   // Top-1 accuracy (percent) of the current weights on `examples`.
@@ -116,9 +127,13 @@ class Trainer {
 
  private:
   torch::Tensor features(const torch::Tensor& inputs, bool training);
-  // One optimisation step on `batch`, queued on the device; returns the loss
-  // (a device scalar: reading it is the caller's choice of when to wait).
-  torch::Tensor step(const Examples::Batch& batch, double lr);
+  struct StepResult {
+    double loss;
+    std::string non_finite;  // what was not finite (the step was not taken), or empty
+  };
+  // One optimisation step on `batch`, taken only when its loss and every
+  // gradient are finite.
+  StepResult step(const Examples::Batch& batch, double lr);
   // Rows of the given step of an epoch visiting examples in `order`.
   std::vector<std::int64_t> step_rows(const std::vector<std::int64_t>& order,
                                       std::int64_t step) const;
@@ -144,6 +159,7 @@ class Trainer {
   std::int64_t best_epoch_ = 0;
   double seconds_ = 0.0;  // training time (steps only), over every session
   std::int64_t images_ = 0;
+  std::int64_t skipped_steps_ = 0;  // --nan skip-step
 };
 
 }  // namespace vpet::train

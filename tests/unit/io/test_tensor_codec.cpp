@@ -1,6 +1,7 @@
 // The msgpack-numpy tensor codec: round trips, the wire layout, the lenient
 // decoder (str keys, big-endian, Flax ext 1) and its refusals.
 #include <gtest/gtest.h>
+#include <cmath>
 
 #include <cstring>
 #include <string>
@@ -152,9 +153,24 @@ TEST(TensorCodec, DecodesStrKeys) {
   expect_same(decode_bytes(numpy_map("<f4", {1}, data, /*bin_keys=*/false)), torch::tensor({1.0f}));
 }
 
-TEST(TensorCodec, BoolBytesOtherThanZeroOneAreTrue) {
-  expect_same(decode_bytes(numpy_map("|b1", {3}, std::string("\x00\x01\x02", 3))),
+TEST(TensorCodec, RefusesBoolBytesOtherThanZeroOne) {
+  expect_same(decode_bytes(numpy_map("|b1", {3}, std::string("\x00\x01\x01", 3))),
               torch::tensor({false, true, true}));
+  const std::string message = decode_error(numpy_map("|b1", {3}, std::string("\x00\x01\x07", 3)));
+  EXPECT_NE(message.find("bool tensor holds the byte 7 at element 2"), std::string::npos)
+      << message;
+}
+
+TEST(TensorCodec, RefusesNanAndInfinity) {
+  for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    const float values[3] = {1.0f, bad, 2.0f};
+    const std::string message =
+        decode_error(numpy_map("<f4", {3}, std::string(reinterpret_cast<const char*>(values), 12)));
+    EXPECT_NE(
+        message.find(std::isnan(bad) ? "holds NaN at element 1" : "infinite value at element 1"),
+        std::string::npos)
+        << message;
+  }
 }
 
 TEST(TensorCodec, DecodesNumpyScalarAsZeroDim) {
