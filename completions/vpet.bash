@@ -12,7 +12,7 @@ _vpet_complete() {
   case "$program" in
     vit-extract)
       options="-m --model --heads --act --pool -d --data --labels --root --classes --per-class --limit --seed
-        --skip-bad --img-size --resize --crop-fraction --interp --norm --mean --std
+        --skip-bad --max-image-pixels --img-size --resize --crop-fraction --interp --norm --mean --std
         --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --epoch
         --feature --layers -b --batch -o --output -t --threads --device --precision -q --quiet
         -h --help --version"
@@ -22,7 +22,7 @@ _vpet_complete() {
       ;;
     spt-sensitivity)
       options="-m --model --heads --act --pool -d --data --labels --root --classes --per-class --limit --seed
-        --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm --mean --std
+        --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm --mean --std
         --budget --structured --rank --alpha --beta --batches --drop-path --tau-step --scores
         -o --output -t --threads --device -q --quiet -h --help --version"
       ;;
@@ -33,7 +33,7 @@ _vpet_complete() {
       ;;
     peft-train)
       options="-m --model --heads --act --pool -d --data --val --val-per-class --features --labels --root --classes
-        --per-class --limit --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm
+        --per-class --limit --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
@@ -57,7 +57,7 @@ _vpet_complete() {
       ;;
     peft-eval)
       options="-m --model --heads --act --pool -a --adapter -d --data --labels --root --classes --per-class --limit
-        --seed --skip-bad -b --batch --img-size --resize --crop-fraction --interp --norm --mean
+        --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm --mean
         --std --json --confusion -t --threads --device --precision -q --quiet -h --help
         --version"
       ;;

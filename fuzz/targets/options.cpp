@@ -7,6 +7,9 @@
 #include "vpet/cli/common_options.h"
 
 VPET_FUZZ_TARGET(options) {
+  // The preprocessing defaults come from a backbone: the smallest ViT there is.
+  static const vpet::model::Backbone backbone =
+      vpet::model::load_backbone("random:width=8,depth=0,heads=1,patch=8,img=16");
   std::vector<std::string> arguments{"vpet-fuzz"};
   const std::string text(reinterpret_cast<const char*>(data), size);
   for (std::size_t at = 0; at <= text.size() && arguments.size() < 64;) {
@@ -31,7 +34,7 @@ VPET_FUZZ_TARGET(options) {
       (void)vpet::cli::read_precision_option(result);
       (void)vpet::cli::read_data_options(result);
       const vpet::image::Preprocess preprocess =
-          vpet::cli::read_preprocess_options(result, vpet::model::VitConfig{});
+          vpet::cli::read_preprocess_options(result, backbone);
       (void)vpet::cli::read_augment_options(result, preprocess);
       (void)vpet::cli::read_loader_options(result, vpet::cli::Runtime{});
     } catch (const cxxopts::exceptions::exception&) {

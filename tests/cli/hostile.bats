@@ -22,6 +22,17 @@ with open(path, "wb") as f:
 PYTHON
 }
 
+# `run` under a 3 GB address-space limit (the allocation a bad size asks for
+# would be far larger). ASan reserves terabytes of shadow address space, so a
+# sanitized build runs without the limit: its own allocator then reports.
+run_bounded() {
+  if [ -n "${VPET_SANITIZED:-}" ]; then
+    run "$@"
+  else
+    run bash -c 'ulimit -v 3000000; exec "$@"' _ "$@"
+  fi
+}
+
 # A tiny model's bundle of METHOD (extra peft-train options after it).
 bundle() {
   local method=$1
@@ -37,9 +48,9 @@ bundle() {
   "$BIN/vit-extract" -q -m "$TINY" -d "$list" --feature tokens --layers all \
     -o "$BATS_TEST_TMPDIR/tokens.vpet"
   edit_header "$BATS_TEST_TMPDIR/tokens.vpet" 'h["backbone"]["depth"] = 2 ** 40'
-  # 7.6 GB before the fix; a 2 GB address-space limit now holds with room.
-  run bash -c "ulimit -v 2000000; '$BIN/prompt-init-proto' '$BATS_TEST_TMPDIR/tokens.vpet' \
-    -o '$BATS_TEST_TMPDIR/prompts.vpet'"
+  # 7.6 GB before the fix.
+  run_bounded "$BIN/prompt-init-proto" "$BATS_TEST_TMPDIR/tokens.vpet" \
+    -o "$BATS_TEST_TMPDIR/prompts.vpet"
   assert_failure 1
   assert_output --partial "tokens.vpet: the header's backbone depth 1099511627776 exceeds the 3 layers"
   assert [ ! -e "$BATS_TEST_TMPDIR/prompts.vpet" ]
@@ -99,8 +110,7 @@ bundle() {
   assert_output --partial "unknown.vpet: unknown method 'telepathy'"
   bundle memory --memory 2
   edit_header "$BATS_TEST_TMPDIR/memory.vpet" 'h["config"]["memory"] = 2 ** 40'
-  run bash -c "ulimit -v 3000000; '$BIN/peft-eval' -m '$TINY' -a '$BATS_TEST_TMPDIR/memory.vpet' \
-    -d '$list'"
+  run_bounded "$BIN/peft-eval" -m "$TINY" -a "$BATS_TEST_TMPDIR/memory.vpet" -d "$list"
   assert_failure 1
   assert_output --partial "memory.vpet: config key 'memory' must be <= 65536"
 }
@@ -126,4 +136,32 @@ bundle() {
   run "$BIN/vit-extract" -m "$TINY" -d x --batch=many
   assert_failure 2
   assert_output --partial "--batch: 'many' is not a valid value"
+}
+
+@test "--max-image-pixels: a decompression bomb is refused from its header, naming the file" {
+  # A real 300x300 PNG passes the default (Pillow's 178956970) and fails a
+  # lower limit; a header claiming 20000x20000 fails the default, before decoding.
+  "$PY" - "$BATS_TEST_TMPDIR" <<'PYTHON'
+import struct, sys, zlib
+from PIL import Image
+Image.new("RGB", (300, 300), (9, 99, 199)).save(sys.argv[1] + "/big.png")
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+open(sys.argv[1] + "/bomb.png", "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) +
+    chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+PYTHON
+  echo "big.png 0" >"$BATS_TEST_TMPDIR/big.txt"
+  echo "bomb.png 0" >"$BATS_TEST_TMPDIR/bomb.txt"
+  run "$BIN/vit-extract" -q -m "$TINY" -d "$BATS_TEST_TMPDIR/big.txt" -o "$BATS_TEST_TMPDIR/a.vpet"
+  assert_success
+  run "$BIN/vit-extract" -m "$TINY" -d "$BATS_TEST_TMPDIR/big.txt" --max-image-pixels 50000 \
+    -o "$BATS_TEST_TMPDIR/b.vpet"
+  assert_failure 1
+  assert_output --partial "big.png: image too large (300x300 = 90000 pixels; at most 50000"
+  assert [ ! -e "$BATS_TEST_TMPDIR/b.vpet" ]
+  run_bounded "$BIN/vit-extract" -m "$TINY" -d "$BATS_TEST_TMPDIR/bomb.txt" \
+    -o "$BATS_TEST_TMPDIR/c.vpet"
+  assert_failure 1
+  assert_output --partial "bomb.png: image too large (20000x20000 = 400000000 pixels"
 }

@@ -192,7 +192,12 @@ void add_data_options(cxxopts::Options& options) {
      cxxopts::value<std::int64_t>()->default_value("0"),
      "N")
     ("seed", "Seed of the sampling", cxxopts::value<std::uint64_t>()->default_value("0"), "N")
-    ("skip-bad", "Warn about unreadable images and skip them instead of failing");
+    ("skip-bad", "Warn about unreadable images and skip them instead of failing")
+    ("max-image-pixels",
+     "Refuse images of more pixels, before decoding them (a decompression-bomb guard, "
+     "Pillow's default; 0: no limit)",
+     cxxopts::value<std::int64_t>()->default_value(std::to_string(image::kDefaultMaxPixels)),
+     "N");
   // clang-format on
 }
 
@@ -235,6 +240,7 @@ data::DatasetOptions read_data_options(const cxxopts::ParseResult& result) {
   read_per_class(result["per-class"].as<std::string>(), "--per-class", options);
   options.limit = at_least<std::int64_t>(result, "limit", 0);
   options.seed = result["seed"].as<std::uint64_t>();
+  image::set_max_image_pixels(long(at_least<std::int64_t>(result, "max-image-pixels", 0)));
   if (result.count("labels")) options.labels = result["labels"].as<std::string>();
   if (result.count("root")) options.root = result["root"].as<std::string>();
   return options;

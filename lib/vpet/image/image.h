@@ -17,12 +17,18 @@ struct Image {
 };
 
 // Decoders refuse larger images before allocating anything, so a hostile header cannot
-// exhaust memory. 2^28 pixels (16384 x 16384) is far beyond any ViT dataset image.
-constexpr long kMaxPixels = 1L << 28;
-constexpr long kMaxSide = 1000000;  // libpng's default per-side limit
+// exhaust memory: more than max_image_pixels() pixels (a decompression bomb, as Pillow's
+// guard calls it) or a side over kMaxSide.
+constexpr long kDefaultMaxPixels = 178956970;  // Pillow's Image.MAX_IMAGE_PIXELS
+constexpr long kMaxSide = 1000000;             // libpng's default per-side limit
+
+// The pixel limit of every decode in this process (--max-image-pixels; 0: none
+// but kMaxSide). Set it before decoding starts; loader threads read it.
+void set_max_image_pixels(long pixels);
+long max_image_pixels();
 
 // Throws vpet::Error naming `name` unless 1 <= width, height <= kMaxSide and
-// width * height <= kMaxPixels.
+// width * height <= max_image_pixels() (when it is not 0).
 void check_dimensions(long width, long height, const std::string& name);
 
 // An image with every sample set to zero.
