@@ -6,6 +6,17 @@
 namespace vpet::io {
 namespace {
 
+// JSON holds UTF-8 only: a string that is not must be refused here, naming
+// its place, not when the header is printed (nlohmann's serialiser checks).
+std::string utf8_string(std::string text, const std::string& where) {
+  try {
+    (void)nlohmann::json(text).dump();
+  } catch (const nlohmann::json::type_error&) {
+    throw Error("a string" + where + " is not valid UTF-8");
+  }
+  return text;
+}
+
 nlohmann::json convert(const msgpack::object& object, const std::string& path) {
   const auto where = [&path] { return path.empty() ? std::string() : " at '" + path + "'"; };
   switch (object.type) {
@@ -21,7 +32,7 @@ nlohmann::json convert(const msgpack::object& object, const std::string& path) {
     case msgpack::type::FLOAT64:
       return object.via.f64;
     case msgpack::type::STR:
-      return std::string(object.via.str.ptr, object.via.str.size);
+      return utf8_string(std::string(object.via.str.ptr, object.via.str.size), where());
     case msgpack::type::BIN: {
       const auto* bytes = reinterpret_cast<const std::uint8_t*>(object.via.bin.ptr);
       return nlohmann::json::binary(std::vector<std::uint8_t>(bytes, bytes + object.via.bin.size));
@@ -38,7 +49,8 @@ nlohmann::json convert(const msgpack::object& object, const std::string& path) {
       if (is_tensor(object)) throw Error("unexpected tensor" + where() + " in a plain value");
       nlohmann::json map = nlohmann::json::object();
       for (std::uint32_t i = 0; i < object.via.map.size; ++i) {
-        const std::string key = map_key(object.via.map.ptr[i].key);
+        const std::string key =
+            utf8_string(map_key(object.via.map.ptr[i].key), " (a key)" + where());
         const std::string child = path + (path.empty() ? "" : ".") + key;
         if (map.contains(key)) throw Error("duplicate key '" + child + "'");
         map[key] = convert(object.via.map.ptr[i].val, child);
