@@ -264,7 +264,7 @@ int run(const cxxopts::ParseResult& result) {
       out = {{"tasks", nlohmann::json::array()}};
       for (const Result& r : results) out["tasks"].push_back(r.report);
     }
-    std::cout << out.dump(2) << "\n";
+    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     print_table(results);
   }

@@ -12,6 +12,7 @@
 #include "vpet/cli/log.h"
 #include "vpet/cli/program.h"
 #include "vpet/error.h"
+#include "vpet/eval/task.h"
 #include "vpet/image/preprocess.h"
 #include "vpet/io/output_set.h"
 #include "vpet/model/checkpoint.h"
@@ -62,7 +63,9 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   }
   vpet::model::Backbone backbone =
       vpet::model::load_backbone(model_path, cli::read_model_options(result, runtime));
-  vpet::peft::check_backbone(bundle, backbone, input);
+  // The latent bundle must be one peft-eval runs (configuration, library and
+  // generator whole), or its pixel form would be written and refused later.
+  (void)vpet::eval::adapter_task(bundle, input, backbone);
   const vpet::model::VitConfig& config = backbone.vit->config();
 
   // e(p) = W p + b on a flattened patch; Q_n = W⁺ (L_n − b), in double.

@@ -62,3 +62,32 @@ bad = [k for k in a if not np.array_equal(a[k], b[k])]
 assert not bad, bad
 PYTHON
 }
+
+# Rewrites the vpet file FILE with the Python statements EDIT run on `h` (its
+# header, the first msgpack map), `r` (its first record) and `objects` (all
+# of them, end record included), the msgpack of everything else unchanged.
+# Tensors are msgpack-numpy maps with bytes keys (r["x"][b"data"]).
+edit_vpet() {
+  "$PY" - "$1" "$2" <<'PYTHON'
+import sys, msgpack
+path, edit = sys.argv[1], sys.argv[2]
+objects = list(msgpack.Unpacker(open(path, "rb"), raw=False, strict_map_key=False))
+h = objects[0]
+r = objects[1] if len(objects) > 1 else None
+exec(edit)
+with open(path, "wb") as f:
+    for o in objects:
+        f.write(msgpack.packb(o, use_bin_type=True))
+PYTHON
+}
+
+# `run` under a 3 GB address-space limit (the allocation a bad size asks for
+# would be far larger). ASan reserves terabytes of shadow address space, so a
+# sanitized build runs without the limit: its own allocator then reports.
+run_bounded() {
+  if [ -n "${VPET_SANITIZED:-}" ]; then
+    run "$@"
+  else
+    run bash -c 'ulimit -v 3000000; exec "$@"' _ "$@"
+  fi
+}

@@ -7,32 +7,6 @@ load helpers
 
 TINY=random:width=24,depth=2,heads=2,patch=8,img=16,seed=1
 
-# Rewrites the header (first msgpack map) of FILE with the Python statement
-# EDIT on `h`, the rest of the file unchanged.
-edit_header() {
-  "$PY" - "$1" "$2" <<'PYTHON'
-import sys, msgpack
-path, edit = sys.argv[1], sys.argv[2]
-objects = list(msgpack.Unpacker(open(path, "rb"), raw=False, strict_map_key=False))
-h = objects[0]
-exec(edit)
-with open(path, "wb") as f:
-    for o in objects:
-        f.write(msgpack.packb(o, use_bin_type=True))
-PYTHON
-}
-
-# `run` under a 3 GB address-space limit (the allocation a bad size asks for
-# would be far larger). ASan reserves terabytes of shadow address space, so a
-# sanitized build runs without the limit: its own allocator then reports.
-run_bounded() {
-  if [ -n "${VPET_SANITIZED:-}" ]; then
-    run "$@"
-  else
-    run bash -c 'ulimit -v 3000000; exec "$@"' _ "$@"
-  fi
-}
-
 # A tiny model's bundle of METHOD (extra peft-train options after it).
 bundle() {
   local method=$1
@@ -47,7 +21,7 @@ bundle() {
   list=$(make_image_list)
   "$BIN/vit-extract" -q -m "$TINY" -d "$list" --feature tokens --layers all \
     -o "$BATS_TEST_TMPDIR/tokens.vpet"
-  edit_header "$BATS_TEST_TMPDIR/tokens.vpet" 'h["backbone"]["depth"] = 2 ** 40'
+  edit_vpet "$BATS_TEST_TMPDIR/tokens.vpet" 'h["backbone"]["depth"] = 2 ** 40'
   # 7.6 GB before the fix.
   run_bounded "$BIN/prompt-init-proto" "$BATS_TEST_TMPDIR/tokens.vpet" \
     -o "$BATS_TEST_TMPDIR/prompts.vpet"
@@ -98,18 +72,18 @@ bundle() {
   bundle lora --rank 2
   local b=$BATS_TEST_TMPDIR/lora.vpet list=$BATS_TEST_TMPDIR/task
   cp "$b" "$BATS_TEST_TMPDIR/rank0.vpet"
-  edit_header "$BATS_TEST_TMPDIR/rank0.vpet" 'h["config"]["rank"] = 0'
+  edit_vpet "$BATS_TEST_TMPDIR/rank0.vpet" 'h["config"]["rank"] = 0'
   run "$BIN/peft-eval" -m "$TINY" -a "$BATS_TEST_TMPDIR/rank0.vpet" -d "$list"
   assert_failure 1
   assert_output --partial "rank0.vpet: config key 'rank' must be >= 1"
   refute_output --partial "--rank"
   cp "$b" "$BATS_TEST_TMPDIR/unknown.vpet"
-  edit_header "$BATS_TEST_TMPDIR/unknown.vpet" 'h["method"] = "telepathy"'
+  edit_vpet "$BATS_TEST_TMPDIR/unknown.vpet" 'h["method"] = "telepathy"'
   run "$BIN/peft-eval" -m "$TINY" -a "$BATS_TEST_TMPDIR/unknown.vpet" -d "$list"
   assert_failure 1
   assert_output --partial "unknown.vpet: unknown method 'telepathy'"
   bundle memory --memory 2
-  edit_header "$BATS_TEST_TMPDIR/memory.vpet" 'h["config"]["memory"] = 2 ** 40'
+  edit_vpet "$BATS_TEST_TMPDIR/memory.vpet" 'h["config"]["memory"] = 2 ** 40'
   run_bounded "$BIN/peft-eval" -m "$TINY" -a "$BATS_TEST_TMPDIR/memory.vpet" -d "$list"
   assert_failure 1
   assert_output --partial "memory.vpet: config key 'memory' must be <= 65536"
@@ -127,6 +101,24 @@ bundle() {
   assert_failure 1
   assert_output --partial "bytes left out"
   assert [ "${#output}" -lt 5000 ]
+}
+
+@test "names that are not UTF-8 (folders, files) are written escaped, so every vpet file reads back" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 1
+  mv "$BATS_TEST_TMPDIR/task/red" "$BATS_TEST_TMPDIR/task/r"$'\xff'"d"
+  mv "$BATS_TEST_TMPDIR/task" "$BATS_TEST_TMPDIR/t"$'\xe9'
+  "$BIN/vit-extract" -q -m "$TINY" -d "$BATS_TEST_TMPDIR/t"$'\xe9' -o "$BATS_TEST_TMPDIR/f.vpet"
+  run "$BIN/vpet-info" --json "$BATS_TEST_TMPDIR/f.vpet"
+  assert_success
+  run "$PY" -c '
+import sys, msgpack
+data = open(sys.argv[1], "rb").read()
+unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)  # str must be UTF-8
+unpacker.feed(data)
+list(unpacker)
+assert b"t\\xE9" in data and b"r\\xFFd" in data
+print("ok")' "$BATS_TEST_TMPDIR/f.vpet"
+  assert_output ok
 }
 
 @test "an option value that does not parse names the option" {

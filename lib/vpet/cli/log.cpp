@@ -3,53 +3,14 @@
 #include <cstdio>
 #include <mutex>
 
+#include "vpet/io/utf8.h"
+
 namespace vpet::cli {
 namespace {
 
 std::string g_program = "vpet";
 bool g_quiet = false;
 std::mutex g_stderr_mutex;  // warnings may come from loader threads
-
-// The length of the UTF-8 sequence at s[i] (1-4), or 0 if there is none.
-std::size_t utf8_length(const std::string& s, std::size_t i) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char b = byte(i);
-  const std::size_t n = b < 0x80           ? 1
-                        : (b >> 5) == 0x6  ? 2
-                        : (b >> 4) == 0xE  ? 3
-                        : (b >> 3) == 0x1E ? 4
-                                           : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) >> 6) != 0x2) return 0;
-  }
-  // Overlong forms and surrogates are not UTF-8 either.
-  if (n == 2 && b < 0xC2) return 0;
-  if (n == 3 && ((b == 0xE0 && byte(i + 1) < 0xA0) || (b == 0xED && byte(i + 1) >= 0xA0))) return 0;
-  if (n == 4 &&
-      ((b == 0xF0 && byte(i + 1) < 0x90) || b > 0xF4 || (b == 0xF4 && byte(i + 1) >= 0x90)))
-    return 0;
-  return n;
-}
-
-std::string escaped(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    const std::size_t n = utf8_length(s, i);
-    const auto b = static_cast<unsigned char>(s[i]);
-    if (n == 0 || (n == 1 && ((b < 0x20 && b != '\n') || b == 0x7F))) {
-      char hex[5];
-      std::snprintf(hex, sizeof hex, "\\x%02X", b);
-      out += hex;
-      ++i;
-    } else {
-      out.append(s, i, n);
-      i += n;
-    }
-  }
-  return out;
-}
 
 // Back to the start of the UTF-8 sequence holding s[i].
 std::size_t sequence_start(const std::string& s, std::size_t i) {
@@ -91,11 +52,11 @@ void error(const std::string& message) {
 
 std::string printable(const std::string& message) {
   constexpr std::size_t kLongest = 4096, kHead = 2048, kTail = 512;
-  if (message.size() <= kLongest) return escaped(message);
+  if (message.size() <= kLongest) return io::utf8_escaped(message, /*controls=*/true);
   const std::size_t head = sequence_start(message, kHead);
   const std::size_t tail = sequence_start(message, message.size() - kTail);
-  return escaped(message.substr(0, head)) + " [… " + std::to_string(tail - head) +
-         " bytes left out …] " + escaped(message.substr(tail));
+  return io::utf8_escaped(message.substr(0, head), true) + " [… " + std::to_string(tail - head) +
+         " bytes left out …] " + io::utf8_escaped(message.substr(tail), true);
 }
 
 }  // namespace vpet::cli

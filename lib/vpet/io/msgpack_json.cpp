@@ -2,6 +2,7 @@
 
 #include "vpet/error.h"
 #include "vpet/io/tensor_codec.h"
+#include "vpet/io/utf8.h"
 
 namespace vpet::io {
 namespace {
@@ -9,11 +10,7 @@ namespace {
 // JSON holds UTF-8 only: a string that is not must be refused here, naming
 // its place, not when the header is printed (nlohmann's serialiser checks).
 std::string utf8_string(std::string text, const std::string& where) {
-  try {
-    (void)nlohmann::json(text).dump();
-  } catch (const nlohmann::json::type_error&) {
-    throw Error("a string" + where + " is not valid UTF-8");
-  }
+  if (!is_utf8(text)) throw Error("a string" + where + " is not valid UTF-8");
   return text;
 }
 

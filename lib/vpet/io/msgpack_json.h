@@ -17,6 +17,8 @@
 #include <cstdint>
 #include <string>
 
+#include "vpet/io/utf8.h"
+
 namespace vpet::io {
 
 // Converts a msgpack value; throws vpet::Error for ext values, tensors,
@@ -25,6 +27,16 @@ nlohmann::json to_json(const msgpack::object& object);
 
 // The text of a map key (str, bin or integer); throws vpet::Error otherwise.
 std::string map_key(const msgpack::object& key);
+
+// A string as msgpack str, which readers require to be UTF-8: bytes that
+// are not (a file name's, a folder's, from a filesystem that is not UTF-8)
+// are written as \xNN, so that every vpet file reads back.
+template <typename Stream>
+void pack_utf8(msgpack::packer<Stream>& packer, const std::string& text) {
+  const std::string written = is_utf8(text) ? text : utf8_escaped(text);
+  packer.pack_str(static_cast<std::uint32_t>(written.size()));
+  packer.pack_str_body(written.data(), static_cast<std::uint32_t>(written.size()));
+}
 
 template <typename Stream>
 void pack_json(msgpack::packer<Stream>& packer, const nlohmann::json& value) {
@@ -45,12 +57,9 @@ void pack_json(msgpack::packer<Stream>& packer, const nlohmann::json& value) {
     case nlohmann::json::value_t::number_float:
       packer.pack_double(value.get<double>());
       break;
-    case nlohmann::json::value_t::string: {
-      const auto& text = value.get_ref<const std::string&>();
-      packer.pack_str(static_cast<std::uint32_t>(text.size()));
-      packer.pack_str_body(text.data(), static_cast<std::uint32_t>(text.size()));
+    case nlohmann::json::value_t::string:
+      pack_utf8(packer, value.get_ref<const std::string&>());
       break;
-    }
     case nlohmann::json::value_t::binary: {
       const auto& bytes = value.get_binary();
       packer.pack_bin(static_cast<std::uint32_t>(bytes.size()));
@@ -67,9 +76,7 @@ void pack_json(msgpack::packer<Stream>& packer, const nlohmann::json& value) {
     case nlohmann::json::value_t::object:
       packer.pack_map(static_cast<std::uint32_t>(value.size()));
       for (auto it = value.begin(); it != value.end(); ++it) {
-        const std::string& key = it.key();
-        packer.pack_str(static_cast<std::uint32_t>(key.size()));
-        packer.pack_str_body(key.data(), static_cast<std::uint32_t>(key.size()));
+        pack_utf8(packer, it.key());
         pack_json(packer, it.value());
       }
       break;

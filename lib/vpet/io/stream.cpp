@@ -349,6 +349,7 @@ struct StreamReader::Impl {
   // due before the top-level value is complete.
   std::uint64_t scan_offset = 0;
   std::uint64_t pending = 1;
+  std::uint64_t scanned_values = 0;
   // Byte offset in the input of the next object's first byte.
   std::uint64_t offset = 0;
   std::uint64_t records = 0;
@@ -404,6 +405,10 @@ struct StreamReader::Impl {
       }
       pending = pending - 1 + items;
       scan_offset += size;
+      if (++scanned_values > kMaxRecordValues) {
+        throw Error(where(record, offset) + "more than " + std::to_string(kMaxRecordValues) +
+                    " msgpack values in one map, the most a vpet reader accepts");
+      }
       // Every value still due takes at least one byte.
       if (scan_offset + pending > kMaxRecordBytes) {
         throw Error(where(record, offset) + "value is larger than " +
@@ -452,6 +457,7 @@ struct StreamReader::Impl {
     offset += scan_offset;
     scan_offset = 0;
     pending = 1;
+    scanned_values = 0;
     return true;
   }
 

@@ -39,6 +39,11 @@ constexpr int kOldestFormatVersion = 1;
 // Largest record (or header) a reader accepts. Far above any real record;
 // it bounds what a corrupt or hostile length field can make the reader buffer.
 constexpr std::uint64_t kMaxRecordBytes = std::uint64_t{8} << 30;
+// Most msgpack values (tensor payloads count one each) in one record or
+// header. vpet's own hold a few per tensor, a header at most a class list
+// (2^18 names); decoding costs tens of bytes a value, so this bounds what a
+// file of one-byte values (an array of nils) makes a reader allocate.
+constexpr std::uint64_t kMaxRecordValues = std::uint64_t{1} << 20;
 
 // One record: named tensors, in the order they were written, and any other
 // values as a JSON object. Tensors nested in maps of foreign files (Flax
@@ -103,7 +108,8 @@ class StreamWriter {
 //
 // Errors (vpet::Error) name the input, the record and its byte offset: a
 // truncated stream, malformed msgpack, a top-level value that is not a map, a
-// bad tensor, a header of another version, a record over kMaxRecordBytes.
+// bad tensor, a header of another version, a record over kMaxRecordBytes or
+// kMaxRecordValues.
 class StreamReader {
  public:
   // Opens the input and reads the first map (the header, if it is one).

@@ -233,7 +233,16 @@ torch::Tensor Lion::contractive(const Layer& layer) const {
   const double bound = layer.convolutional ? kConvNormBound : 1.0;
   const torch::Tensor matrix = w.reshape({w.size(0), -1});
   if (spectral_) {
-    const torch::Tensor norm = torch::linalg_svdvals(matrix).max() * bound;
+    torch::Tensor singular_values;
+    try {
+      singular_values = torch::linalg_svdvals(matrix);
+    } catch (const c10::Error&) {
+      // LAPACK gives up on non-finite or overflowing entries.
+      throw Error("LION: the spectral norm of '" + layer.name +
+                  ".recurrent.weight' cannot be computed (its values are not finite or too "
+                  "large)");
+    }
+    const torch::Tensor norm = singular_values.max() * bound;
     return w * torch::clamp_max(lipschitz_ / (norm + 1e-12), 1.0);
   }
   return w * (lipschitz_ / (matrix.norm() * bound + 1e-12));

@@ -1,10 +1,12 @@
 #include "vpet/peft/lion_prune.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
 
 #include "vpet/error.h"
+#include "vpet/io/tensor_text.h"
 #include "vpet/peft/lion.h"
 
 namespace vpet::peft {
@@ -42,6 +44,19 @@ PruneReport prune_lion_bundle(Bundle& bundle, double sparsity, PruneScope scope)
     if (Lion::is_prunable(name)) weights.emplace_back(name, &tensor);
   }
   if (weights.empty()) throw Error("the bundle holds no LION weights to prune");
+  // Masks of an earlier round must each fit a weight exactly: a flattened
+  // or stray mask would otherwise broadcast or be carried along unchecked.
+  for (const auto& [name, kept] : earlier) {
+    const auto weight = std::find_if(weights.begin(), weights.end(),
+                                     [&](const auto& entry) { return entry.first == name; });
+    if (weight == weights.end()) {
+      throw Error("the mask '" + prefix + name + "' names no prunable LION weight of the bundle");
+    }
+    if (kept.sizes() != weight->second->sizes()) {
+      throw Error("the mask '" + prefix + name + "' is " + io::shape_string(kept.sizes()) +
+                  ", its weight " + io::shape_string(weight->second->sizes()));
+    }
+  }
   auto kept_of = [&](const std::string& name, const torch::Tensor& weight) {
     const auto found = earlier.find(name);
     return found != earlier.end() ? found->second : torch::ones(weight.sizes(), torch::kBool);

@@ -285,6 +285,7 @@ Plan plan_from(const nlohmann::json& fields,
     plan.structured_params = fields.at("structured_params").get<std::int64_t>();
     plan.unstructured_params = fields.at("unstructured_params").get<std::int64_t>();
     for (const auto& name : fields.at("modules").get<std::vector<std::string>>()) {
+      if (plan.tuned.count(name)) throw Error("the module '" + name + "' is listed twice");
       plan.tuned[name].tuning = Tuning::Module;
     }
     for (const auto& name : fields.at("vectors").get<std::vector<std::string>>()) {

@@ -34,6 +34,7 @@ Checkpoint parse_checkpoint(const std::string& path) {
   io::OneShot file = io::read_one_shot(path, "checkpoint");
   const nlohmann::json& header = file.header;
   Checkpoint checkpoint;
+  checkpoint.source = file.name;
   try {
     checkpoint.settings = header.at("settings");
     checkpoint.epoch = header.at("epoch").get<std::int64_t>();
@@ -108,10 +109,21 @@ peft::NamedTensors capture_rng(const torch::Device& device) {
 void restore_rng(const peft::NamedTensors& states, const torch::Device& device) {
   auto restore = [&](const std::string& key, at::Generator generator) {
     for (const auto& [name, state] : states) {
-      if (name == key) {
-        generator.set_state(state);
-        return;
+      if (name != key) continue;
+      // A generator's state is its own byte layout (mt19937's words for the
+      // CPU); LibTorch checks the size and says only what it expected.
+      if (state.scalar_type() != torch::kUInt8) {
+        throw Error("the checkpoint's " + key + " random generator state is " +
+                    std::string(c10::toString(state.scalar_type())) + ", not bytes");
       }
+      try {
+        generator.set_state(state.contiguous());
+      } catch (const c10::Error&) {
+        throw Error("the checkpoint's " + key + " random generator state (" +
+                    std::to_string(state.numel()) +
+                    " bytes) is not one this LibTorch's generator takes");
+      }
+      return;
     }
     throw Error("the checkpoint lacks the " + key + " random generator state");
   };

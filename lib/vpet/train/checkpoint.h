@@ -24,6 +24,7 @@
 namespace vpet::train {
 
 struct Checkpoint {
+  std::string source;  // the file it was read from, for messages ("" when made here)
   nlohmann::json settings = nlohmann::json::object();  // must equal the resuming run's
   std::int64_t epoch = 0;                              // epochs completed
   std::int64_t step_in_epoch = 0;  // steps of epoch `epoch` completed (interrupted mid-epoch)
@@ -45,7 +46,9 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint,
 Checkpoint read_checkpoint(const std::string& path);
 
 // The default generators' states: "cpu", and the device's when it is not
-// the CPU (drop-path and dropout draw from them).
+// the CPU (drop-path and dropout draw from them). restore_rng throws
+// vpet::Error for a missing state or one the generator cannot take (a
+// damaged or foreign checkpoint).
 peft::NamedTensors capture_rng(const torch::Device& device);
 void restore_rng(const peft::NamedTensors& states, const torch::Device& device);
 

@@ -118,8 +118,14 @@ void Optimizer::load_state(const peft::NamedTensors& state) {
     if (step == by_name.end()) {
       throw Error("the checkpoint lacks optimiser state '" + param.name + ".step'");
     }
+    const torch::Tensor& stored_step = step->second;
+    if (stored_step.numel() != 1 || stored_step.is_floating_point() ||
+        stored_step.item<std::int64_t>() < 0) {
+      throw Error("the checkpoint's optimiser state '" + param.name +
+                  ".step' is not a non-negative step count");
+    }
     slot = Slot{};
-    slot.step = step->second.item<std::int64_t>();
+    slot.step = stored_step.item<std::int64_t>();
     if (slot.step == 0) continue;
     if (adamw || options_.momentum != 0.0) {
       slot.first = take(param.name + (adamw ? ".exp_avg" : ".momentum"), param.tensor);

@@ -211,6 +211,30 @@ void Trainer::resume(const Checkpoint& checkpoint) {
     throw UsageError("--resume: the checkpoint is of a run with other settings (" + listed +
                      "); resume with the command line that started it");
   }
+  try {
+    restore(checkpoint);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(checkpoint.source + ": malformed checkpoint progress: " + e.what());
+  } catch (const Error& e) {
+    throw Error(checkpoint.source + ": " + e.what());
+  }
+}
+
+void Trainer::restore(const Checkpoint& checkpoint) {
+  // The same settings give the same steps per epoch, so the position must
+  // be one this run passes through (a damaged header would otherwise run
+  // "step 21/9" or repeat epochs).
+  const bool at_end = checkpoint.epoch == options_.epochs && checkpoint.step_in_epoch == 0;
+  if (checkpoint.epoch < 0 || checkpoint.step_in_epoch < 0 ||
+      (checkpoint.epoch >= options_.epochs && !at_end) ||
+      checkpoint.step_in_epoch >= steps_per_epoch_ ||
+      checkpoint.global_step != checkpoint.epoch * steps_per_epoch_ + checkpoint.step_in_epoch) {
+    throw Error("epoch " + std::to_string(checkpoint.epoch) + ", step " +
+                std::to_string(checkpoint.step_in_epoch) + " of the epoch and step " +
+                std::to_string(checkpoint.global_step) + " overall is no point of this run (" +
+                std::to_string(options_.epochs) + " epochs of " + std::to_string(steps_per_epoch_) +
+                " steps)");
+  }
   {
     torch::NoGradGuard no_grad;
     for (const ParamEntry& param : optimizer_.params()) {
@@ -231,12 +255,15 @@ void Trainer::resume(const Checkpoint& checkpoint) {
     // structure() returns the live tensors, so copying into them restores it.
     torch::NoGradGuard no_grad;
     for (const auto& [name, live] : method_.structure()) {
-      for (const auto& [stored_name, stored] : checkpoint.structure) {
-        if (stored_name == name && stored.sizes() == live.sizes()) {
-          torch::Tensor target = live;
-          target.copy_(stored);
-        }
+      const torch::Tensor* stored = nullptr;
+      for (const auto& [stored_name, tensor] : checkpoint.structure) {
+        if (stored_name == name) stored = &tensor;
       }
+      if (!stored || stored->sizes() != live.sizes()) {
+        throw Error("the checkpoint lacks (or mis-shapes) the structure tensor '" + name + "'");
+      }
+      torch::Tensor target = live;
+      target.copy_(*stored);
     }
   }
   restore_rng(checkpoint.rng, options_.device);

@@ -105,7 +105,9 @@ class Trainer {
           nlohmann::json run = nlohmann::json::object());
 
   // Continues from a checkpoint of a run with the same settings; throws
-  // vpet::UsageError listing the settings that differ.
+  // vpet::UsageError listing the settings that differ, and vpet::Error
+  // naming the checkpoint for a position, tensor or state this run cannot
+  // take.
   void resume(const Checkpoint& checkpoint);
 
   enum class Outcome { Finished, Stopped };
@@ -126,6 +128,8 @@ class Trainer {
   const nlohmann::json& settings() const { return settings_; }
 
  private:
+  // resume()'s work once the settings match.
+  void restore(const Checkpoint& checkpoint);
   torch::Tensor features(const torch::Tensor& inputs, bool training);
   struct StepResult {
     double loss;
