@@ -274,6 +274,14 @@ void add_preprocess_options(cxxopts::Options& options) {
   // clang-format on
 }
 
+bool preprocess_options_given(const cxxopts::ParseResult& result) {
+  for (const char* name :
+       {"img-size", "resize", "crop-fraction", "interp", "norm", "mean", "std"}) {
+    if (result.count(name)) return true;
+  }
+  return false;
+}
+
 image::Preprocess read_preprocess_options(const cxxopts::ParseResult& result,
                                           const model::Backbone& backbone) {
   const model::VitConfig& model = backbone.vit->config();
