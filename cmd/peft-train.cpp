@@ -178,8 +178,8 @@ void declare(cxxopts::Options& options) {
      cxxopts::value<std::string>(),
      "SPEC")
     ("val-per-class",
-     "Keep N (or draws A..B-1, as --per-class) of each --val class, drawn with --seed",
-     cxxopts::value<std::string>(),
+     "Keep N (or draws A..B-1, as --per-class) of each --val class, drawn with --seed (0: all)",
+     cxxopts::value<std::string>()->default_value("0"),
      "N|A:B")
     ("features",
      "Train the linear probe on a vit-extract --feature cls stream instead of -m/-d",

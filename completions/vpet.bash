@@ -21,7 +21,7 @@ _vpet_complete() {
       options="--json --records -q --quiet -h --help --version"
       ;;
     spt-sensitivity)
-      options="-m --model --heads --act --pool -d --data --labels --root --classes --per-class --limit --seed
+      options="-m --model --heads --checkpoint-grid --act --pool -d --data --labels --root --classes --per-class --limit --seed
         --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm --mean --std
         --budget --structured --rank --alpha --beta --batches --drop-path --tau-step --scores
         -o --output -t --threads --device -q --quiet -h --help --version"
@@ -32,7 +32,7 @@ _vpet_complete() {
         --version"
       ;;
     peft-train)
-      options="-m --model --heads --act --pool -d --data --val --val-per-class --features --labels --root --classes
+      options="-m --model --heads --checkpoint-grid --act --pool -d --data --val --val-per-class --features --labels --root --classes
         --per-class --limit --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
@@ -52,7 +52,7 @@ _vpet_complete() {
       options="-i --input --sparsity --scope -o --output -q --quiet -h --help --version"
       ;;
     pgn-invert)
-      options="-m --model --heads --act --pool -i --input --rgb8 -o --output -t --threads --device -q --quiet
+      options="-m --model --heads --checkpoint-grid --act --pool -i --input --rgb8 -o --output -t --threads --device -q --quiet
         -h --help --version"
       ;;
     peft-eval)

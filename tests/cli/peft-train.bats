@@ -26,6 +26,13 @@ TRAIN=(-q -m "$MODEL" --batch 8 -t 1)
   assert_output --partial "(default: 10)"
   assert_output --partial "(default: adamw)"
   assert_output --partial "(default: 0.001)"
+  # Every option shows its default, --val-per-class's included.
+  run "$PY" -c '
+import sys
+text = sys.stdin.read()
+entry = text[text.index("--val-per-class N"):text.index("--features FILE")]
+assert "(default: 0)" in entry and "0: all" in entry, entry' <<<"$output"
+  assert_success
 }
 
 @test "--version" {
