@@ -95,7 +95,7 @@ PYTHON
   params=$output
   run "$BIN/peft-eval" -q -m "$MODEL" -a "$BATS_TEST_TMPDIR/p2.vpet" -d "$TASK" --json
   assert_success
-  assert_output --partial "\"params_trainable\": $params,"
+  assert_output --partial "\"params_trainable\":$params,"
 }
 
 @test "rewinding restarts the surviving weights from the earlier bundle" {
