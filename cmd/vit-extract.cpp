@@ -3,7 +3,6 @@
 // bundle, the adapted model's features or logits.
 #include <torch/torch.h>
 
-#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
