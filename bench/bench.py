@@ -152,9 +152,9 @@ class Bench:
         rate = batch * len(steady) / seconds if steady else None
         if self.args.device.startswith("cuda"):
             # The GPU allocator's peak (torch.cuda.max_memory_allocated's
-            # statistic), from the bundle's training summary.
-            info = json.loads(run([self.bin + "/vpet-info", "--json", trained]))
-            rss = info["header"]["training"]["peak_memory_bytes"] / 2**20
+            # statistic), from the metrics' summary line.
+            summary = [line for line in lines if line["type"] == "summary"][-1]
+            rss = summary["peak_memory_bytes"] / 2**20
         return rate, records[0]["loss"], rss, cpu
 
     def reference_steps(self, name, method, model, data, batch, bundle, plan, steps, warmup,

@@ -1,11 +1,15 @@
 // peft-eval: evaluate a frozen backbone, alone or with adapter bundles, on a
-// dataset: top-1/top-5, per-class accuracy, parameter counts, speed, memory.
+// dataset: top-1/top-5, per-class accuracy, parameter counts, speed, memory;
+// per-image predictions on request.
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,11 +22,14 @@
 #include "vpet/data/dataset.h"
 #include "vpet/data/loader.h"
 #include "vpet/error.h"
+#include "vpet/eval/bundle_backbone.h"
 #include "vpet/eval/metrics.h"
+#include "vpet/eval/predictions.h"
 #include "vpet/eval/resources.h"
 #include "vpet/eval/task.h"
 #include "vpet/io/atomic_file.h"
 #include "vpet/io/output_set.h"
+#include "vpet/io/stream.h"
 #include "vpet/model/device.h"
 #include "vpet/peft/bundle.h"
 #include "vpet/peft/memory.h"
@@ -31,9 +38,6 @@ namespace {
 
 namespace cli = vpet::cli;
 using vpet::UsageError;
-
-const char* const kPreprocessOptions[] = {"img-size", "resize", "crop-fraction", "interp", "norm",
-                                          "mean",     "std"};
 
 void declare(cxxopts::Options& options) {
   cli::add_model_options(options);
@@ -49,11 +53,24 @@ void declare(cxxopts::Options& options) {
   cli::add_preprocess_options(options);
   // clang-format off
   options.add_options("Output")
-    ("json", "Print one JSON object instead of a table")
+    ("json", "Print one JSON object per task, one per line, instead of a table")
     ("confusion",
      "Write the confusion matrix (TSV) of the first task to FILE",
      cxxopts::value<std::string>(),
-     "FILE");
+     "FILE")
+    ("predictions",
+     "Write each image's label, prediction and top-k probabilities to FILE (one adapter at most)",
+     cxxopts::value<std::string>(),
+     "FILE")
+    ("format",
+     "Of --predictions: vpet (a stream of kind predictions) or tsv",
+     cxxopts::value<std::string>()->default_value("vpet"),
+     "NAME")
+    ("top-k",
+     "Of --predictions: the classes ranked per image (at most the classes there are)",
+     cxxopts::value<std::int64_t>()->default_value("5"),
+     "K")
+    ("logits", "Of --predictions: also every class's logit");
   // clang-format on
   cli::add_runtime_options(options);
   cli::add_precision_option(options);
@@ -65,15 +82,6 @@ struct Result {
   std::vector<std::string> classes;
 };
 
-// The preprocessing: the options given, else what the (first) bundle recorded
-// at training time, else the defaults.
-bool preprocessing_given(const cxxopts::ParseResult& result) {
-  for (const char* name : kPreprocessOptions) {
-    if (result.count(name)) return true;
-  }
-  return false;
-}
-
 // Logits of every task for one batch of pixels.
 using Forward = std::function<std::vector<torch::Tensor>(const torch::Tensor& pixels)>;
 
@@ -83,7 +91,8 @@ std::vector<Result> evaluate(std::vector<vpet::eval::Task>& tasks, vpet::model::
                              const vpet::image::Preprocess& preprocess,
                              const vpet::data::LoaderOptions& loader_options,
                              const torch::Device& device, vpet::model::Precision precision,
-                             const Forward& forward) {
+                             const Forward& forward,
+                             vpet::eval::PredictionWriter* predictions = nullptr) {
   std::vector<Result> results;
   for (vpet::eval::Task& task : tasks) {
     const std::int64_t classes = task.num_classes(backbone.vit);
@@ -105,6 +114,7 @@ std::vector<Result> evaluate(std::vector<vpet::eval::Task>& tasks, vpet::model::
     const std::vector<torch::Tensor> logits = forward(vpet::model::to_device(batch.images, device));
     for (std::size_t t = 0; t < results.size(); ++t)
       results[t].accuracy.add(logits[t], batch.labels);
+    if (predictions) predictions->write(logits[0], batch.labels, batch.index);
     progress.advance(batch.labels.size(0));
   }
   progress.finish();
@@ -133,33 +143,82 @@ bool share_one_pass(const std::vector<vpet::peft::Bundle>& bundles) {
   return true;
 }
 
-void print_table(const std::vector<Result>& results) {
-  std::printf("%-24s %-12s %7s %7s %7s %11s %11s %10s %9s %9s\n", "adapter", "method", "top1",
-              "top5", "n", "trainable", "+head", "%backbone", "img/s", "peak MiB");
+void print_table(std::FILE* out, const std::vector<Result>& results) {
+  std::fprintf(out, "%-24s %-12s %7s %7s %7s %11s %11s %10s %9s %9s\n", "adapter", "method", "top1",
+               "top5", "n", "trainable", "+head", "%backbone", "img/s", "peak MiB");
   for (const Result& r : results) {
     const nlohmann::json& j = r.report;
-    std::printf("%-24s %-12s %7.2f %7.2f %7lld %11lld %11lld %10.4f %9.1f %9.1f\n",
-                j["adapter"].get<std::string>().c_str(), j["method"].get<std::string>().c_str(),
-                j["top1"].get<double>(), j["top5"].get<double>(), j["n"].get<long long>(),
-                j["params_trainable"].get<long long>(),
-                j["params_trainable_with_head"].get<long long>(), j["params_percent"].get<double>(),
-                j["images_per_second"].get<double>(),
-                double(j["peak_memory_bytes"].get<std::int64_t>()) / (1 << 20));
+    std::fprintf(out, "%-24s %-12s %7.2f %7.2f %7lld %11lld %11lld %10.4f %9.1f %9.1f\n",
+                 j["adapter"].get<std::string>().c_str(), j["method"].get<std::string>().c_str(),
+                 j["top1"].get<double>(), j["top5"].get<double>(), j["n"].get<long long>(),
+                 j["params_trainable"].get<long long>(),
+                 j["params_trainable_with_head"].get<long long>(),
+                 j["params_percent"].get<double>(), j["images_per_second"].get<double>(),
+                 double(j["peak_memory_bytes"].get<std::int64_t>()) / (1 << 20));
   }
 }
 
-int run(const cxxopts::ParseResult& result) {
+// The names of a task's logits, in order: the bundle's classes; for the
+// frozen model the dataset's where they are as many as its head's outputs,
+// else the outputs' numbers.
+std::vector<std::string> logit_classes(const vpet::eval::Task& task,
+                                       const vpet::model::Backbone& backbone,
+                                       const vpet::data::Dataset& dataset) {
+  if (!task.classes.empty()) return task.classes;
+  const std::int64_t outputs = task.num_classes(backbone.vit);
+  if (dataset.num_classes() == outputs) return dataset.class_names();
+  std::vector<std::string> numbers;
+  for (std::int64_t c = 0; c < outputs; ++c) numbers.push_back(std::to_string(c));
+  return numbers;
+}
+
+// --predictions and the options that shape it; null without it.
+std::optional<vpet::eval::PredictionOptions> read_prediction_options(
+    const cxxopts::ParseResult& result, std::size_t adapters) {
+  if (!result.count("predictions")) {
+    for (const char* name : {"format", "top-k", "logits"}) {
+      if (result.count(name)) throw UsageError(std::string("--") + name + " needs --predictions");
+    }
+    return std::nullopt;
+  }
+  // Each task's predictions would need a file of their own.
+  if (adapters > 1) throw UsageError("--predictions takes one adapter; run peft-eval once per -a");
+  vpet::eval::PredictionOptions options;
+  options.format =
+      vpet::eval::parse_prediction_format(result["format"].as<std::string>(), "--format");
+  options.top_k = result["top-k"].as<std::int64_t>();
+  if (options.top_k < 1) {
+    throw UsageError("--top-k must be at least 1, got " + std::to_string(options.top_k));
+  }
+  options.logits = result.count("logits") > 0;
+  return options;
+}
+
+int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args) {
   const std::string model_path = cli::required_string(result, "model", "-m/--model");
   const std::string data_spec = cli::required_string(result, "data", "-d/--data");
   const std::vector<std::string> adapters = result.count("adapter")
                                                 ? result["adapter"].as<std::vector<std::string>>()
                                                 : std::vector<std::string>{};
+  const std::optional<vpet::eval::PredictionOptions> prediction_options =
+      read_prediction_options(result, adapters.size());
 
   // Checked before the work, written after it.
   vpet::io::OutputSet outputs;
   vpet::io::AtomicOutput* confusion_output =
       result.count("confusion")
           ? &outputs.open("--confusion", result["confusion"].as<std::string>(), /*binary=*/false)
+          : nullptr;
+  const bool predictions_on_stdout =
+      prediction_options &&
+      vpet::io::resolve_output(result["predictions"].as<std::string>()).descriptor == STDOUT_FILENO;
+  if (predictions_on_stdout && result.count("json")) {
+    throw UsageError("--predictions to standard output leaves no room for --json");
+  }
+  vpet::io::AtomicOutput* predictions_output =
+      prediction_options
+          ? &outputs.open("--predictions", result["predictions"].as<std::string>(),
+                          prediction_options->format == vpet::eval::PredictionFormat::kVpet)
           : nullptr;
 
   cli::Runtime runtime = cli::read_runtime_options(result);
@@ -176,39 +235,14 @@ int run(const cxxopts::ParseResult& result) {
   }
   const vpet::data::Dataset dataset(data_spec, dataset_options);
   if (dataset.size() == 0) throw vpet::Error(data_spec + ": no samples selected");
-  const bool from_bundle = !preprocessing_given(result) && !bundles.empty();
+  // The preprocessing: the options given, else what the (first) bundle
+  // recorded at training time, else the defaults.
+  const bool from_bundle = !cli::preprocess_options_given(result) && !bundles.empty();
   const vpet::model::LoadOptions load_options = cli::read_model_options(result, runtime);
-  // The backbone for bundles[first..last): their fingerprints are checked
-  // before anything else, then the model is resized to the input size they
-  // were trained at (a bundle of another backbone must be refused as such,
-  // not fail on a size that backbone cannot take).
+  // The backbone for bundles[first..last).
   auto load_for = [&](std::size_t first, std::size_t last) {
-    // The pooling the bundle was trained with, unless --pool says otherwise.
-    vpet::model::LoadOptions options = load_options;
-    const nlohmann::json& trained = bundles.empty() ? nlohmann::json() : bundles[first].backbone;
-    if (!options.pool && trained.is_object() && trained.contains("pool") &&
-        trained["pool"].is_string()) {
-      options.pool = vpet::model::parse_pool(trained["pool"].get<std::string>());
-    }
-    // Likewise the activation (recorded when it is not gelu: --act at training).
-    if (!options.act && trained.is_object() && trained.contains("act") &&
-        trained["act"].is_string()) {
-      try {
-        options.act =
-            vpet::model::parse_activation(trained["act"].get<std::string>(), "backbone.act");
-      } catch (const vpet::UsageError& e) {
-        throw vpet::Error(adapters[first] + ": " + e.what());  // the bundle's data, not usage
-      }
-    }
-    vpet::model::Backbone backbone = vpet::model::load_backbone(model_path, options);
-    for (std::size_t i = first; i < last; ++i) {
-      vpet::peft::check_backbone(bundles[i], backbone, adapters[i]);
-    }
-    if (from_bundle) {
-      const std::int64_t size = vpet::image::preprocess_from_json(bundles[first].preprocess).size;
-      backbone.vit->set_img_size({size, size});
-    }
-    return backbone;
+    return vpet::eval::load_bundle_backbone(model_path, load_options, bundles, adapters, first,
+                                            last, from_bundle);
   };
   auto preprocess_for = [&](std::size_t i, const vpet::model::Backbone& backbone) {
     return from_bundle ? vpet::image::preprocess_from_json(bundles[i].preprocess)
@@ -242,11 +276,28 @@ int run(const cxxopts::ParseResult& result) {
       tasks.push_back(bundles.empty()
                           ? vpet::eval::frozen_task(backbone)
                           : vpet::eval::adapter_task(bundles[i], adapters[i], backbone));
-      std::vector<Result> one =
-          evaluate(tasks, backbone, dataset, preprocess_for(i, backbone), loader_options,
-                   runtime.device, precision, [&](const torch::Tensor& pixels) {
-                     return std::vector<torch::Tensor>{tasks[0].logits(backbone.vit, pixels)};
-                   });
+      const vpet::image::Preprocess preprocess = preprocess_for(i, backbone);
+      std::unique_ptr<vpet::eval::PredictionWriter> predictions;
+      if (predictions_output) {
+        nlohmann::json header = vpet::io::make_header("predictions", "peft-eval", args);
+        header["adapter"] = tasks[0].name;
+        header["method"] = tasks[0].method;
+        header["samples"] = dataset.size();
+        header["dataset"] = dataset.describe();
+        header["preprocess"] = vpet::image::to_json(preprocess);
+        header["precision"] = vpet::model::precision_name(precision);
+        header["backbone"] = backbone.describe();
+        predictions = std::make_unique<vpet::eval::PredictionWriter>(
+            *predictions_output, *prediction_options, dataset,
+            logit_classes(tasks[0], backbone, dataset), header);
+      }
+      std::vector<Result> one = evaluate(
+          tasks, backbone, dataset, preprocess, loader_options, runtime.device, precision,
+          [&](const torch::Tensor& pixels) {
+            return std::vector<torch::Tensor>{tasks[0].logits(backbone.vit, pixels)};
+          },
+          predictions.get());
+      if (predictions) predictions->close();
       results.push_back(std::move(one.front()));
     }
   }
@@ -256,17 +307,14 @@ int run(const cxxopts::ParseResult& result) {
     results.front().accuracy.write_confusion_tsv(table, results.front().classes);
     const std::string text = table.str();
     confusion_output->write(text.data(), text.size());
-    outputs.commit();
   }
+  outputs.commit();
   if (result.count("json")) {
-    nlohmann::json out = results.front().report;
-    if (results.size() > 1) {
-      out = {{"tasks", nlohmann::json::array()}};
-      for (const Result& r : results) out["tasks"].push_back(r.report);
-    }
-    std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    // One shape for one task and many: an object per task, a line each.
+    for (const Result& r : results) std::cout << r.report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
-    print_table(results);
+    // Standard output may carry the predictions instead.
+    print_table(predictions_on_stdout ? stderr : stdout, results);
   }
   return 0;
 }
@@ -275,8 +323,10 @@ int run(const cxxopts::ParseResult& result) {
 
 int main(int argc, char** argv) {
   vpet::cli::keep_freed_memory();
+  const std::vector<std::string> args = vpet::cli::command_line(argc, argv);
   return vpet::cli::run_program(
       {"peft-eval", "Evaluate a frozen ViT, alone or with adapters, on a dataset.",
-       "-m MODEL [-a ADAPTER ...] -d DATA [OPTIONS]", declare, run},
+       "-m MODEL [-a ADAPTER ...] -d DATA [OPTIONS]", declare,
+       [&](const cxxopts::ParseResult& result) { return run(result, args); }},
       argc, argv);
 }

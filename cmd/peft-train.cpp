@@ -178,8 +178,8 @@ void declare(cxxopts::Options& options) {
      cxxopts::value<std::string>(),
      "SPEC")
     ("val-per-class",
-     "Keep N (or draws A..B-1, as --per-class) of each --val class, drawn with --seed",
-     cxxopts::value<std::string>(),
+     "Keep N (or draws A..B-1, as --per-class) of each --val class, drawn with --seed (0: all)",
+     cxxopts::value<std::string>()->default_value("0"),
      "N|A:B")
     ("features",
      "Train the linear probe on a vit-extract --feature cls stream instead of -m/-d",
@@ -669,6 +669,16 @@ train::TrainCallbacks observe(cli::Progress& progress, std::optional<train::Metr
   return callbacks;
 }
 
+// Trainer::measurements() for the log.
+std::string measurements_line(const nlohmann::json& measured) {
+  char line[160];
+  std::snprintf(line, sizeof line, "trained in %.1f s, %.1f img/s, peak RSS %.0f MiB",
+                measured.at("seconds").get<double>(),
+                measured.at("images_per_second").get<double>(),
+                double(measured.at("peak_rss_bytes").get<std::int64_t>()) / (1 << 20));
+  return line;
+}
+
 int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args) {
   const std::string method_name = cli::required_string(result, "method", "--method");
   const bool from_features = result.count("features") > 0;
@@ -813,6 +823,11 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   }
   progress.finish();
   const nlohmann::json summary = trainer.summary();
+  // Time and memory differ between identical runs: the log and --metrics
+  // have them, the bundle does not (the same run writes the same bytes).
+  const nlohmann::json measured = trainer.measurements();
+  if (metrics) metrics->summary(summary, measured);
+  cli::info(measurements_line(measured));
   if (const auto skipped = summary.at("skipped_steps").get<std::int64_t>(); skipped > 0) {
     cli::warn("skipped " + std::to_string(skipped) + " of " + summary.at("steps").dump() +
               " steps whose loss or gradient was not finite (--nan skip-step)");

@@ -1,7 +1,9 @@
 // vit-extract: run a frozen ViT over a dataset and write features, logits or
-// per-layer tokens as a vpet stream, one record per batch.
+// per-layer tokens as a vpet stream, one record per batch; with an adapter
+// bundle, the adapted model's features or logits.
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +16,8 @@
 #include "vpet/data/dataset.h"
 #include "vpet/data/loader.h"
 #include "vpet/error.h"
+#include "vpet/eval/bundle_backbone.h"
+#include "vpet/eval/task.h"
 #include "vpet/io/output_set.h"
 #include "vpet/io/stream.h"
 #include "vpet/model/checkpoint.h"
@@ -70,6 +74,14 @@ std::vector<std::int64_t> parse_layers(const std::string& text, std::int64_t dep
 
 void declare(cxxopts::Options& options) {
   vpet::cli::add_model_options(options);
+  // clang-format off
+  options.add_options("Model")
+    ("a,adapter",
+     "Adapter bundle from peft-train: the adapted model's features (--feature cls: what its "
+     "head reads) or logits; its preprocessing unless given",
+     cxxopts::value<std::string>(),
+     "FILE");
+  // clang-format on
   vpet::cli::add_data_options(options);
   vpet::cli::add_batch_option(options, 32);
   vpet::cli::add_preprocess_options(options);
@@ -105,6 +117,10 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   if (result.count("layers") && feature != Feature::Tokens) {
     throw UsageError("--layers applies to --feature tokens only");
   }
+  if (result.count("adapter") && feature != Feature::Cls && feature != Feature::Logits) {
+    throw UsageError(
+        "with -a/--adapter, --feature is cls (what the adapter's head reads) or logits");
+  }
   // Checked before the work: a directory that cannot take the output fails now.
   vpet::io::OutputSet outputs;
   vpet::io::AtomicOutput& output = outputs.open("-o/--output", result["output"].as<std::string>());
@@ -113,14 +129,30 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   const vpet::model::Precision precision = cli::read_precision_option(result);
   vpet::data::LoaderOptions loader_options = cli::read_loader_options(result, runtime);
   vpet::data::DatasetOptions dataset_options = cli::read_data_options(result);
+  // The adapter as peft-eval applies it: labels matched to its classes by
+  // name, the model loaded and preprocessed as it was trained.
+  std::vector<vpet::peft::Bundle> bundles;
+  std::vector<std::string> adapters;
+  if (result.count("adapter")) {
+    adapters.push_back(result["adapter"].as<std::string>());
+    bundles.push_back(vpet::peft::read_bundle(adapters.front()));
+    if (dataset_options.classes.empty()) dataset_options.class_set = bundles.front().classes;
+  }
   // The dataset first: a bad list file should not wait for a large checkpoint to load.
   vpet::data::Dataset dataset(data_spec, dataset_options);
   if (dataset.size() == 0) throw vpet::Error(data_spec + ": no samples selected");
+  const bool from_bundle = !bundles.empty() && !cli::preprocess_options_given(result);
   vpet::model::Backbone backbone =
-      vpet::model::load_backbone(model_path, cli::read_model_options(result, runtime));
+      vpet::eval::load_bundle_backbone(model_path, cli::read_model_options(result, runtime),
+                                       bundles, adapters, 0, bundles.size(), from_bundle);
   for (const std::string& note : backbone.notes) cli::info(model_path + ": " + note);
   const vpet::model::VitConfig& config = backbone.vit->config();
-  vpet::image::Preprocess preprocess = cli::read_preprocess_options(result, backbone);
+  vpet::image::Preprocess preprocess =
+      from_bundle ? vpet::image::preprocess_from_json(bundles.front().preprocess)
+                  : cli::read_preprocess_options(result, backbone);
+  std::optional<vpet::eval::Task> task;
+  if (!bundles.empty())
+    task = vpet::eval::adapter_task(bundles.front(), adapters.front(), backbone);
 
   vpet::model::ExtractRequest request;
   switch (feature) {
@@ -134,7 +166,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       request.patch_mean = true;
       break;
     case Feature::Logits:
-      if (config.num_classes == 0) {
+      if (config.num_classes == 0 && !task) {
         throw vpet::Error(model_path +
                           ": the checkpoint has no head, so no logits; use "
                           "--feature cls");
@@ -173,6 +205,10 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   }
   header["precision"] = vpet::model::precision_name(precision);
   header["backbone"] = backbone.describe();
+  if (task) {
+    header["adapter"] = task->name;
+    header["method"] = task->method;
+  }
 
   vpet::io::StreamWriter writer(output, header);
   vpet::data::BatchLoader loader(dataset, preprocess, loader_options, augment, dataset_options.seed,
@@ -183,10 +219,18 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   std::int64_t samples = 0;
   while (loader.next(batch)) {
     const vpet::model::AutocastScope autocast(precision, runtime.device);
-    vpet::model::Extracted out =
-        feature == Feature::Pixels
-            ? vpet::model::Extracted{}
-            : backbone.vit->extract(vpet::model::to_device(batch.images, runtime.device), request);
+    const torch::Tensor pixels = vpet::model::to_device(batch.images, runtime.device);
+    vpet::model::Extracted out;
+    if (task) {
+      // The adapted model: the feature its head reads, or the head's logits.
+      if (feature == Feature::Logits) {
+        out.logits = task->logits(backbone.vit, pixels);
+      } else {
+        out.pre_logits = backbone.vit->features(pixels, *task->hooks);
+      }
+    } else if (feature != Feature::Pixels) {
+      out = backbone.vit->extract(pixels, request);
+    }
     torch::Tensor features;
     switch (feature) {
       case Feature::Pixels:

@@ -11,7 +11,7 @@ _vpet_complete() {
   local options
   case "$program" in
     vit-extract)
-      options="-m --model --heads --act --pool -d --data --labels --root --classes --per-class --limit --seed
+      options="-m --model --heads --checkpoint-grid --act --pool -a --adapter -d --data --labels --root --classes --per-class --limit --seed
         --skip-bad --max-image-pixels --img-size --resize --crop-fraction --interp --norm --mean --std
         --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --epoch
         --feature --layers -b --batch -o --output -t --threads --device --precision -q --quiet
@@ -21,7 +21,7 @@ _vpet_complete() {
       options="--json --records -q --quiet -h --help --version"
       ;;
     spt-sensitivity)
-      options="-m --model --heads --act --pool -d --data --labels --root --classes --per-class --limit --seed
+      options="-m --model --heads --checkpoint-grid --act --pool -d --data --labels --root --classes --per-class --limit --seed
         --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm --mean --std
         --budget --structured --rank --alpha --beta --batches --drop-path --tau-step --scores
         -o --output -t --threads --device -q --quiet -h --help --version"
@@ -32,7 +32,7 @@ _vpet_complete() {
         --version"
       ;;
     peft-train)
-      options="-m --model --heads --act --pool -d --data --val --val-per-class --features --labels --root --classes
+      options="-m --model --heads --checkpoint-grid --act --pool -d --data --val --val-per-class --features --labels --root --classes
         --per-class --limit --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
@@ -52,13 +52,13 @@ _vpet_complete() {
       options="-i --input --sparsity --scope -o --output -q --quiet -h --help --version"
       ;;
     pgn-invert)
-      options="-m --model --heads --act --pool -i --input --rgb8 -o --output -t --threads --device -q --quiet
+      options="-m --model --heads --checkpoint-grid --act --pool -i --input --rgb8 -o --output -t --threads --device -q --quiet
         -h --help --version"
       ;;
     peft-eval)
-      options="-m --model --heads --act --pool -a --adapter -d --data --labels --root --classes --per-class --limit
+      options="-m --model --heads --checkpoint-grid --act --pool -a --adapter -d --data --labels --root --classes --per-class --limit
         --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm --mean
-        --std --json --confusion -t --threads --device --precision -q --quiet -h --help
+        --std --json --confusion --predictions --format --top-k --logits -t --threads --device --precision -q --quiet -h --help
         --version"
       ;;
     *) return ;;
@@ -67,7 +67,8 @@ _vpet_complete() {
   case "$prev" in
     -m|--model) _filedir safetensors; return ;;
     -d|--data) _filedir; return ;;
-    --labels|-o|--output) _filedir; return ;;
+    --labels|-o|--output|--predictions) _filedir; return ;;
+    --format) COMPREPLY=($(compgen -W "vpet tsv" -- "$cur")); return ;;
     --root) _filedir -d; return ;;
     --val|--features|--init-prompts|--metrics|--checkpoint|--resume|--input|--export-backbone)
       _filedir; return ;;
@@ -122,8 +123,8 @@ _vpet_complete() {
     --layers) COMPREPLY=($(compgen -W "all" -- "$cur")); return ;;
     --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
     --precision) COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")); return ;;
-    --heads|--classes|--per-class|--val-per-class|--limit|--seed|--img-size|--crop-fraction|--mean|--std|\
-    -b|--batch|-t|--threads) return ;;
+    --heads|--checkpoint-grid|--classes|--per-class|--val-per-class|--limit|--seed|--img-size|--crop-fraction|--mean|--std|\
+    -b|--batch|-t|--threads|--top-k) return ;;
   esac
 
   if [[ "$cur" == -* ]]; then

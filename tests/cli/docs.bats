@@ -61,3 +61,19 @@ long_options() {
   grep -q "make test" "$BATS_TEST_DIRNAME/../../README.md"
   grep -q "vit-extract .*| *build/bin/vpet-info -\|vpet-info -" "$BATS_TEST_DIRNAME/../../README.md"
 }
+
+@test "vpet-format(5) lists the kinds the programs write, and no other" {
+  local kinds
+  kinds=$(sed -n '/^\.SH KINDS/,/^\.SH /p' "$BATS_TEST_DIRNAME/../../man/vpet-format.5" |
+    awk 'previous == ".TP" && /^\.B / { print $2 } { previous = $0 }' | sort | tr '\n' ' ')
+  assert_equal "$kinds" "adapter checkpoint features pixel-prompts plan predictions prompts tokens "
+}
+
+@test "man pages: --device and --precision each say what they take" {
+  for p in vit-extract peft-eval; do
+    run env MANWIDTH=200 man -l "$BATS_TEST_DIRNAME/../../man/$p.1"
+    assert_success
+    assert_output --regexp $'--device DEV\n +cpu \\(default\\), cuda or cuda:N'
+    assert_output --regexp $'--precision P\n +Precision of the forward pass: fp32 \\(default\\) or bf16'
+  done
+}

@@ -73,8 +73,8 @@ PY
   run "$BIN/peft-eval" -q -m "$FIXTURES/vit/a_timm.safetensors" -a "$BATS_TEST_TMPDIR/linear.vpet" \
     -d "$FMNIST" --classes 0,1 --limit 50 --json
   assert_success
-  assert_output --partial '"method": "linear"'
-  assert_output --partial '"params_trainable_with_head": 98'
+  assert_output --partial '"method":"linear"'
+  assert_output --partial '"params_trainable_with_head":98'
   run "$BIN/peft-eval" -q -m "$FIXTURES/vit/b_timm.safetensors" -a "$BATS_TEST_TMPDIR/linear.vpet" \
     -d "$FMNIST" --classes 0,1 --limit 50
   assert_failure 1
@@ -112,8 +112,13 @@ PY
 import json, sys
 d = sys.argv[1]
 alone = [json.load(open(f"{d}/a{i}.json")) for i in (1, 2)]
-both = json.load(open(f"{d}/both.json"))["tasks"]
+both = [json.loads(line) for line in open(f"{d}/both.json")]
 assert len(both) == 2
+# One shape for one task and many: the keys man/peft-eval.1 lists, no more.
+keys = {"method", "adapter", "top1", "top5", "n", "per_class", "params_trainable",
+        "params_trainable_with_head", "params_backbone", "params_percent",
+        "images_per_second", "peak_memory_bytes", "precision"}
+assert all(set(r) == keys for r in alone + both), [set(r) ^ keys for r in alone + both]
 for a, b in zip(alone, both):
     assert a["top1"] == b["top1"] and a["per_class"] == b["per_class"], (a, b)
     assert b["params_trainable"] == 2 * 2 * 48 + 48, b

@@ -26,6 +26,13 @@ TRAIN=(-q -m "$MODEL" --batch 8 -t 1)
   assert_output --partial "(default: 10)"
   assert_output --partial "(default: adamw)"
   assert_output --partial "(default: 0.001)"
+  # Every option shows its default, --val-per-class's included.
+  run "$PY" -c '
+import sys
+text = sys.stdin.read()
+entry = text[text.index("--val-per-class N"):text.index("--features FILE")]
+assert "(default: 0)" in entry and "0: all" in entry, entry' <<<"$output"
+  assert_success
 }
 
 @test "--version" {
@@ -89,6 +96,45 @@ assert [l["epoch"] for l in lines if l["type"] == "eval"] == [2, 4]
 assert all(k in lines[0] for k in ("epoch", "step", "loss", "lr", "images_per_second"))
 PYTHON
   assert_success
+}
+
+@test "two identical runs write identical bytes; time and memory go to stderr and --metrics" {
+  make_task
+  cd "$BATS_TEST_TMPDIR"
+  # The command line is in the header: the same one, twice.
+  local args=(-m "$MODEL" --batch 8 -t 1 -d train --val val --method lora --epochs 2
+    --drop-path 0.1 --metrics m.jsonl -o a.vpet)
+  "$BIN/peft-train" "${args[@]}" 2>/dev/null
+  mv a.vpet first.vpet
+  "$BIN/peft-train" "${args[@]}" 2>err
+  cmp first.vpet a.vpet
+  run grep -E "trained in [0-9.]+ s, [0-9.]+ img/s, peak RSS [0-9]+ MiB" err
+  assert_success
+  run "$PY" - <<'PYTHON'
+import json, msgpack
+header = next(msgpack.Unpacker(open("a.vpet", "rb"), raw=False))
+t = header["training"]
+assert not {"seconds", "images_per_second", "peak_rss_bytes", "peak_memory_bytes"} & t.keys(), t
+last = [json.loads(l) for l in open("m.jsonl")][-1]
+assert last["type"] == "summary" and last["epochs"] == 2 and last["steps"] == t["steps"], last
+assert last["seconds"] > 0 and last["images_per_second"] > 0 and last["peak_rss_bytes"] > 2**20, last
+PYTHON
+  assert_success
+}
+
+@test "--metrics - writes the log to standard output, not to a file named -" {
+  make_task
+  cd "$BATS_TEST_TMPDIR"
+  "$BIN/peft-train" "${TRAIN[@]}" -d train --method linear --epochs 2 --metrics - -o a.vpet >log
+  [ ! -e ./- ]
+  run "$PY" -c '
+import json
+lines = [json.loads(l) for l in open("log")]
+assert [l["type"] for l in lines] == ["step"] * 6 + ["summary"], lines'
+  assert_success
+  run "$BIN/peft-train" "${TRAIN[@]}" -d train --method linear --metrics - -o -
+  assert_failure 2
+  assert_output --partial "--metrics"
 }
 
 @test "linear trains on a vit-extract features stream as on the images" {

@@ -68,8 +68,8 @@ with open(sys.argv[1], "rb") as f:
 ' "$BATS_TEST_TMPDIR/plan.vpet")
   run "$BIN/peft-eval" -q -m "$MODEL" -a "$BATS_TEST_TMPDIR/lora.vpet" -d "$TASK" --json
   assert_success
-  assert_output --partial "\"params_trainable\": $params,"
-  assert_output --partial '"method": "spt-lora"'
+  assert_output --partial "\"params_trainable\":$params,"
+  assert_output --partial '"method":"spt-lora"'
 }
 
 @test "spt-adapter trains an adapter plan; a plan of several budgets needs --budget" {

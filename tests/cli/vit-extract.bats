@@ -233,6 +233,11 @@ PY
   run "$BIN/vit-extract" -m old.pth -d "$list" -o out.vpet
   assert_failure 1
   assert_output --partial "old.pth is a Python pickle (protocol 2"
+  # The contents decide, not the name: Hugging Face's pytorch_model.bin is the same.
+  cp new.pth pytorch_model.bin
+  run "$BIN/vit-extract" -m pytorch_model.bin -d "$list" -o out.vpet
+  assert_failure 1
+  assert_output --partial "pytorch_model.bin is a PyTorch checkpoint (torch.save's zip pickle"
   [ ! -e out.vpet ]
   # The command the message gives turns the pickle into an .npz vpet reads
   # (a pickle records no head count; this tiny model's is not width/64).
@@ -242,6 +247,45 @@ PY
   assert_success
   run "$PY" "$BATS_TEST_DIRNAME/compare_stream.py" logits.vpet \
     "$FIXTURES/vit/expected_a.safetensors" e6/image.logits 1e-4
+  assert_success
+}
+
+@test "--checkpoint-grid: a position embedding of a non-square grid loads, resampled as timm does" {
+  local list
+  list=$(make_image_list)
+  cd "$BATS_TEST_TMPDIR"
+  # a_timm with a 2x6 grid of position embeddings (the class token's and 12
+  # more: 13 entries fit no square grid, with or without the class token), and
+  # that grid resampled to 4x4 by timm's rule (resample_abs_pos_embed: bicubic,
+  # antialiased) in float32.
+  "$PY" - "$FIXTURES" <<'PY'
+import sys, torch, torch.nn.functional as F
+sys.path.insert(0, sys.argv[1])
+from make_vit_fixtures import read_safetensors, write_safetensors
+sd = read_safetensors(sys.argv[1] + "/vit/a_timm.safetensors")
+pos = sd["pos_embed"][:, :13]
+write_safetensors("./wide.safetensors", {**sd, "pos_embed": pos}, {"num_heads": 3})
+grid = pos[:, 1:].float().reshape(1, 2, 6, 48).permute(0, 3, 1, 2)
+grid = F.interpolate(grid, size=(4, 4), mode="bicubic", antialias=True, align_corners=False)
+square = torch.cat([pos[:, :1].float(), grid.permute(0, 2, 3, 1).reshape(1, 16, 48)], 1)
+write_safetensors("./square.safetensors", {**sd, "pos_embed": square}, {"num_heads": 3})
+PY
+  run "$BIN/vit-extract" -m wide.safetensors -d "$list" -o out.vpet
+  assert_failure 1
+  assert_output --partial "wide.safetensors: pos_embed has 13 entries"
+  assert_output --partial "--checkpoint-grid ROWSxCOLS"
+  run "$BIN/vit-extract" -q -m wide.safetensors --checkpoint-grid 2by4 -d "$list" -o out.vpet
+  assert_failure 2
+  assert_output --partial "--checkpoint-grid: '2by4' is not ROWSxCOLS"
+  run "$BIN/vit-extract" -q -m wide.safetensors --checkpoint-grid 2x6 --img-size 32 -d "$list" \
+    --feature logits -o wide.vpet
+  assert_success
+  "$BIN/vit-extract" -q -m square.safetensors -d "$list" --feature logits -o square.vpet
+  run "$PY" -c '
+import msgpack, msgpack_numpy, numpy as np
+read = lambda p: list(msgpack.Unpacker(open(p, "rb"), object_hook=msgpack_numpy.decode, raw=False))[1]["features"]
+a, b = read("wide.vpet"), read("square.vpet")
+assert a.shape == (3, 5) and np.allclose(a, b, atol=1e-4), abs(a - b).max()'
   assert_success
 }
 

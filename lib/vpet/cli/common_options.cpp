@@ -1,5 +1,7 @@
 #include "vpet/cli/common_options.h"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <sstream>
 #include <thread>
@@ -29,6 +31,26 @@ T at_least(const cxxopts::ParseResult& result, const std::string& name, T minimu
                      std::to_string(value));
   }
   return value;
+}
+
+// --checkpoint-grid ROWSxCOLS, each 1..4096 (a grid of 16M position
+// embeddings is far beyond any ViT).
+std::array<std::int64_t, 2> parse_grid(const std::string& text) {
+  const auto side = [&](const std::string& digits) -> std::int64_t {
+    if (digits.empty() || digits.size() > 4 ||
+        !std::all_of(digits.begin(), digits.end(), [](unsigned char c) { return std::isdigit(c); }))
+      return 0;
+    const std::int64_t value = std::stoll(digits);
+    return value <= 4096 ? value : 0;
+  };
+  const std::size_t x = text.find('x');
+  const std::int64_t rows = x == std::string::npos ? 0 : side(text.substr(0, x));
+  const std::int64_t cols = x == std::string::npos ? 0 : side(text.substr(x + 1));
+  if (rows < 1 || cols < 1) {
+    throw UsageError("--checkpoint-grid: '" + text +
+                     "' is not ROWSxCOLS, two numbers from 1 to 4096 (e.g. 14x28)");
+  }
+  return {rows, cols};
 }
 
 torch::Device parse_device(const std::string& text) {
@@ -131,6 +153,11 @@ void add_model_options(cxxopts::Options& options) {
      "Attention heads (default: from the checkpoint's metadata, else width/64)",
      cxxopts::value<std::int64_t>(),
      "N")
+    ("checkpoint-grid",
+     "The checkpoint's patch grid, for a position embedding that is not a square grid "
+     "(default: the square its length gives)",
+     cxxopts::value<std::string>(),
+     "ROWSxCOLS")
     ("act",
      "MLP activation: gelu, gelu-tanh or quick-gelu (OpenAI CLIP's) (default: from the "
      "checkpoint's config.json or metadata; quick-gelu for Hugging Face CLIP; else gelu)",
@@ -143,6 +170,9 @@ model::LoadOptions read_model_options(const cxxopts::ParseResult& result, const 
   model::LoadOptions options;
   if (result.count("heads")) options.heads = at_least<std::int64_t>(result, "heads", 1);
   if (result.count("pool")) options.pool = model::parse_pool(result["pool"].as<std::string>());
+  if (result.count("checkpoint-grid")) {
+    options.checkpoint_grid = parse_grid(result["checkpoint-grid"].as<std::string>());
+  }
   if (result.count("act")) {
     options.act = model::parse_activation(result["act"].as<std::string>(), "--act");
   }
@@ -272,6 +302,14 @@ void add_preprocess_options(cxxopts::Options& options) {
     ("mean", "Normalisation mean, overrides --norm", cxxopts::value<std::string>(), "R,G,B")
     ("std", "Normalisation std, overrides --norm", cxxopts::value<std::string>(), "R,G,B");
   // clang-format on
+}
+
+bool preprocess_options_given(const cxxopts::ParseResult& result) {
+  for (const char* name :
+       {"img-size", "resize", "crop-fraction", "interp", "norm", "mean", "std"}) {
+    if (result.count(name)) return true;
+  }
+  return false;
 }
 
 image::Preprocess read_preprocess_options(const cxxopts::ParseResult& result,

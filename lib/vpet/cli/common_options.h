@@ -60,6 +60,9 @@ void add_preprocess_options(cxxopts::Options& options);
 // replaces the options' defaults; an option given on the command line wins.
 image::Preprocess read_preprocess_options(const cxxopts::ParseResult& result,
                                           const model::Backbone& backbone);
+// Whether any of them is on the command line: where none is, a program
+// applying an adapter bundle uses the preprocessing the bundle recorded.
+bool preprocess_options_given(const cxxopts::ParseResult& result);
 
 // -b/--batch with the program's default, and the loader settings that follow
 // from the runtime and data options.

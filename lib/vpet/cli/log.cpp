@@ -11,6 +11,10 @@ namespace {
 std::string g_program = "vpet";
 bool g_quiet = false;
 std::mutex g_stderr_mutex;  // warnings may come from loader threads
+std::string g_status;       // the progress bar on the terminal's last line, if any
+
+// Back to the start of the line, and erase it.
+constexpr const char* kClearLine = "\r\033[K";
 
 // Back to the start of the UTF-8 sequence holding s[i].
 std::size_t sequence_start(const std::string& s, std::size_t i) {
@@ -21,7 +25,9 @@ std::size_t sequence_start(const std::string& s, std::size_t i) {
 void emit(const char* level, const std::string& message) {
   const std::string text = printable(message);
   std::lock_guard<std::mutex> lock(g_stderr_mutex);
+  if (!g_status.empty()) std::fputs(kClearLine, stderr);
   std::fprintf(stderr, "%s: %s%s\n", g_program.c_str(), level, text.c_str());
+  if (!g_status.empty()) std::fputs(g_status.c_str(), stderr);
   std::fflush(stderr);
 }
 
@@ -48,6 +54,22 @@ void warn(const std::string& message) {
 }
 void error(const std::string& message) {
   emit("error: ", message);
+}
+
+void show_status(const std::string& line) {
+  std::lock_guard<std::mutex> lock(g_stderr_mutex);
+  g_status = line;
+  std::fputs(kClearLine, stderr);
+  std::fputs(g_status.c_str(), stderr);
+  std::fflush(stderr);
+}
+
+void end_status(bool keep) {
+  std::lock_guard<std::mutex> lock(g_stderr_mutex);
+  if (g_status.empty()) return;
+  std::fputs(keep ? "\n" : kClearLine, stderr);
+  g_status.clear();
+  std::fflush(stderr);
 }
 
 std::string printable(const std::string& message) {

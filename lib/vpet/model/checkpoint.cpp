@@ -109,12 +109,14 @@ void decide_grid(VitConfig& c, std::int64_t pos_tokens, Layout layout, const Loa
       throw Error(source + ": pos_embed has " + std::to_string(pos_tokens) + " entries: either a " +
                   std::to_string(with_prefix) + "x" + std::to_string(with_prefix) + " grid plus " +
                   std::to_string(prefix) + " prefix tokens or a " + std::to_string(without_prefix) +
-                  "x" + std::to_string(without_prefix) + " grid alone; pass the checkpoint grid");
+                  "x" + std::to_string(without_prefix) +
+                  " grid alone; give the checkpoint's grid with --checkpoint-grid ROWSxCOLS");
     }
     if (with_prefix < 0 && without_prefix < 0) {
       throw Error(source + ": pos_embed has " + std::to_string(pos_tokens) + " entries, not " +
                   std::to_string(prefix) +
-                  " prefix tokens plus a square grid of patches: pass the checkpoint grid");
+                  " prefix tokens plus a square grid of patches: give the checkpoint's grid with "
+                  "--checkpoint-grid ROWSxCOLS");
     }
     c.no_embed_class = with_prefix < 0;
     gh = gw = with_prefix > 0 ? with_prefix : without_prefix;

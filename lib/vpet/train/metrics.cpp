@@ -2,15 +2,21 @@
 
 #include <cerrno>
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 #include "vpet/error.h"
 
 namespace vpet::train {
 
-MetricsLog::MetricsLog(const std::string& path, bool append)
-    : path_(path), out_(path, append ? std::ios::app : std::ios::trunc) {
-  if (!out_) throw Error(path + ": cannot open the metrics file: " + std::strerror(errno));
+MetricsLog::MetricsLog(const std::string& path, bool append) : path_(path) {
+  // A log is read while it grows: a regular file is written under its own
+  // name, not renamed into place at the end; a descriptor ("-") or a FIFO
+  // is written where it is, never opened by name (a shell's >> must stay >>).
+  if (io::resolve_output(path).mode == io::OutputMode::kInPlace) {
+    in_place_ = std::make_unique<io::AtomicOutput>(path, /*binary=*/false);
+    return;
+  }
+  file_.open(path, append ? std::ios::app : std::ios::trunc);
+  if (!file_) throw Error(path + ": cannot open the metrics file: " + std::strerror(errno));
 }
 
 void MetricsLog::step(const StepReport& report) {
@@ -32,10 +38,23 @@ void MetricsLog::eval(const EvalReport& report) {
   write_line(line.dump());
 }
 
+void MetricsLog::summary(const nlohmann::json& summary, const nlohmann::json& measurements) {
+  nlohmann::json line = {
+      {"type", "summary"}, {"epochs", summary.at("epochs")}, {"steps", summary.at("steps")}};
+  line.update(measurements);
+  write_line(line.dump());
+}
+
 void MetricsLog::write_line(const std::string& line) {
-  out_ << line << '\n';
-  out_.flush();
-  if (!out_) throw Error(path_ + ": write failed: " + std::strerror(errno));
+  if (in_place_) {
+    const std::string text = line + '\n';
+    in_place_->write(text.data(), text.size());  // throws naming the destination
+    in_place_->flush();
+    return;
+  }
+  file_ << line << '\n';
+  file_.flush();
+  if (!file_) throw Error(path_ + ": write failed: " + std::strerror(errno));
 }
 
 }  // namespace vpet::train

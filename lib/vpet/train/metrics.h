@@ -1,16 +1,22 @@
 // --metrics FILE: one JSON object per line, per training step and per
 // evaluation, flushed as written so `tail -f` and a plotting script follow
-// the run:
+// the run, and a last line with the run's measurements:
 //   {"type":"step","epoch":1,"step":1,"loss":1.09,"lr":0.0001,"images_per_second":812.4}
 //   {"type":"eval","epoch":1,"step":25,"top1":63.5}
+//   {"type":"summary","epochs":1,"steps":25,"seconds":3.1,"images_per_second":790.2,
+//    "peak_rss_bytes":...,"peak_memory_bytes":...}
 // A log rather than a result: it is appended to as the run goes (a resumed
 // run appends, so steps after the checkpoint's appear twice; keep the last
-// line of each step).
+// line of each step). "-", /dev/stdout, a FIFO and the like are written in
+// place (vpet-format(5), OUTPUT FILES), so `--metrics - | jq` works.
 #pragma once
 
 #include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "vpet/io/atomic_file.h"
 #include "vpet/train/trainer.h"
 
 namespace vpet::train {
@@ -23,12 +29,16 @@ class MetricsLog {
 
   void step(const StepReport& report);
   void eval(const EvalReport& report);
+  // The run's end: `summary`'s epochs and steps with `measurements`
+  // (Trainer::measurements()), which the bundle leaves out.
+  void summary(const nlohmann::json& summary, const nlohmann::json& measurements);
 
  private:
   void write_line(const std::string& line);
 
   std::string path_;
-  std::ofstream out_;
+  std::ofstream file_;                          // a regular file, appended to as the run goes
+  std::unique_ptr<io::AtomicOutput> in_place_;  // anything else: written where it is
 };
 
 }  // namespace vpet::train

@@ -473,16 +473,19 @@ nlohmann::json Trainer::summary() const {
           {"best_val_top1", measured(best_top1_)},
           {"best_val_epoch", best_top1_ >= 0.0 ? nlohmann::json(best_epoch_) : nullptr},
           {"final_val_top1", measured(final_top1_)},
-          {"seconds", seconds_},
-          {"images_per_second", seconds_ > 0.0 ? double(images_) / seconds_ : 0.0},
           {"skipped_steps", skipped_steps_},
-          {"peak_rss_bytes", eval::peak_rss_bytes()},
-          {"peak_memory_bytes", eval::peak_memory_bytes(options_.device)},
           {"params_trainable", method_.parameter_count()},
           {"params_head", head_params},
           {"train_examples", train_.size()},
           {"val_examples", val_ ? nlohmann::json(val_->size()) : nullptr},
           {"settings", settings_}};
+}
+
+nlohmann::json Trainer::measurements() const {
+  return {{"seconds", seconds_},
+          {"images_per_second", seconds_ > 0.0 ? double(images_) / seconds_ : 0.0},
+          {"peak_rss_bytes", eval::peak_rss_bytes()},
+          {"peak_memory_bytes", eval::peak_memory_bytes(options_.device)}};
 }
 
 }  // namespace vpet::train

@@ -122,9 +122,13 @@ class Trainer {
 
   // A snapshot (copies) of everything --resume needs.
   Checkpoint checkpoint() const;
-  // Epochs, steps, final train loss, best and final validation top-1, time,
-  // images/s, peak RSS, parameter counts and the settings.
+  // Epochs, steps, final train loss, best and final validation top-1,
+  // parameter counts and the settings: the same for the same run, so it goes
+  // into the bundle (identical runs write identical bytes).
   nlohmann::json summary() const;
+  // What differs between identical runs: seconds, images per second, peak
+  // RSS and device memory. For the log and --metrics, never the bundle.
+  nlohmann::json measurements() const;
   const nlohmann::json& settings() const { return settings_; }
 
  private:
