@@ -183,30 +183,11 @@ int run(const cxxopts::ParseResult& result) {
   // were trained at (a bundle of another backbone must be refused as such,
   // not fail on a size that backbone cannot take).
   auto load_for = [&](std::size_t first, std::size_t last) {
-    // The pooling the bundle was trained with, unless --pool says otherwise.
-    vpet::model::LoadOptions options = load_options;
-    const nlohmann::json& trained = bundles.empty() ? nlohmann::json() : bundles[first].backbone;
-    if (!options.pool && trained.is_object() && trained.contains("pool") &&
-        trained["pool"].is_string()) {
-      options.pool = vpet::model::parse_pool(trained["pool"].get<std::string>());
-    }
-    // Likewise the activation (recorded when it is not gelu: --act at training).
-    if (!options.act && trained.is_object() && trained.contains("act") &&
-        trained["act"].is_string()) {
-      try {
-        options.act =
-            vpet::model::parse_activation(trained["act"].get<std::string>(), "backbone.act");
-      } catch (const vpet::UsageError& e) {
-        throw vpet::Error(adapters[first] + ": " + e.what());  // the bundle's data, not usage
-      }
-    }
-    vpet::model::Backbone backbone = vpet::model::load_backbone(model_path, options);
-    for (std::size_t i = first; i < last; ++i) {
+    if (bundles.empty()) return vpet::model::load_backbone(model_path, load_options);
+    vpet::model::Backbone backbone = vpet::eval::load_backbone_for(
+        bundles[first], adapters[first], model_path, load_options, from_bundle);
+    for (std::size_t i = first + 1; i < last; ++i) {
       vpet::peft::check_backbone(bundles[i], backbone, adapters[i]);
-    }
-    if (from_bundle) {
-      const std::int64_t size = vpet::image::preprocess_from_json(bundles[first].preprocess).size;
-      backbone.vit->set_img_size({size, size});
     }
     return backbone;
   };

@@ -61,6 +61,10 @@ _vpet_complete() {
         --std --json --confusion -t --threads --device --precision -q --quiet -h --help
         --version"
       ;;
+    peft-export)
+      options="-m --model --heads --act --pool -a --adapter --merge --layout -o --output -q --quiet
+        -h --help --version"
+      ;;
     *) return ;;
   esac
 
@@ -122,6 +126,7 @@ _vpet_complete() {
     --layers) COMPREPLY=($(compgen -W "all" -- "$cur")); return ;;
     --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
     --precision) COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")); return ;;
+    --layout) COMPREPLY=($(compgen -W "timm torchvision hf" -- "$cur")); return ;;
     --heads|--classes|--per-class|--val-per-class|--limit|--seed|--img-size|--crop-fraction|--mean|--std|\
     -b|--batch|-t|--threads) return ;;
   esac
@@ -133,4 +138,4 @@ _vpet_complete() {
   fi
 }
 complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval spt-sensitivity \
-  prompt-init-proto lion-prune pgn-invert
+  prompt-init-proto lion-prune pgn-invert peft-export

@@ -1,6 +1,7 @@
 #include "vpet/eval/task.h"
 
 #include "vpet/error.h"
+#include "vpet/image/preprocess.h"
 
 namespace vpet::eval {
 
@@ -43,6 +44,34 @@ Task adapter_task(const peft::Bundle& bundle, const std::string& bundle_path,
   task.params_trainable = task.hooks->parameter_count();
   task.params_head = bundle.head_weight.numel() + bundle.head_bias.numel();
   return task;
+}
+
+model::Backbone load_backbone_for(const peft::Bundle& bundle, const std::string& bundle_path,
+                                  const std::string& model_path, model::LoadOptions options,
+                                  bool trained_size) {
+  const nlohmann::json& trained = bundle.backbone;
+  if (!options.pool && trained.is_object() && trained.contains("pool") &&
+      trained["pool"].is_string()) {
+    options.pool = model::parse_pool(trained["pool"].get<std::string>());
+  }
+  // Likewise the activation (recorded when it is not gelu: --act at training).
+  if (!options.act && trained.is_object() && trained.contains("act") &&
+      trained["act"].is_string()) {
+    try {
+      options.act = model::parse_activation(trained["act"].get<std::string>(), "backbone.act");
+    } catch (const UsageError& e) {
+      throw Error(bundle_path + ": " + e.what());  // the bundle's data, not usage
+    }
+  }
+  // The fingerprint is checked before the resize: a bundle of another
+  // backbone is refused as such, not for a size that backbone cannot take.
+  model::Backbone backbone = model::load_backbone(model_path, options);
+  peft::check_backbone(bundle, backbone, bundle_path);
+  if (trained_size) {
+    const std::int64_t size = image::preprocess_from_json(bundle.preprocess).size;
+    backbone.vit->set_img_size({size, size});
+  }
+  return backbone;
 }
 
 std::int64_t backbone_parameters(const model::Backbone& backbone) {

@@ -42,6 +42,15 @@ Task frozen_task(const model::Backbone& backbone);
 Task adapter_task(const peft::Bundle& bundle, const std::string& bundle_path,
                   model::Backbone& backbone);
 
+// The backbone `model_path` as the bundle was trained on it: loaded with the
+// pooling and activation the bundle recorded (unless `options` set them),
+// checked against the bundle's fingerprint, and, with `trained_size`, resized
+// to the input size of the bundle's preprocessing. Throws vpet::Error naming
+// the bundle for a bad recorded value or another backbone's bundle.
+model::Backbone load_backbone_for(const peft::Bundle& bundle, const std::string& bundle_path,
+                                  const std::string& model_path, model::LoadOptions options,
+                                  bool trained_size = true);
+
 // {method, adapter, params_trainable, params_trainable_with_head,
 //  params_backbone, params_percent}: the parameter columns of a PEFT table.
 nlohmann::json parameter_report(const Task& task, const model::Backbone& backbone);

@@ -412,4 +412,38 @@ CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& s
   return out;
 }
 
+io::TensorMap from_canonical(const std::map<std::string, torch::Tensor>& tensors, Layout layout) {
+  io::TensorMap out;
+  for (const auto& [canonical, tensor] : tensors) {
+    const Row* found = nullptr;
+    std::string index;
+    for (const Row& row : kRows) {
+      if (match(row.canonical, canonical, &index)) {
+        found = &row;
+        break;
+      }
+    }
+    if (!found) throw Error("'" + canonical + "' is not a tensor of vpet's ViT");
+    const char* s = spelling(*found, layout);
+    if (!s) {
+      throw Error(std::string(layout_name(layout)) + "'s ViT has no '" + canonical +
+                  "': the model cannot be written in that layout");
+    }
+    const std::string key = substitute(s, index);
+    if (key.find("{qkv}") == std::string::npos) {
+      // CLIP's class and position embeddings have no leading 1s (add_leading_ones).
+      const bool squeeze = layout == Layout::HfClip &&
+                           (canonical == "cls_token" || canonical == "pos_embed");
+      out.add(key, squeeze ? tensor.flatten(0, canonical == "cls_token" ? 2 : 1) : tensor);
+      continue;
+    }
+    const auto& parts = qkv_parts(layout);
+    const std::vector<torch::Tensor> chunks = tensor.chunk(3, 0);
+    for (std::size_t part = 0; part < 3; ++part) {
+      out.add(with_qkv_part(key, parts[part]), chunks[part].contiguous());
+    }
+  }
+  return out;
+}
+
 }  // namespace vpet::model
