@@ -62,7 +62,8 @@ _vpet_complete() {
         --version"
       ;;
     peft-export)
-      options="-m --model --heads --act --pool -a --adapter --merge --layout -o --output -q --quiet
+      options="-m --model --heads --act --pool -a --adapter --merge --layout --peft --from-peft
+        --img-size --resize --crop-fraction --interp --norm --mean --std -o --output -q --quiet
         -h --help --version"
       ;;
     *) return ;;
@@ -77,6 +78,7 @@ _vpet_complete() {
       _filedir; return ;;
     -i|--mask|--rewind-from) _filedir; return ;;
     --plan|--scores) _filedir; return ;;
+    --peft|--from-peft) _filedir -d; return ;;
     -a|--adapter|--confusion) _filedir; return ;;
     --method)
       if [[ "$program" == prompt-init-proto ]]; then

@@ -34,25 +34,26 @@ setup_file() {
   train vpt --method vpt-deep --prompts 2 --epochs 1
 }
 
-# merge_parity NAME: the bundle merged in each layout, checked against the
-# unmerged reference in Python, and read back by vpet.
+# merge_parity BUNDLE OUT: the bundle merged in each layout into folder OUT,
+# checked against the unmerged reference in Python (OUT/ref.safetensors),
+# read back by vpet, and peft-eval's top-1 of the bundle the reference's.
 merge_parity() {
-  local d=$BATS_FILE_TMPDIR name=$1 out=$BATS_TEST_TMPDIR
-  mkdir "$out/hf"
-  run "$BIN/peft-export" -q -m "$MODEL" -a "$d/$name.vpet" --merge --layout torchvision \
+  local d=$BATS_FILE_TMPDIR bundle=$1 out=$2
+  mkdir -p "$out/hf"
+  run "$BIN/peft-export" -q -m "$MODEL" -a "$bundle" --merge --layout torchvision \
     -o "$out/tv.safetensors"
   assert_success
-  run "$BIN/peft-export" -q -m "$MODEL" -a "$d/$name.vpet" --merge -o "$out/timm.safetensors"
+  run "$BIN/peft-export" -q -m "$MODEL" -a "$bundle" --merge -o "$out/timm.safetensors"
   assert_success
-  run "$BIN/peft-export" -q -m "$MODEL" -a "$d/$name.vpet" --merge --layout hf \
+  run "$BIN/peft-export" -q -m "$MODEL" -a "$bundle" --merge --layout hf \
     -o "$out/hf/model.safetensors"
   assert_success
   [ -f "$out/hf/config.json" ]
-  run "$PY" "$BATS_TEST_DIRNAME/merge_reference.py" "$MODEL" "$d/$name.vpet" "$out/tv.safetensors" \
+  run "$PY" "$BATS_TEST_DIRNAME/merge_reference.py" "$MODEL" "$bundle" "$out/tv.safetensors" \
     "$out/timm.safetensors" "$out/hf" "$d/list.txt" "$out/ref.safetensors"
   echo "$output"
   assert_success
-  local top1
+  local top1 moved
   top1=$(echo "$output" | sed -n 's/^top1 //p')
   # The update moved the logits: the parity is not that of the frozen model.
   moved=$(echo "$output" | sed -n 's/.*moves the logits by //p')
@@ -67,11 +68,29 @@ merge_parity() {
       1e-4
     assert_success
   done
-  # peft-eval's top-1 of the bundle is the reference's.
-  run "$BIN/peft-eval" -q -m "$MODEL" -a "$d/$name.vpet" -d "$d/list.txt" "${PRE[@]}" --json
+  run "$BIN/peft-eval" -q -m "$MODEL" -a "$bundle" -d "$d/list.txt" "${PRE[@]}" --json
   assert_success
   "$PY" -c "import json, sys; r = json.loads(sys.argv[1]); sys.exit(0 if abs(r['top1'] - $top1) < 1e-9 else 1)" \
     "$output"
+}
+
+# peft_round_trip NAME: --peft's folder, applied by peft's LoRA forward in
+# Python, gives the bundle's logits; --from-peft of it gives them too.
+peft_round_trip() {
+  local d=$BATS_FILE_TMPDIR name=$1 out=$BATS_TEST_TMPDIR
+  merge_parity "$d/$name.vpet" "$out/original"
+  run "$BIN/peft-export" -q -m "$MODEL" -a "$d/$name.vpet" --peft "$out/peft"
+  assert_success
+  run "$PY" "$BATS_TEST_DIRNAME/peft_reference.py" "$MODEL" "$out/peft" "$d/list.txt" \
+    "$out/original/ref.safetensors"
+  echo "$output"
+  assert_success
+  run "$BIN/peft-export" -q -m "$MODEL" --from-peft "$out/peft" -o "$out/back.vpet"
+  assert_success
+  merge_parity "$out/back.vpet" "$out/back"
+  run "$PY" "$BATS_TEST_DIRNAME/compare_stream.py" "$out/original/logits.vpet" \
+    "$out/back/ref.safetensors" ref 1e-4
+  assert_success
 }
 
 @test "--help, --version, missing arguments, bad --layout" {
@@ -97,19 +116,71 @@ merge_parity() {
 }
 
 @test "merge parity: LoRA on q,v" {
-  merge_parity lora-qv
+  merge_parity "$BATS_FILE_TMPDIR/lora-qv.vpet" "$BATS_TEST_TMPDIR"
 }
 
 @test "merge parity: LoRA on q,k,v,o,fc1,fc2" {
-  merge_parity lora-all
+  merge_parity "$BATS_FILE_TMPDIR/lora-all.vpet" "$BATS_TEST_TMPDIR"
 }
 
 @test "merge parity: SPT-LoRA" {
-  merge_parity spt-lora
+  merge_parity "$BATS_FILE_TMPDIR/spt-lora.vpet" "$BATS_TEST_TMPDIR"
 }
 
 @test "merge parity: BitFit" {
-  merge_parity bitfit
+  merge_parity "$BATS_FILE_TMPDIR/bitfit.vpet" "$BATS_TEST_TMPDIR"
+}
+
+@test "peft round trip: LoRA on q,v (alpha 4, rank 2)" {
+  peft_round_trip lora-qv
+  # Two of qkv's thirds: one peft LoRA of rank 4 there, lora_alpha 8.
+  run "$PY" -c 'import json, sys; c = json.load(open(sys.argv[1]))
+assert c["r"] == 2 and c["lora_alpha"] == 4, c
+assert c["rank_pattern"] == {"attn.qkv": 4} and c["alpha_pattern"] == {"attn.qkv": 8}, c
+assert c["target_modules"] == ["blocks.0.attn.qkv", "blocks.1.attn.qkv"], c
+assert c["modules_to_save"] == ["head"] and c["peft_type"] == "LORA", c' \
+    "$BATS_TEST_TMPDIR/peft/adapter_config.json"
+  assert_success
+}
+
+@test "peft round trip: LoRA on q,k,v,o,fc1,fc2" {
+  peft_round_trip lora-all
+}
+
+@test "--peft refuses another method; --from-peft refuses what vpet's LoRA cannot be" {
+  cd "$BATS_TEST_TMPDIR"
+  run "$BIN/peft-export" -m "$MODEL" -a "$BATS_FILE_TMPDIR/bitfit.vpet" --peft peft
+  assert_failure 1
+  assert_output --partial "bitfit.vpet: --peft exports LoRA bundles; this one is bitfit"
+  run "$BIN/peft-export" -q -m "$MODEL" -a "$BATS_FILE_TMPDIR/lora-all.vpet" --peft peft
+  assert_success
+  # edit KEY=PYTHON-VALUE: a copy of the folder with adapter_config.json changed.
+  edit() {
+    rm -rf bad && cp -r peft bad
+    "$PY" -c 'import json, sys
+c = json.load(open("bad/adapter_config.json")); c[sys.argv[1]] = eval(sys.argv[2])
+json.dump(c, open("bad/adapter_config.json", "w"))' "$1" "$2"
+  }
+  edit peft_type '"IA3"'
+  run "$BIN/peft-export" -m "$MODEL" --from-peft bad -o back.vpet
+  assert_failure 1
+  assert_output --partial "bad/adapter_config.json: peft_type is 'IA3'; vpet imports LoRA adapters only"
+  edit target_modules '["blocks.0.attn.qkv"]'
+  run "$BIN/peft-export" -m "$MODEL" --from-peft bad -o back.vpet
+  assert_failure 1
+  assert_output --partial "LoRA on 'blocks.0.attn.proj', which bad/adapter_config.json's target_modules does not name"
+  edit r 3
+  run "$BIN/peft-export" -m "$MODEL" --from-peft bad -o back.vpet
+  assert_failure 1
+  assert_output --partial "'blocks.0.attn.proj' has rank 2, but bad/adapter_config.json gives it r 3"
+  edit use_dora True
+  run "$BIN/peft-export" -m "$MODEL" --from-peft bad -o back.vpet
+  assert_failure 1
+  assert_output --partial "DoRA"
+  run "$BIN/peft-export" -m "$FIXTURES/vit/b_timm.safetensors" --from-peft peft -o back.vpet
+  assert_failure 1
+  assert_output --partial "adapter_model.safetensors"
+  assert_only_files bad peft
 }
 
 @test "a bundle that cannot be merged is refused, naming it and why; nothing is written" {

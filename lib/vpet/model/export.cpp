@@ -95,7 +95,7 @@ nlohmann::json hf_vit_config(const VitConfig& c, const std::vector<std::string>&
                                                      : "gelu_pytorch_tanh";
   nlohmann::json image_size = c.img_size[0];
   if (c.img_size[0] != c.img_size[1]) image_size = {c.img_size[0], c.img_size[1]};
-  nlohmann::json config = {{"architectures", {"ViTForImageClassification"}},
+  nlohmann::json config = {{"architectures", nlohmann::json::array({"ViTForImageClassification"})},
                            {"model_type", "vit"},
                            {"hidden_size", c.width},
                            {"num_hidden_layers", c.depth},

@@ -113,7 +113,9 @@ class Memory final : public Method {
   torch::Tensor pooled(const torch::Tensor& feature) override;
   void merge_into(model::VisionTransformer& vit) const override {
     (void)vit;
-    refuse_merge("its memory tokens are extra keys and values in every attention, which no weight of the plain ViT holds");
+    refuse_merge(
+        "its memory tokens are extra keys and values in every attention, which no weight of the "
+        "plain ViT holds");
   }
 
   bool masked() const { return masked_; }

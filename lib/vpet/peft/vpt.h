@@ -51,7 +51,8 @@ class Vpt final : public Method {
   bool reads_all_final_tokens() const override { return prompts_in_pool_; }
   void merge_into(model::VisionTransformer& vit) const override {
     (void)vit;
-    refuse_merge("its prompts are extra tokens in the sequence, which no weight of the plain ViT holds");
+    refuse_merge(
+        "its prompts are extra tokens in the sequence, which no weight of the plain ViT holds");
   }
 
  private:

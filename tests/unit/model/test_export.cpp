@@ -80,7 +80,8 @@ TEST(Export, ALayoutThatCannotExpressTheModelIsRefused) {
     vpet::model::export_checkpoint(hf.vit, {}, {}, vpet::model::Layout::Torchvision);
     ADD_FAILURE() << "written";
   } catch (const vpet::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot express LayerNorm eps 1e-12"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot express LayerNorm eps 1e-12"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -20,7 +20,8 @@ torch::Tensor indices(std::vector<std::int64_t> values) {
 void randomize(const Method& method) {
   torch::NoGradGuard no_grad;
   torch::manual_seed(7);
-  for (const auto& [name, tensor] : method.trainable()) tensor.normal_(0.0, 0.1).add_(tensor);
+  for (const auto& [name, tensor] : method.trainable())
+    tensor.add_(torch::randn_like(tensor) * 0.1);
 }
 
 void expect_merge_parity(const std::string& name, const nlohmann::json& config,
@@ -47,9 +48,8 @@ void expect_merge_parity(const std::string& name, const nlohmann::json& config,
 }
 
 TEST(Merge, LoRAOnEveryTargetWithScaling) {
-  expect_merge_parity("lora", {{"rank", 3},
-                               {"alpha", 7.0},
-                               {"targets", {"q", "k", "v", "o", "fc1", "fc2"}}});
+  expect_merge_parity(
+      "lora", {{"rank", 3}, {"alpha", 7.0}, {"targets", {"q", "k", "v", "o", "fc1", "fc2"}}});
   expect_merge_parity("lora", {{"rank", 2}, {"targets", {"q", "v"}}});
 }
 
@@ -80,10 +80,10 @@ TEST(Merge, BitFitAndFullAreTheirOwnWeights) {
 
 TEST(Merge, MethodsThatAreNotLinearRefuseWithTheirReason) {
   model::Backbone backbone = test::tiny_backbone();
-  for (const auto& [name, why] : std::vector<std::pair<std::string, std::string>>{
-           {"vpt-deep", "prompts are extra tokens"},
-           {"adapter", "GELU"},
-           {"memory", "extra keys and values"}}) {
+  for (const auto& [name, why] :
+       std::vector<std::pair<std::string, std::string>>{{"vpt-deep", "prompts are extra tokens"},
+                                                        {"adapter", "GELU"},
+                                                        {"memory", "extra keys and values"}}) {
     auto method = test::attached(name, nlohmann::json::object(), backbone.vit);
     try {
       method->merge_into(backbone.vit);
