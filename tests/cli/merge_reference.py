@@ -52,6 +52,9 @@ from PIL import Image
 from torchvision import transforms
 from torchvision.models.vision_transformer import VisionTransformer
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hf_reference import write_safetensors  # noqa: E402
+
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64}
 TOLERANCE = 1e-4
@@ -69,20 +72,6 @@ def read_safetensors(path):
         array = np.frombuffer(data[8 + n + begin:8 + n + end], DTYPES[entry["dtype"]])
         out[name] = torch.from_numpy(array.astype(np.float32)).reshape(entry["shape"])
     return out, metadata
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name, t in tensors.items():
-        data = t.contiguous().float().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(data)]}
-        offset += len(data)
-        blobs.append(data)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def read_bundle(path):

@@ -76,8 +76,9 @@ io::TensorMap export_checkpoint(const VisionTransformer& vit, const torch::Tenso
     }
   }
   map.metadata["format"] = "pt";
+  // HF's config.json says it; timm's and torchvision's files need it.
+  if (layout != Layout::HuggingFace) map.metadata["num_heads"] = std::to_string(c.heads);
   if (layout == Layout::Timm) {
-    map.metadata["num_heads"] = std::to_string(c.heads);
     if (c.ln_eps != 1e-6) map.metadata["layer_norm_eps"] = decimal(c.ln_eps);
     if (c.act != Activation::Gelu) map.metadata["act"] = activation_name(c.act);
   }

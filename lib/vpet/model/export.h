@@ -8,9 +8,10 @@
 // Tensors: every parameter under its name in the layout, except the
 // backbone's own head, which is replaced by the given one or left out;
 // float32. The names come from key_layout's table, the one the loader reads.
-// timm's __metadata__: num_heads (the loader reads it, so widths that are not
-// a multiple of 64 load without --heads), layer_norm_eps when it is not
-// timm's 1e-6, act when it is not gelu, and format "pt" (as timm writes).
+// __metadata__: format "pt" (as timm writes); num_heads for timm and
+// torchvision (vpet's loader reads it, so widths that are not a multiple of
+// 64 load without --heads; HF's config.json has it); for timm also
+// layer_norm_eps when it is not 1e-6 and act when it is not gelu.
 // torchvision and HF always have q/k/v and patch biases: a model without them
 // gets zeros there, the same function.
 #pragma once

@@ -17,16 +17,16 @@ namespace {
 using model::Layout;
 using model::Site;
 
-constexpr const char* kPrefix = "base_model.model.";
+constexpr const char* kPeftKeyPrefix = "base_model.model.";
 constexpr const char* kConfigFile = "adapter_config.json";
 constexpr const char* kWeightsFile = "adapter_model.safetensors";
 constexpr std::array<Site, 6> kSites = {Site::Q, Site::K, Site::V, Site::O, Site::Fc1, Site::Fc2};
 
-bool starts_with(const std::string& s, const std::string& prefix) {
+bool has_prefix(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
+bool has_suffix(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() &&
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -124,7 +124,7 @@ bool targeted(const nlohmann::json& targets, const std::string& module) {
   for (const auto& target : targets) {
     if (!target.is_string()) continue;
     const std::string name = target.get<std::string>();
-    if (module == name || ends_with(module, "." + name)) return true;
+    if (module == name || has_suffix(module, "." + name)) return true;
   }
   return false;
 }
@@ -183,12 +183,12 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
       }
       a = torch::cat(as, 0);
     }
-    folder.weights.add(kPrefix + module + ".lora_A.weight", a.contiguous());
-    folder.weights.add(kPrefix + module + ".lora_B.weight", b.contiguous());
+    folder.weights.add(kPeftKeyPrefix + module + ".lora_A.weight", a.contiguous());
+    folder.weights.add(kPeftKeyPrefix + module + ".lora_B.weight", b.contiguous());
   }
   const std::string head = head_module(layout);
-  folder.weights.add(kPrefix + head + ".weight", stored(bundle.head_weight));
-  folder.weights.add(kPrefix + head + ".bias", stored(bundle.head_bias));
+  folder.weights.add(kPeftKeyPrefix + head + ".weight", stored(bundle.head_weight));
+  folder.weights.add(kPeftKeyPrefix + head + ".bias", stored(bundle.head_bias));
   folder.weights.metadata["format"] = "pt";
   folder.weights.metadata["vpet_classes"] = nlohmann::json(bundle.classes).dump();
   folder.weights.metadata["vpet_preprocess"] = bundle.preprocess.dump();
@@ -283,14 +283,14 @@ Bundle from_peft(const PeftFolder& folder, const std::string& dir,
   std::map<std::string, torch::Tensor> lora_a, lora_b;
   Bundle bundle;
   for (const auto& [name, tensor] : folder.weights.tensors) {
-    if (!starts_with(name, kPrefix)) {
-      throw weights_error("key '" + name + "' does not start with '" + kPrefix + "'");
+    if (!has_prefix(name, kPeftKeyPrefix)) {
+      throw weights_error("key '" + name + "' does not start with '" + kPeftKeyPrefix + "'");
     }
-    const std::string key = name.substr(std::string(kPrefix).size());
+    const std::string key = name.substr(std::string(kPeftKeyPrefix).size());
     const torch::Tensor t = tensor.to(torch::kFloat32);
-    if (ends_with(key, ".lora_A.weight")) {
+    if (has_suffix(key, ".lora_A.weight")) {
       lora_a[key.substr(0, key.size() - 14)] = t;
-    } else if (ends_with(key, ".lora_B.weight")) {
+    } else if (has_suffix(key, ".lora_B.weight")) {
       lora_b[key.substr(0, key.size() - 14)] = t;
     } else if (key == head + ".weight") {
       bundle.head_weight = t;
@@ -304,7 +304,7 @@ Bundle from_peft(const PeftFolder& folder, const std::string& dir,
   if (!bundle.head_weight.defined() || !bundle.head_bias.defined() ||
       bundle.head_weight.dim() != 2 || bundle.head_weight.size(1) != c.width ||
       bundle.head_bias.dim() != 1 || bundle.head_bias.size(0) != bundle.head_weight.size(0)) {
-    throw weights_error("no head of width " + std::to_string(c.width) + " under '" + kPrefix +
+    throw weights_error("no head of width " + std::to_string(c.width) + " under '" + kPeftKeyPrefix +
                         head + ".{weight,bias}' (modules_to_save: vpet bundles carry their head)");
   }
   for (const auto& [module, b] : lora_b) {
