@@ -65,7 +65,10 @@ TEST(Export, EveryLayoutLoadsBackAsTheSameModel) {
                                                           "attention.key.weight";
     EXPECT_TRUE(map.contains(probe)) << vpet::model::layout_name(layout);
     nlohmann::json config;
-    if (layout == Layout::HuggingFace) config = vpet::model::hf_vit_config(b.vit->config(), {});
+    // As read from the file: parsed numbers are unsigned.
+    if (layout == Layout::HuggingFace) {
+      config = nlohmann::json::parse(vpet::model::hf_vit_config(b.vit->config(), {}).dump());
+    }
     const Backbone back = vpet::model::import_backbone(map, "x", {}, config);
     EXPECT_EQ(back.layout, layout);
     auto loaded = back.vit;
