@@ -852,7 +852,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   vpet::peft::write_bundle(bundle_output, bundle, "peft-train", args);
   if (export_output) {
     vpet::io::write_safetensors(*export_output,
-                                vpet::model::timm_checkpoint(vit, head->weight, head->bias));
+                                vpet::model::export_checkpoint(vit, head->weight, head->bias));
   }
   outputs.commit();
   if (export_output) cli::info("backbone written to " + export_output->path());

@@ -61,6 +61,11 @@ _vpet_complete() {
         --std --json --confusion --predictions --format --top-k --logits -t --threads --device --precision -q --quiet -h --help
         --version"
       ;;
+    peft-export)
+      options="-m --model --heads --act --pool -a --adapter --merge --layout --peft --from-peft
+        --img-size --resize --crop-fraction --interp --norm --mean --std -o --output -q --quiet
+        -h --help --version"
+      ;;
     *) return ;;
   esac
 
@@ -74,6 +79,7 @@ _vpet_complete() {
       _filedir; return ;;
     -i|--mask|--rewind-from) _filedir; return ;;
     --plan|--scores) _filedir; return ;;
+    --peft|--from-peft) _filedir -d; return ;;
     -a|--adapter|--confusion) _filedir; return ;;
     --method)
       if [[ "$program" == prompt-init-proto ]]; then
@@ -123,6 +129,7 @@ _vpet_complete() {
     --layers) COMPREPLY=($(compgen -W "all" -- "$cur")); return ;;
     --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
     --precision) COMPREPLY=($(compgen -W "fp32 bf16" -- "$cur")); return ;;
+    --layout) COMPREPLY=($(compgen -W "timm torchvision hf" -- "$cur")); return ;;
     --heads|--checkpoint-grid|--classes|--per-class|--val-per-class|--limit|--seed|--img-size|--crop-fraction|--mean|--std|\
     -b|--batch|-t|--threads|--top-k) return ;;
   esac
@@ -134,4 +141,4 @@ _vpet_complete() {
   fi
 }
 complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval spt-sensitivity \
-  prompt-init-proto lion-prune pgn-invert
+  prompt-init-proto lion-prune pgn-invert peft-export

@@ -3,7 +3,8 @@
 
 load helpers
 
-PROGRAMS=(vit-extract vpet-info peft-train peft-eval spt-sensitivity prompt-init-proto lion-prune pgn-invert)
+PROGRAMS=(vit-extract vpet-info peft-train peft-eval spt-sensitivity prompt-init-proto lion-prune pgn-invert
+  peft-export)
 
 long_options() {
   "$BIN/$1" --help | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u

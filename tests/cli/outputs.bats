@@ -22,6 +22,7 @@ setup_file() {
     -o "$d/pgn.vpet"
   "$BIN/peft-train" -q -m "$MODEL" -d "$d/task" -b 6 -t 1 --epochs 1 --method lora \
     -o "$d/lora.vpet"
+  "$BIN/peft-export" -q -m "$MODEL" -a "$d/lora.vpet" --peft "$d/peft"
 }
 
 # program NAME OUT: runs program NAME with the output (-o, or --confusion for
@@ -43,10 +44,12 @@ program() {
     peft-eval)
       "$BIN/peft-eval" -q -m "$MODEL" -a "$d/lora.vpet" -d "$d/task" --confusion "$out" "$@" \
         >/dev/null ;;
+    peft-export) "$BIN/peft-export" -q -m "$MODEL" --from-peft "$d/peft" -o "$out" "$@" ;;
   esac
 }
 
-PROGRAMS=(vit-extract spt-sensitivity prompt-init-proto peft-train lion-prune pgn-invert peft-eval)
+PROGRAMS=(vit-extract spt-sensitivity prompt-init-proto peft-train lion-prune pgn-invert peft-eval
+  peft-export)
 
 # What a program wrote is whole: vpet-info reads it to its end (TSV: a header row).
 assert_complete() {

@@ -35,4 +35,10 @@ model::Backbone load_bundle_backbone(const std::string& model_path, model::LoadO
   return backbone;
 }
 
+model::Backbone load_bundle_backbone(const std::string& model_path,
+                                     const model::LoadOptions& options, const peft::Bundle& bundle,
+                                     const std::string& path) {
+  return load_bundle_backbone(model_path, options, {bundle}, {path}, 0, 1, /*trained_size=*/true);
+}
+
 }  // namespace vpet::eval

@@ -25,4 +25,9 @@ model::Backbone load_bundle_backbone(const std::string& model_path, model::LoadO
                                      const std::vector<std::string>& paths, std::size_t first,
                                      std::size_t last, bool trained_size);
 
+// The same for one bundle (peft-export), at the input size it was trained at.
+model::Backbone load_bundle_backbone(const std::string& model_path,
+                                     const model::LoadOptions& options, const peft::Bundle& bundle,
+                                     const std::string& path);
+
 }  // namespace vpet::eval

@@ -1,8 +1,7 @@
 #include "vpet/eval/task.h"
 
 #include "vpet/error.h"
-#include "vpet/peft/registry.h"
-#include "vpet/peft/settings.h"
+#include "vpet/image/preprocess.h"
 
 namespace vpet::eval {
 
@@ -27,31 +26,12 @@ Task frozen_task(const model::Backbone& backbone) {
 
 Task adapter_task(const peft::Bundle& bundle, const std::string& bundle_path,
                   model::Backbone& backbone) {
-  peft::check_backbone(bundle, backbone, bundle_path);
   Task task;
   task.name = bundle_path;
   task.method = bundle.method;
   task.classes = bundle.classes;
   task.preprocess = bundle.preprocess;
-  // A bundle's configuration is data: a bad value is the file's fault
-  // (exit 1, the file and the key), not a usage error on this command line.
-  try {
-    task.hooks = peft::create_method(bundle.method, bundle.config);
-  } catch (const peft::SettingError& e) {
-    throw Error(bundle_path + ": config key '" + e.key + "' " + e.problem);
-  } catch (const UsageError& e) {
-    throw Error(bundle_path + ": " + e.what());
-  }
-  // Initial values are overwritten by the bundle; the generator only has to exist.
-  torch::Generator generator = at::detail::createCPUGenerator(0);
-  try {
-    task.hooks->restore_structure(bundle.structure);
-    task.hooks->attach(backbone.vit, generator);
-    task.hooks->load(bundle.tensors);
-  } catch (const Error& e) {
-    throw Error(bundle_path + ": " + e.what());
-  }
-  task.hooks->set_training(false);
+  task.hooks = peft::rebuild_method(bundle, bundle_path, backbone);
   const torch::Device device = backbone.vit->pos_embed.device();
   task.head = torch::nn::Linear(bundle.head_weight.size(1), bundle.head_weight.size(0));
   {

@@ -412,4 +412,39 @@ CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& s
   return out;
 }
 
+std::vector<std::string> layout_keys(Layout layout, const std::string& canonical) {
+  for (const Row& row : kRows) {
+    std::string index;
+    if (!match(row.canonical, canonical, &index)) continue;
+    const char* s = spelling(row, layout);
+    if (!s) {
+      throw Error(std::string(layout_name(layout)) + "'s ViT has no '" + canonical +
+                  "': the model cannot be written in that layout");
+    }
+    const std::string key = substitute(s, index);
+    if (key.find("{qkv}") == std::string::npos) return {key};
+    std::vector<std::string> keys;
+    for (const char* part : qkv_parts(layout)) keys.push_back(with_qkv_part(key, part));
+    return keys;
+  }
+  throw Error("'" + canonical + "' is not a tensor of vpet's ViT");
+}
+
+io::TensorMap from_canonical(const std::map<std::string, torch::Tensor>& tensors, Layout layout) {
+  io::TensorMap out;
+  for (const auto& [canonical, tensor] : tensors) {
+    const std::vector<std::string> keys = layout_keys(layout, canonical);
+    if (keys.size() == 1) {
+      // CLIP's class and position embeddings have no leading 1s (add_leading_ones).
+      const bool squeeze =
+          layout == Layout::HfClip && (canonical == "cls_token" || canonical == "pos_embed");
+      out.add(keys[0], squeeze ? tensor.flatten(0, canonical == "cls_token" ? 2 : 1) : tensor);
+      continue;
+    }
+    const std::vector<torch::Tensor> chunks = tensor.chunk(3, 0);
+    for (std::size_t part = 0; part < 3; ++part) out.add(keys[part], chunks[part].contiguous());
+  }
+  return out;
+}
+
 }  // namespace vpet::model

@@ -44,6 +44,18 @@ struct CanonicalWeights {
 // know, a duplicate after renaming, or an incomplete q/k/v triple.
 CanonicalWeights to_canonical(const io::TensorMap& weights, const std::string& source);
 
+// The key(s) `canonical` is stored under in `layout`: one, or the HF
+// layouts' three q/k/v parts in stacking order. Throws vpet::Error for a
+// name that is not canonical or that the layout has no spelling for.
+std::vector<std::string> layout_keys(Layout layout, const std::string& canonical);
+
+// The reverse of to_canonical, for writing a checkpoint in `layout`: every
+// tensor under its name there, the fused qkv split into the HF layouts'
+// three parts, CLIP's leading 1s dropped. Tensors are shared, not copied.
+// Throws vpet::Error for a name the layout has no spelling for (torchvision
+// has no register tokens, no layer scale, ...) or that is not canonical.
+io::TensorMap from_canonical(const std::map<std::string, torch::Tensor>& tensors, Layout layout);
+
 // The name `canonical` has in `layout` (HF qkv: "...{query,key,value}.weight"),
 // for messages about missing keys.
 std::string layout_key(Layout layout, const std::string& canonical);

@@ -163,6 +163,26 @@ BlockImpl::BlockImpl(const VitConfig& config) {
   if (config.layer_scale) ls2 = register_module("ls2", LayerScale(config.width));
 }
 
+torch::Tensor BlockImpl::weight_of(Site site) const {
+  switch (site) {
+    case Site::Q:
+      return attn->weight_of(QkvPart::Q);
+    case Site::K:
+      return attn->weight_of(QkvPart::K);
+    case Site::V:
+      return attn->weight_of(QkvPart::V);
+    case Site::O:
+      return attn->proj->weight;
+    case Site::Fc1:
+      return mlp->fc1->weight;
+    case Site::Fc2:
+      return mlp->fc2->weight;
+    case Site::Mlp:
+      break;
+  }
+  throw std::logic_error("the whole MLP has no one weight");
+}
+
 namespace {
 
 // Row 0 of a [B, N, ...] sequence, kept 3-d.

@@ -101,6 +101,9 @@ class BlockImpl : public torch::nn::Module {
   // from o on (o, norm2, fc1, fc2, mlp) see row 0 alone.
   torch::Tensor forward(const torch::Tensor& x, std::int64_t index, ForwardHooks& hooks,
                         double drop_rate, bool training, OutputRows rows = OutputRows::All);
+  // The weight [out, in] of linear `site` (q, k, v: views into the fused
+  // qkv). Throws std::logic_error for Site::Mlp, which is no one linear.
+  torch::Tensor weight_of(Site site) const;
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};

@@ -51,6 +51,10 @@ class Adapter final : public Method {
                        const torch::Tensor& output) override;
   torch::Tensor block_output(std::int64_t block, const torch::Tensor& residual,
                              const torch::Tensor& output) override;
+  void merge_into(model::VisionTransformer& vit) const override {
+    (void)vit;
+    refuse_merge("its bottleneck has a GELU between its two linears: the update is not linear");
+  }
 
  private:
   struct Layers {

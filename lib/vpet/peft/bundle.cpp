@@ -5,6 +5,8 @@
 #include "vpet/io/numpy_dtype.h"
 #include "vpet/io/stream.h"
 #include "vpet/model/fingerprint.h"
+#include "vpet/peft/registry.h"
+#include "vpet/peft/settings.h"
 
 namespace vpet::peft {
 namespace {
@@ -103,6 +105,32 @@ void check_backbone(const Bundle& bundle, const model::Backbone& backbone,
   throw Error(bundle_path + ": the adapter was trained on backbone " + bundle.fingerprint() +
               ", but " + backbone.source + " is " + backbone.fingerprint +
               "; use the checkpoint it was trained on");
+}
+
+std::unique_ptr<Method> rebuild_method(const Bundle& bundle, const std::string& bundle_path,
+                                       model::Backbone& backbone) {
+  check_backbone(bundle, backbone, bundle_path);
+  // A bundle's configuration is data: a bad value is the file's fault
+  // (exit 1, the file and the key), not a usage error on this command line.
+  std::unique_ptr<Method> method;
+  try {
+    method = create_method(bundle.method, bundle.config);
+  } catch (const SettingError& e) {
+    throw Error(bundle_path + ": config key '" + e.key + "' " + e.problem);
+  } catch (const UsageError& e) {
+    throw Error(bundle_path + ": " + e.what());
+  }
+  // Initial values are overwritten by the bundle; the generator only has to exist.
+  torch::Generator generator = at::detail::createCPUGenerator(0);
+  try {
+    method->restore_structure(bundle.structure);
+    method->attach(backbone.vit, generator);
+    method->load(bundle.tensors);
+  } catch (const Error& e) {
+    throw Error(bundle_path + ": " + e.what());
+  }
+  method->set_training(false);
+  return method;
 }
 
 }  // namespace vpet::peft

@@ -13,6 +13,7 @@
 
 #include <torch/torch.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -56,5 +57,13 @@ Bundle read_bundle(const std::string& path);
 // the bundle was trained on another backbone.
 void check_backbone(const Bundle& bundle, const model::Backbone& backbone,
                     const std::string& bundle_path);
+
+// The bundle's method rebuilt on `backbone` after check_backbone(): created
+// from its configuration, its structure restored, attached, its tensors
+// loaded, in inference mode. Methods that train backbone tensors (full,
+// BitFit) write them into `backbone`. Throws vpet::Error naming the bundle's
+// path for a bad configuration value or tensors that do not fit.
+std::unique_ptr<Method> rebuild_method(const Bundle& bundle, const std::string& bundle_path,
+                                       model::Backbone& backbone);
 
 }  // namespace vpet::peft

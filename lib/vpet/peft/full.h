@@ -27,6 +27,8 @@ class FullFineTuning : public Method {
   void attach(model::VisionTransformer& vit, torch::Generator& generator) override;
   NamedTensors trainable() const override { return trainable_; }
   bool is_prompt(const std::string& name) const override;
+  // Nothing to fold: the trained tensors are the backbone's own, loaded in place.
+  void merge_into(model::VisionTransformer& vit) const override { (void)vit; }
 
  protected:
   // Whether the backbone parameter `name` (timm's name) is trained.

@@ -18,6 +18,8 @@ class LinearProbe : public Method {
   void attach(model::VisionTransformer& vit, torch::Generator& generator) override;
   NamedTensors trainable() const override { return {}; }
   bool changes_backbone_features() const override { return false; }
+  // Nothing to fold: the head is all there is.
+  void merge_into(model::VisionTransformer& vit) const override { (void)vit; }
 };
 
 }  // namespace vpet::peft

@@ -71,6 +71,12 @@ class Lion final : public Method {
   torch::Tensor pixels(const torch::Tensor& x) override;
   torch::Tensor tokens(const torch::Tensor& x) override;
   torch::Tensor pooled(const torch::Tensor& feature) override;
+  void merge_into(model::VisionTransformer& vit) const override {
+    (void)vit;
+    refuse_merge(
+        "its implicit layers are equilibria solved at run time, not linear maps on a weight of the "
+        "ViT");
+  }
 
   // The weights lion-prune prunes: every layer's W_z, U and V, by name.
   NamedTensors prunable() const;

@@ -82,4 +82,16 @@ torch::Tensor LoRA::linear(std::int64_t block, Site site, const torch::Tensor& i
   return output + (alpha_ / double(rank_)) * torch::linear(torch::linear(x, factors.a), factors.b);
 }
 
+void LoRA::merge_into(model::VisionTransformer& vit) const {
+  torch::NoGradGuard no_grad;
+  for (std::size_t i = 0; i < blocks_.size(); ++i) {
+    for (Site site : kTargetable) {
+      const Factors& factors = blocks_[i][std::size_t(site)];
+      if (!factors.a.defined()) continue;
+      vit->blocks.at(i)->weight_of(site).add_(torch::matmul(factors.b, factors.a),
+                                              alpha_ / double(rank_));
+    }
+  }
+}
+
 }  // namespace vpet::peft

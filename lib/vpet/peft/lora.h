@@ -35,6 +35,8 @@ class LoRA final : public Method {
 
   torch::Tensor linear(std::int64_t block, model::Site site, const torch::Tensor& input,
                        const torch::Tensor& output) override;
+  // W += (alpha / rank) · B · A at every target.
+  void merge_into(model::VisionTransformer& vit) const override;
 
  private:
   // The linears LoRA can target: Site::Q .. Site::Fc2, indexed by the enum.

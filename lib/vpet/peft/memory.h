@@ -111,6 +111,12 @@ class Memory final : public Method {
                  model::AttentionInputs& inputs) override;
   torch::Tensor final_tokens(const torch::Tensor& x) override;
   torch::Tensor pooled(const torch::Tensor& feature) override;
+  void merge_into(model::VisionTransformer& vit) const override {
+    (void)vit;
+    refuse_merge(
+        "its memory tokens are extra keys and values in every attention, which no weight of the "
+        "plain ViT holds");
+  }
 
   bool masked() const { return masked_; }
   // This method as one task of a MemoryTasks pass. Throws vpet::UsageError

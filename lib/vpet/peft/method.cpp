@@ -54,4 +54,13 @@ std::int64_t Method::parameter_count() const {
   return count;
 }
 
+void Method::merge_into(model::VisionTransformer& vit) const {
+  (void)vit;
+  refuse_merge("its update is not linear in the backbone's weights");
+}
+
+void Method::refuse_merge(const std::string& why) const {
+  throw Error(name() + " cannot be merged into the backbone: " + why);
+}
+
 }  // namespace vpet::peft

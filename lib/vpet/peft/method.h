@@ -89,7 +89,18 @@ class Method : public model::ForwardHooks {
   virtual void finish_training() {}
   virtual nlohmann::json diagnostics() const { return nlohmann::json::object(); }
 
+  // Folds what the method learnt into `vit`'s own weights, so that the plain
+  // ViT, with no hooks, computes what the ViT with this method computes at
+  // inference (peft-export --merge): possible where the update is linear in
+  // the weights (LoRA, SPT-LoRA, BitFit, full; the linear probe has nothing
+  // to fold). Afterwards the method must not be applied to `vit` again.
+  // Throws vpet::Error saying why for a method that cannot be folded.
+  virtual void merge_into(model::VisionTransformer& vit) const;
+
  protected:
+  // Throws the vpet::Error of a method that cannot be folded, with `why`.
+  [[noreturn]] void refuse_merge(const std::string& why) const;
+
   bool training_ = false;
 };
 

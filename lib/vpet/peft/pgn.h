@@ -52,6 +52,12 @@ class Pgn final : public Method {
   torch::Tensor pixels(const torch::Tensor& x) override;
   torch::Tensor tokens(const torch::Tensor& x) override;
   torch::Tensor final_tokens(const torch::Tensor& x) override;
+  void merge_into(model::VisionTransformer& vit) const override {
+    (void)vit;
+    refuse_merge(
+        "its prompts are generated from each image's pixels and appended to the sequence, which no "
+        "weight of the plain ViT can do");
+  }
 
  private:
   // The prompts of the images last seen by pixels(): [B, K, D].

@@ -238,4 +238,36 @@ torch::Tensor Spt::linear(std::int64_t block, Site site, const torch::Tensor& in
   return y + model::drop_path(branch, drop_path_, training());
 }
 
+void Spt::merge_into(model::VisionTransformer& vit) const {
+  if (structure_ == spt::Structure::Adapter) {
+    refuse_merge("its adapters have a GELU between their two linears: the update is not linear");
+  }
+  const model::VitConfig& c = vit->config();
+  if (class_token_.defined() && c.norm_pre) {
+    refuse_merge("its class-token delta is added after norm_pre, which no weight can hold");
+  }
+  torch::NoGradGuard no_grad;
+  // tokens() adds the delta after the position embedding: the same sum.
+  if (class_token_.defined()) vit->cls_token.add_(class_token_);
+  for (const spt::Candidate& candidate : spt::candidates(c)) {
+    const Delta* delta = nullptr;
+    const Module* module = nullptr;
+    if (candidate.is_norm) {
+      // LayerNorm(x; γ + Δγ, β + Δβ) is what norm() computes.
+      const auto found = norms_.find({candidate.block, int(candidate.norm)});
+      if (found == norms_.end()) continue;
+      delta = candidate.is_bias ? &found->second.bias : &found->second.weight;
+    } else {
+      const auto found = linears_.find({candidate.block, int(candidate.site)});
+      if (found == linears_.end()) continue;
+      delta = candidate.is_bias ? &found->second.bias : &found->second.weight;
+      if (!candidate.is_bias) module = &found->second.module;
+    }
+    torch::Tensor target = candidate.value(*vit);
+    if (delta->values.defined()) target.add_(delta->dense().view_as(target));
+    // DropPath and dropout are the identity at inference.
+    if (module && module->a.defined()) target.add_(torch::matmul(module->b, module->a));
+  }
+}
+
 }  // namespace vpet::peft

@@ -69,6 +69,9 @@ class Spt final : public Method {
                      const torch::Tensor& output) override;
   torch::Tensor linear(std::int64_t block, model::Site site, const torch::Tensor& input,
                        const torch::Tensor& output) override;
+  // spt-lora: every delta added to its tensor, B · A to its matrix, the
+  // class token's delta to cls_token. spt-adapter is refused.
+  void merge_into(model::VisionTransformer& vit) const override;
 
  private:
   static constexpr const char* kClassToken = "cls_token.delta";

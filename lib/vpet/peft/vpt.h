@@ -49,6 +49,11 @@ class Vpt final : public Method {
   torch::Tensor block_input(std::int64_t block, const torch::Tensor& x) override;
   torch::Tensor final_tokens(const torch::Tensor& x) override;
   bool reads_all_final_tokens() const override { return prompts_in_pool_; }
+  void merge_into(model::VisionTransformer& vit) const override {
+    (void)vit;
+    refuse_merge(
+        "its prompts are extra tokens in the sequence, which no weight of the plain ViT holds");
+  }
 
  private:
   bool deep() const { return depth_ == Depth::Deep; }
