@@ -189,6 +189,7 @@ void declare(cxxopts::Options& options) {
   cli::add_batch_option(options, 32);
   cli::add_preprocess_options(options);
   cli::add_augment_options(options);
+  cli::add_mixup_options(options);
   std::string methods;
   for (const std::string& name : vpet::peft::method_names()) {
     methods += (methods.empty() ? "" : ", ") + name;
@@ -472,6 +473,7 @@ train::TrainOptions read_train_options(const cxxopts::ParseResult& result,
   options.schedule_per_epoch = unit == "epoch";
   options.schedule_lag = result["schedule-lag"].as<std::int64_t>();
   options.label_smoothing = result["label-smoothing"].as<double>();
+  options.mixup = cli::read_mixup_options(result);
   options.drop_path = result["drop-path"].as<double>();
   options.grad_clip = result["grad-clip"].as<double>();
   options.nan = train::parse_nan_policy(result["nan"].as<std::string>());
@@ -578,12 +580,12 @@ Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime&
 }
 
 // Images go through the backbone every step, unless the method leaves its
-// features unchanged and the images are not augmented: then each image's
-// features are computed once.
+// features unchanged and the images are neither augmented nor mixed (the
+// validation images never are): then each image's features are computed once.
 train::Examples examples_of(const std::shared_ptr<const vpet::data::ImageCache>& images,
                             vpet::model::VisionTransformer& vit, vpet::peft::Method& method,
-                            const train::TrainOptions& options) {
-  if (method.changes_backbone_features() || images->augments()) {
+                            const train::TrainOptions& options, bool mixed) {
+  if (method.changes_backbone_features() || images->augments() || mixed) {
     return train::Examples::images(images);
   }
   return train::cache_features(*images, vit, options.batch, options.device, options.precision);
@@ -684,9 +686,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       throw UsageError(
           "--mask, --rewind-from, --val-per-class and --export-backbone need -m and -d");
     }
-    if (result["augment"].as<std::string>() != "none" || result.count("train-resize") ||
-        result.count("random-crop") || result.count("rrc-scale") || result.count("rrc-ratio") ||
-        result.count("hflip")) {
+    if (cli::augment_options_given(result)) {
       throw UsageError("augmentation needs images (-m and -d), not --features");
     }
   } else {
@@ -762,8 +762,10 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     if (!method->changes_backbone_features()) {
       cli::info("computing each image's features once (the backbone is not trained)");
     }
-    inputs.train = examples_of(inputs.train_images, vit, *method, options);
-    if (inputs.val_images) inputs.val = examples_of(inputs.val_images, vit, *method, options);
+    inputs.train = examples_of(inputs.train_images, vit, *method, options, options.mixup.active());
+    if (inputs.val_images) {
+      inputs.val = examples_of(inputs.val_images, vit, *method, options, false);
+    }
     inputs.train_images.reset();
     inputs.val_images.reset();
   }

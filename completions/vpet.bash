@@ -34,7 +34,8 @@ _vpet_complete() {
     peft-train)
       options="-m --model --heads --act --pool -d --data --val --val-per-class --features --labels --root --classes
         --per-class --limit --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm
-        --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
+        --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip
+        --mixup --cutmix --mixup-prob --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
         --lion-input --lion-output --lion-channels --lion-token-width --lion-width
@@ -107,7 +108,7 @@ _vpet_complete() {
       return ;;
     --targets) COMPREPLY=($(compgen -W "q,v q,k,v q,k,v,o,fc1,fc2" -- "$cur")); return ;;
     --epochs|--lr|--wd|--wd-head|--momentum|--warmup|--warmup-lr|--min-lr|--schedule-lag|\
-    --label-smoothing|--drop-path|--grad-clip|\
+    --label-smoothing|--mixup|--cutmix|--mixup-prob|--drop-path|--grad-clip|\
     --eval-every|--prompts|--prompt-dropout|--rank|--alpha|--lora-dropout|--bottleneck|\
     --adapter-scale|--memory|--budget|--beta|--batches|--tau-step|--module-dropout|\
     --module-drop-path|--sample-frac|--max-tokens|--iters|--tol|--minibatch|--sparsity|\

@@ -106,6 +106,7 @@ void TrainOptions::validate() const {
   require(decay.head_weight_decay >= 0.0, "--wd-head must not be negative");
   require(optimizer.momentum >= 0.0 && optimizer.momentum < 1.0, "--momentum must be in [0, 1)");
   require(label_smoothing >= 0.0 && label_smoothing < 1.0, "--label-smoothing must be in [0, 1)");
+  mixup.validate();
   require(drop_path >= 0.0 && drop_path < 1.0, "--drop-path must be in [0, 1)");
   require(grad_clip >= 0.0, "--grad-clip must not be negative");
   require(eval_every >= 0, "--eval-every must not be negative");
@@ -128,6 +129,7 @@ nlohmann::json TrainOptions::to_json() const {
           {"schedule_lag", schedule_lag},
           {"min_lr", min_lr},
           {"label_smoothing", label_smoothing},
+          {"mixup", mixup.to_json()},
           {"drop_path", drop_path},
           {"grad_clip", grad_clip},
           {"nan", nan_policy_name(nan)},
@@ -165,6 +167,9 @@ Trainer::Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::
       schedule_(options_.schedule_settings(), options_.epochs, steps_per_epoch_) {
   if (train_.size() == 0) throw Error("no training examples");
   settings_["run"] = std::move(run);
+  if (options_.mixup.active() && train_.are_features()) {
+    throw UsageError("MixUp and CutMix mix images: they need -m and -d, not features");
+  }
   if (vit_.is_empty()) {
     if (!train_.are_features()) throw Error("images to train on, but no backbone");
   } else {
@@ -310,15 +315,24 @@ std::vector<std::int64_t> Trainer::step_rows(const std::vector<std::int64_t>& or
 
 Trainer::StepResult Trainer::step(const Examples::Batch& batch, double lr) {
   optimizer_.zero_grad();
+  std::optional<MixedBatch> mixed;
+  if (options_.mixup.active()) {
+    const MixupDraw draw =
+        draw_mixup(options_.mixup, int(batch.inputs.size(2)), int(batch.inputs.size(3)),
+                   options_.seed, epoch_, step_in_epoch_);
+    mixed = mix_batch(batch.inputs, batch.labels, draw, head_->weight.size(0),
+                      options_.label_smoothing);
+  }
   torch::Tensor logits;
   {
     const model::AutocastScope autocast(options_.precision, options_.device);
-    logits = head_->forward(features(batch.inputs, true));
+    logits = head_->forward(features(mixed ? mixed->inputs : batch.inputs, true));
   }
   // The loss in fp32 whatever the forward's precision (torch.autocast does
   // the same: cross-entropy is on its fp32 list).
   const torch::Tensor loss =
-      cross_entropy(logits.to(torch::kFloat32), batch.labels, options_.label_smoothing);
+      mixed ? soft_target_cross_entropy(logits.to(torch::kFloat32), mixed->targets)
+            : cross_entropy(logits.to(torch::kFloat32), batch.labels, options_.label_smoothing);
   loss.backward();
   method_.before_step();
   const double value = loss.item<double>();

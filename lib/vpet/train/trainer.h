@@ -24,6 +24,7 @@
 #include "vpet/peft/method.h"
 #include "vpet/train/checkpoint.h"
 #include "vpet/train/examples.h"
+#include "vpet/train/mixup.h"
 #include "vpet/train/optimizer.h"
 #include "vpet/train/schedule.h"
 
@@ -47,6 +48,7 @@ struct TrainOptions {
   bool schedule_per_epoch = false;
   std::int64_t schedule_lag = 0;
   double label_smoothing = 0.0;
+  MixupOptions mixup;      // batch MixUp/CutMix of training images (mixup.h)
   double drop_path = 0.0;  // backbone stochastic depth while training (timm's linear rule)
   double grad_clip = 0.0;  // max global L2 norm of the gradients; 0: off
   NanPolicy nan = NanPolicy::Stop;
@@ -131,7 +133,8 @@ class Trainer {
     double loss;
     std::string non_finite;  // what was not finite (the step was not taken), or empty
   };
-  // One optimisation step on `batch`, taken only when its loss and every
+  // One optimisation step on `batch` (the current step of the current
+  // epoch: its MixUp/CutMix draw), taken only when its loss and every
   // gradient are finite.
   StepResult step(const Examples::Batch& batch, double lr);
   // Rows of the given step of an epoch visiting examples in `order`.
