@@ -32,7 +32,7 @@ _vpet_complete() {
         --version"
       ;;
     peft-train)
-      options="-m --model --heads --act --pool -d --data --val --val-per-class --features --labels --root --classes
+      options="-m --model --heads --act --pool -d --data --val --val-per-class --test --features --labels --root --classes
         --per-class --limit --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip
         --mixup --cutmix --mixup-prob --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
@@ -45,7 +45,7 @@ _vpet_complete() {
         --pgn-library --pgn-fixed --pgn-input-size --mask --rewind-from
         --epochs --lr --wd --wd-head --wd-prompts --optimizer
         --momentum --warmup --warmup-lr --schedule --min-lr --schedule-unit --schedule-lag
-        --head-init --head-bias --label-smoothing --drop-path --grad-clip --nan --eval-every
+        --head-init --head-bias --label-smoothing --drop-path --grad-clip --nan --eval-every --keep
         --metrics --checkpoint --resume -o --output --export-backbone -t --threads --device
         --precision -q --quiet -h --help --version"
       ;;
@@ -70,7 +70,7 @@ _vpet_complete() {
     -d|--data) _filedir; return ;;
     --labels|-o|--output) _filedir; return ;;
     --root) _filedir -d; return ;;
-    --val|--features|--init-prompts|--metrics|--checkpoint|--resume|--input|--export-backbone)
+    --val|--test|--features|--init-prompts|--metrics|--checkpoint|--resume|--input|--export-backbone)
       _filedir; return ;;
     -i|--mask|--rewind-from) _filedir; return ;;
     --plan|--scores) _filedir; return ;;
@@ -118,6 +118,7 @@ _vpet_complete() {
     --resize) COMPREPLY=($(compgen -W "squash crop" -- "$cur")); return ;;
     --interp) COMPREPLY=($(compgen -W "bilinear bicubic" -- "$cur")); return ;;
     --nan) COMPREPLY=($(compgen -W "stop skip-step" -- "$cur")); return ;;
+    --keep) COMPREPLY=($(compgen -W "last best-val best-test" -- "$cur")); return ;;
     --norm) COMPREPLY=($(compgen -W "imagenet inception clip none" -- "$cur")); return ;;
     --feature) COMPREPLY=($(compgen -W "cls mean tokens logits pixels" -- "$cur")); return ;;
     --layers) COMPREPLY=($(compgen -W "all" -- "$cur")); return ;;

@@ -3,6 +3,8 @@
 // the run:
 //   {"type":"step","epoch":1,"step":1,"loss":1.09,"lr":0.0001,"images_per_second":812.4}
 //   {"type":"eval","epoch":1,"step":25,"top1":63.5}
+// ("top1" the validation set's; "test_top1" the test set's under --keep
+// best-test.)
 // A log rather than a result: it is appended to as the run goes (a resumed
 // run appends, so steps after the checkpoint's appear twice; keep the last
 // line of each step).

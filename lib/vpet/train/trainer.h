@@ -35,6 +35,14 @@ enum class NanPolicy { Stop, SkipStep };
 NanPolicy parse_nan_policy(const std::string& name);  // throws UsageError naming --nan
 const char* nan_policy_name(NanPolicy policy);
 
+// Which epoch's weights the run ends with (--keep): the last; the one with
+// the best validation top-1 (the first of equals); or the one with the best
+// top-1 on a test set, the protocol some papers report, which selects on
+// the data it reports and so overstates the accuracy.
+enum class Keep { Last, BestVal, BestTest };
+Keep parse_keep(const std::string& name);  // throws UsageError naming --keep
+const char* keep_name(Keep keep);
+
 struct TrainOptions {
   std::int64_t epochs = 10;
   std::int64_t batch = 32;
@@ -54,6 +62,7 @@ struct TrainOptions {
   NanPolicy nan = NanPolicy::Stop;
   std::uint64_t seed = 0;
   std::int64_t eval_every = 0;  // epochs; 0: evaluate after the last epoch only
+  Keep keep = Keep::Last;
   torch::Device device = torch::kCPU;
   model::Precision precision = model::Precision::Fp32;  // of the forward passes
 
@@ -77,7 +86,8 @@ struct StepReport {
 
 struct EvalReport {
   std::int64_t epoch, step;
-  double top1;  // percent
+  double top1;              // validation, percent; negative: no validation set
+  double test_top1 = -1.0;  // the test set's (--keep best-test), or negative
 };
 
 // What the loop reports to, and asks, its caller. Every member may be empty.
@@ -100,11 +110,13 @@ class Trainer {
   // trains, and `method` attached to it (or empty when `train` and `val`
   // are features); `head` on options.device. `run`
   // identifies what is trained (method, configuration, backbone, data): it
-  // joins the settings a checkpoint must match. Throws vpet::Error when a
-  // backbone tensor the method does not train requires a gradient.
+  // joins the settings a checkpoint must match. `test` is evaluated beside
+  // `val` for Keep::BestTest only. Throws vpet::Error when a backbone tensor
+  // the method does not train requires a gradient, vpet::UsageError when
+  // options.keep lacks its evaluation set.
   Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::Linear head,
           Examples train, std::optional<Examples> val, TrainOptions options,
-          nlohmann::json run = nlohmann::json::object());
+          nlohmann::json run = nlohmann::json::object(), std::optional<Examples> test = {});
 
   // Continues from a checkpoint of a run with the same settings; throws
   // vpet::UsageError listing the settings that differ.
@@ -114,7 +126,8 @@ class Trainer {
   // Throws vpet::Error naming the epoch, the step and what (the loss or a
   // gradient) when a step's loss or gradient is not finite and options.nan
   // is Stop; with SkipStep such a step leaves the weights as they were and
-  // is counted (summary()'s skipped_steps).
+  // is counted (summary()'s skipped_steps). When it finishes under
+  // Keep::BestVal or BestTest, the trained tensors are the kept epoch's.
   Outcome run(const TrainCallbacks& callbacks = {});
 
   // Top-1 accuracy (percent) of the current weights on `examples`.
@@ -122,8 +135,9 @@ class Trainer {
 
   // A snapshot (copies) of everything --resume needs.
   Checkpoint checkpoint() const;
-  // Epochs, steps, final train loss, best and final validation top-1, time,
-  // images/s, peak RSS, parameter counts and the settings.
+  // Epochs, steps, final train loss, best and final validation top-1, the
+  // kept epoch ("kept": rule, epoch, top-1), time, images/s, peak RSS,
+  // parameter counts and the settings.
   nlohmann::json summary() const;
   const nlohmann::json& settings() const { return settings_; }
 
@@ -141,12 +155,16 @@ class Trainer {
   std::vector<std::int64_t> step_rows(const std::vector<std::int64_t>& order,
                                       std::int64_t step) const;
   std::vector<std::int64_t> epoch_order(std::int64_t epoch) const;
+  // The evaluations due after an epoch, and the kept snapshot they choose.
+  void evaluate_epoch(const TrainCallbacks& callbacks);
+  peft::NamedTensors snapshot() const;
+  void restore(const peft::NamedTensors& snapshot);
 
   model::VisionTransformer vit_;
   peft::Method& method_;
   torch::nn::Linear head_;
   Examples train_;
-  std::optional<Examples> val_;
+  std::optional<Examples> val_, test_;
   TrainOptions options_;
   nlohmann::json settings_;
   Optimizer optimizer_;
@@ -160,6 +178,10 @@ class Trainer {
   double last_epoch_loss_ = std::nan("");
   double best_top1_ = -1.0, final_top1_ = -1.0;
   std::int64_t best_epoch_ = 0;
+  double best_test_top1_ = -1.0, final_test_top1_ = -1.0;
+  std::int64_t best_test_epoch_ = 0;
+  peft::NamedTensors kept_;  // the kept epoch's snapshot (Keep::BestVal, BestTest)
+  std::int64_t kept_epoch_ = 0;
   double seconds_ = 0.0;  // training time (steps only), over every session
   std::int64_t images_ = 0;
   std::int64_t skipped_steps_ = 0;  // --nan skip-step
