@@ -15,12 +15,19 @@ io::TensorMap timm_checkpoint(const VisionTransformer& vit, const torch::Tensor&
                               const torch::Tensor& head_bias) {
   io::TensorMap map;
   for (const auto& item : vit->named_parameters()) {
-    if (item.key().rfind("head.", 0) == 0) continue;
+    if (item.key().rfind("head.", 0) == 0 || item.key().rfind("head_dist.", 0) == 0) continue;
     map.add(item.key(), stored(item.value()));
   }
   if (head_weight.defined()) {
     map.add("head.weight", stored(head_weight));
     map.add("head.bias", stored(head_bias));
+    // A distilled DeiT averages head(class token) and head_dist(its token);
+    // the new head was trained on their mean, so the same head twice gives
+    // its logits exactly (a linear map of the mean is the mean of the maps).
+    if (vit->dist_token.defined()) {
+      map.add("head_dist.weight", stored(head_weight));
+      map.add("head_dist.bias", stored(head_bias));
+    }
   }
   const VitConfig& c = vit->config();
   map.metadata["format"] = "pt";

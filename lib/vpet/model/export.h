@@ -4,7 +4,7 @@
 //
 // Tensors: every parameter under its timm name, except the backbone's own
 // head, which is replaced by the given one (the head trained with it) or left
-// out. __metadata__: num_heads (the loader reads it, so widths that are not a
+// out (a distilled DeiT's head_dist too: the given head serves as both). __metadata__: num_heads (the loader reads it, so widths that are not a
 // multiple of 64 load without --heads), layer_norm_eps when it is not timm's
 // 1e-6 (a Hugging Face backbone's 1e-12; the loader reads it too) and
 // format "pt" (as timm writes).
