@@ -181,6 +181,11 @@ void declare(cxxopts::Options& options) {
      "Keep N (or draws A..B-1, as --per-class) of each --val class, drawn with --seed (0: all)",
      cxxopts::value<std::string>()->default_value("0"),
      "N|A:B")
+    ("test",
+     "Test set for --keep best-test only, evaluated as --val is (a dataset spec; with "
+     "--features, a features stream)",
+     cxxopts::value<std::string>(),
+     "SPEC")
     ("features",
      "Train the linear probe on a vit-extract --feature cls stream instead of -m/-d",
      cxxopts::value<std::string>(),
@@ -189,6 +194,7 @@ void declare(cxxopts::Options& options) {
   cli::add_batch_option(options, 32);
   cli::add_preprocess_options(options);
   cli::add_augment_options(options);
+  cli::add_mixup_options(options);
   std::string methods;
   for (const std::string& name : vpet::peft::method_names()) {
     methods += (methods.empty() ? "" : ", ") + name;
@@ -420,9 +426,14 @@ void declare(cxxopts::Options& options) {
      cxxopts::value<std::string>()->default_value("stop"),
      "POLICY")
     ("eval-every",
-     "Evaluate top-1 on --val every N epochs (0: after the last only)",
+     "Evaluate top-1 on --val every N epochs (0: after the last only; 1 with a --keep best-*)",
      cxxopts::value<std::int64_t>()->default_value("0"),
      "N")
+    ("keep",
+     "The epoch whose weights the bundle holds: last, best-val (the best --val top-1) or "
+     "best-test (the best --test top-1: optimistic, some papers' protocol)",
+     cxxopts::value<std::string>()->default_value("last"),
+     "WHICH")
     ("metrics",
      "Write one JSON line per step and evaluation",
      cxxopts::value<std::string>(),
@@ -472,11 +483,15 @@ train::TrainOptions read_train_options(const cxxopts::ParseResult& result,
   options.schedule_per_epoch = unit == "epoch";
   options.schedule_lag = result["schedule-lag"].as<std::int64_t>();
   options.label_smoothing = result["label-smoothing"].as<double>();
+  options.mixup = cli::read_mixup_options(result);
   options.drop_path = result["drop-path"].as<double>();
   options.grad_clip = result["grad-clip"].as<double>();
   options.nan = train::parse_nan_policy(result["nan"].as<std::string>());
   options.seed = result["seed"].as<std::uint64_t>();
   options.eval_every = result["eval-every"].as<std::int64_t>();
+  options.keep = train::parse_keep(result["keep"].as<std::string>());
+  // Choosing an epoch needs each epoch evaluated.
+  if (options.keep != train::Keep::Last && !result.count("eval-every")) options.eval_every = 1;
   options.device = runtime.device;
   options.precision = cli::read_precision_option(result);
   options.validate();
@@ -492,8 +507,8 @@ struct Inputs {
   nlohmann::json augment = nullptr;  // the training images' (-m/-d)
   std::int64_t width = 0;
   // Decoded images (-m/-d), or features (--features).
-  std::shared_ptr<const vpet::data::ImageCache> train_images, val_images;
-  std::optional<train::Examples> train, val;
+  std::shared_ptr<const vpet::data::ImageCache> train_images, val_images, test_images;
+  std::optional<train::Examples> train, val, test;
 };
 
 std::vector<std::string> feature_classes(const nlohmann::json& header, const std::string& path) {
@@ -513,18 +528,21 @@ Inputs read_feature_inputs(const cxxopts::ParseResult& result) {
   inputs.preprocess = file.header.at("preprocess");
   inputs.width = file.examples.batch({0}, torch::kCPU).inputs.size(1);
   inputs.train = std::move(file.examples);
-  if (result.count("val")) {
-    const std::string val_path = result["val"].as<std::string>();
-    train::FeatureFile val = train::read_features(val_path);
-    if (val.header.at("backbone").value("fingerprint", "") !=
+  // A held-out features stream: of the same backbone and classes.
+  auto held_out = [&](const std::string& option) {
+    const std::string other = result[option].as<std::string>();
+    train::FeatureFile file = train::read_features(other);
+    if (file.header.at("backbone").value("fingerprint", "") !=
         inputs.backbone_description.value("fingerprint", "")) {
-      throw Error(val_path + ": features of another backbone than " + path + "'s");
+      throw Error(other + ": features of another backbone than " + path + "'s");
     }
-    if (feature_classes(val.header, val_path) != inputs.classes) {
-      throw Error(val_path + ": its classes differ from " + path + "'s");
+    if (feature_classes(file.header, other) != inputs.classes) {
+      throw Error(other + ": its classes differ from " + path + "'s");
     }
-    inputs.val = std::move(val.examples);
-  }
+    return std::move(file.examples);
+  };
+  if (result.count("val")) inputs.val = held_out("val");
+  if (result.count("test")) inputs.test = held_out("test");
   return inputs;
 }
 
@@ -537,23 +555,26 @@ Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime&
   const vpet::data::DatasetOptions dataset_options = cli::read_data_options(result);
   const vpet::data::Dataset dataset(result["data"].as<std::string>(), dataset_options);
   if (dataset.size() == 0) throw Error(dataset.spec() + ": no samples selected");
-  std::optional<vpet::data::Dataset> val_set;
-  if (result.count("val")) {
-    // The class subset applies to both sets, the sample limits to training only.
-    vpet::data::DatasetOptions val_options;
-    val_options.classes = dataset_options.classes;
-    val_options.labels = dataset_options.labels;
-    val_options.root = dataset_options.root;
+  // A held-out set (--val, --test): the class subset applies to it, the
+  // sample limits (but --val-per-class) to training only.
+  const auto held_out = [&](const std::string& option) {
+    std::optional<vpet::data::Dataset> set;
+    if (!result.count(option)) return set;
+    vpet::data::DatasetOptions options;
+    options.classes = dataset_options.classes;
+    options.labels = dataset_options.labels;
+    options.root = dataset_options.root;
     // Matched to the training classes by name (a list of class names may
     // meet them in another order), before --classes picks the same ones.
-    val_options.class_set = dataset.listed_class_names();
-    if (result.count("val-per-class")) {
-      val_options.seed = dataset_options.seed;
-      cli::read_per_class(result["val-per-class"].as<std::string>(), "--val-per-class",
-                          val_options);
+    options.class_set = dataset.listed_class_names();
+    if (option == "val" && result.count("val-per-class")) {
+      options.seed = dataset_options.seed;
+      cli::read_per_class(result["val-per-class"].as<std::string>(), "--val-per-class", options);
     }
-    val_set.emplace(result["val"].as<std::string>(), val_options);
-  }
+    set.emplace(result[option].as<std::string>(), options);
+    return set;
+  };
+  const std::optional<vpet::data::Dataset> val_set = held_out("val"), test_set = held_out("test");
   Inputs inputs;
   inputs.backbone =
       vpet::model::load_backbone(model_path, cli::read_model_options(result, runtime));
@@ -574,16 +595,19 @@ Inputs read_image_inputs(const cxxopts::ParseResult& result, const cli::Runtime&
   if (val_set) {
     inputs.val_images = std::make_shared<vpet::data::ImageCache>(*val_set, preprocess, loader);
   }
+  if (test_set) {
+    inputs.test_images = std::make_shared<vpet::data::ImageCache>(*test_set, preprocess, loader);
+  }
   return inputs;
 }
 
 // Images go through the backbone every step, unless the method leaves its
-// features unchanged and the images are not augmented: then each image's
-// features are computed once.
+// features unchanged and the images are neither augmented nor mixed (the
+// validation images never are): then each image's features are computed once.
 train::Examples examples_of(const std::shared_ptr<const vpet::data::ImageCache>& images,
                             vpet::model::VisionTransformer& vit, vpet::peft::Method& method,
-                            const train::TrainOptions& options) {
-  if (method.changes_backbone_features() || images->augments()) {
+                            const train::TrainOptions& options, bool mixed) {
+  if (method.changes_backbone_features() || images->augments() || mixed) {
     return train::Examples::images(images);
   }
   return train::cache_features(*images, vit, options.batch, options.device, options.precision);
@@ -660,9 +684,16 @@ train::TrainCallbacks observe(cli::Progress& progress, std::optional<train::Metr
     cli::info(line);
   };
   callbacks.on_eval = [&metrics](const train::EvalReport& r) {
-    char line[96];
-    std::snprintf(line, sizeof line, "epoch %lld: val top-1 %.2f%%",
-                  static_cast<long long>(r.epoch), r.top1);
+    std::string line = "epoch " + std::to_string(r.epoch) + ":";
+    char value[48];
+    if (r.top1 >= 0.0) {
+      std::snprintf(value, sizeof value, " val top-1 %.2f%%", r.top1);
+      line += value;
+    }
+    if (r.test_top1 >= 0.0) {
+      std::snprintf(value, sizeof value, " test top-1 %.2f%%", r.test_top1);
+      line += value;
+    }
     cli::info(line);
     if (metrics) metrics->eval(r);
   };
@@ -694,20 +725,36 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       throw UsageError(
           "--mask, --rewind-from, --val-per-class and --export-backbone need -m and -d");
     }
-    if (result["augment"].as<std::string>() != "none" || result.count("train-resize") ||
-        result.count("random-crop") || result.count("rrc-scale") || result.count("rrc-ratio") ||
-        result.count("hflip")) {
+    if (cli::augment_options_given(result)) {
       throw UsageError("augmentation needs images (-m and -d), not --features");
     }
   } else {
     cli::required_string(result, "model", "-m/--model");
     cli::required_string(result, "data", "-d/--data");
   }
-  if (result.count("eval-every") && !result.count("val")) {
-    throw UsageError("--eval-every needs --val");
+  if (result.count("eval-every") && !result.count("val") && !result.count("test")) {
+    throw UsageError("--eval-every needs --val (or --test)");
   }
   if (result.count("val-per-class") && !result.count("val")) {
     throw UsageError("--val-per-class needs --val");
+  }
+  const train::Keep keep = train::parse_keep(result["keep"].as<std::string>());
+  if (keep == train::Keep::BestVal && !result.count("val")) {
+    throw UsageError("--keep best-val needs --val");
+  }
+  if (keep == train::Keep::BestTest && !result.count("test")) {
+    throw UsageError("--keep best-test needs --test");
+  }
+  if (result.count("test") && keep != train::Keep::BestTest) {
+    throw UsageError(
+        "--test is evaluated during training for --keep best-test only (evaluate a bundle on "
+        "a test set with peft-eval)");
+  }
+  if (keep == train::Keep::BestTest) {
+    cli::warn(
+        "--keep best-test keeps the epoch with the best --test top-1: that accuracy is chosen on "
+        "the test set, an optimistic estimate (the protocol some papers report), not a held-out "
+        "result");
   }
   const nlohmann::json config = method_config(result, method_name);
   const train::HeadInit head_init = train::parse_head_init(result["head-init"].as<std::string>(),
@@ -772,10 +819,16 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     if (!method->changes_backbone_features()) {
       cli::info("computing each image's features once (the backbone is not trained)");
     }
-    inputs.train = examples_of(inputs.train_images, vit, *method, options);
-    if (inputs.val_images) inputs.val = examples_of(inputs.val_images, vit, *method, options);
+    inputs.train = examples_of(inputs.train_images, vit, *method, options, options.mixup.active());
+    if (inputs.val_images) {
+      inputs.val = examples_of(inputs.val_images, vit, *method, options, false);
+    }
+    if (inputs.test_images) {
+      inputs.test = examples_of(inputs.test_images, vit, *method, options, false);
+    }
     inputs.train_images.reset();
     inputs.val_images.reset();
+    inputs.test_images.reset();
   }
 
   const nlohmann::json identity = {
@@ -787,8 +840,10 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       {"head_init", head_init.describe()},
       {"head_bias", head_init.uniform_bias ? "uniform" : "zero"},
       {"train_examples", inputs.train->size()},
-      {"val_examples", inputs.val ? nlohmann::json(inputs.val->size()) : nullptr}};
-  train::Trainer trainer(vit, *method, head, *inputs.train, inputs.val, options, identity);
+      {"val_examples", inputs.val ? nlohmann::json(inputs.val->size()) : nullptr},
+      {"test_examples", inputs.test ? nlohmann::json(inputs.test->size()) : nullptr}};
+  train::Trainer trainer(vit, *method, head, *inputs.train, inputs.val, options, identity,
+                         inputs.test);
   if (resume) {
     trainer.resume(*resume);
     cli::info("resuming after step " + std::to_string(resume->global_step) + " (epoch " +

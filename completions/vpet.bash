@@ -32,9 +32,10 @@ _vpet_complete() {
         --version"
       ;;
     peft-train)
-      options="-m --model --heads --checkpoint-grid --act --pool -d --data --val --val-per-class --features --labels --root --classes
+      options="-m --model --heads --checkpoint-grid --act --pool -d --data --val --val-per-class --test --features --labels --root --classes
         --per-class --limit --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm
-        --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
+        --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip
+        --mixup --cutmix --mixup-prob --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
         --lion-input --lion-output --lion-channels --lion-token-width --lion-width
@@ -44,7 +45,7 @@ _vpet_complete() {
         --pgn-library --pgn-fixed --pgn-input-size --mask --rewind-from
         --epochs --lr --wd --wd-head --wd-prompts --optimizer
         --momentum --warmup --warmup-lr --schedule --min-lr --schedule-unit --schedule-lag
-        --head-init --head-bias --label-smoothing --drop-path --grad-clip --nan --eval-every
+        --head-init --head-bias --label-smoothing --drop-path --grad-clip --nan --eval-every --keep
         --metrics --checkpoint --resume -o --output --export-backbone -t --threads --device
         --precision -q --quiet -h --help --version"
       ;;
@@ -75,7 +76,7 @@ _vpet_complete() {
     --labels|-o|--output|--predictions) _filedir; return ;;
     --format) COMPREPLY=($(compgen -W "vpet tsv" -- "$cur")); return ;;
     --root) _filedir -d; return ;;
-    --val|--features|--init-prompts|--metrics|--checkpoint|--resume|--input|--export-backbone)
+    --val|--test|--features|--init-prompts|--metrics|--checkpoint|--resume|--input|--export-backbone)
       _filedir; return ;;
     -i|--mask|--rewind-from) _filedir; return ;;
     --plan|--scores) _filedir; return ;;
@@ -114,7 +115,7 @@ _vpet_complete() {
       return ;;
     --targets) COMPREPLY=($(compgen -W "q,v q,k,v q,k,v,o,fc1,fc2" -- "$cur")); return ;;
     --epochs|--lr|--wd|--wd-head|--momentum|--warmup|--warmup-lr|--min-lr|--schedule-lag|\
-    --label-smoothing|--drop-path|--grad-clip|\
+    --label-smoothing|--mixup|--cutmix|--mixup-prob|--drop-path|--grad-clip|\
     --eval-every|--prompts|--prompt-dropout|--rank|--alpha|--lora-dropout|--bottleneck|\
     --adapter-scale|--memory|--budget|--beta|--batches|--tau-step|--module-dropout|\
     --module-drop-path|--sample-frac|--max-tokens|--iters|--tol|--minibatch|--sparsity|\
@@ -124,6 +125,7 @@ _vpet_complete() {
     --resize) COMPREPLY=($(compgen -W "squash crop" -- "$cur")); return ;;
     --interp) COMPREPLY=($(compgen -W "bilinear bicubic" -- "$cur")); return ;;
     --nan) COMPREPLY=($(compgen -W "stop skip-step" -- "$cur")); return ;;
+    --keep) COMPREPLY=($(compgen -W "last best-val best-test" -- "$cur")); return ;;
     --norm) COMPREPLY=($(compgen -W "imagenet inception clip none" -- "$cur")); return ;;
     --feature) COMPREPLY=($(compgen -W "cls mean tokens logits pixels" -- "$cur")); return ;;
     --layers) COMPREPLY=($(compgen -W "all" -- "$cur")); return ;;

@@ -56,6 +56,20 @@ print(f"ok {flips}")
 PY
 }
 
+# resumes_identically STEP ARGS...: peft-train ARGS interrupted at step STEP and
+# resumed from its checkpoint (ck.vpet) ends with the tensors of whole.vpet, the
+# same run uninterrupted.
+resumes_identically() {
+  local step=$1
+  shift
+  VPET_FAULT=INT@step:$step run "$BIN/peft-train" "$@" --checkpoint ck.vpet -o cut.vpet
+  assert_equal "$status" 130
+  run "$BIN/peft-train" "$@" --checkpoint ck.vpet --resume ck.vpet -o cut.vpet
+  assert_success
+  run same_tensors whole.vpet cut.vpet
+  assert_success
+}
+
 @test "augmented pixels equal Pillow + torchvision's on vpet's boxes (crop-flip, rrc-flip)" {
   cd "$BATS_TEST_TMPDIR"
   local flips=0
@@ -99,12 +113,7 @@ PY
   cd "$BATS_TEST_TMPDIR"
   local args=(-q -m "$MODEL" -d task -b 4 -t 1 --epochs 3 --method linear --augment rrc-flip)
   "$BIN/peft-train" "${args[@]}" -o whole.vpet
-  VPET_FAULT=INT@step:4 run "$BIN/peft-train" "${args[@]}" --checkpoint ck.vpet -o cut.vpet
-  assert_equal "$status" 130
-  run "$BIN/peft-train" "${args[@]}" --checkpoint ck.vpet --resume ck.vpet -o cut.vpet
-  assert_success
-  run same_tensors whole.vpet cut.vpet
-  assert_success
+  resumes_identically 4 "${args[@]}"
   run "$PY" - <<'PY'
 import msgpack, msgpack_numpy
 header, _ = msgpack.Unpacker(open("whole.vpet", "rb"), object_hook=msgpack_numpy.decode, raw=False)
@@ -140,4 +149,60 @@ PY
   run "$BIN/peft-train" --features f.vpet --method linear --augment rrc-flip -o a
   assert_failure 2
   assert_output --partial "not --features"
+}
+
+@test "MixUp/CutMix training resumes bit-identical; the settings are recorded and enforced" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4 0
+  cd "$BATS_TEST_TMPDIR"
+  local args=(-q -m "$MODEL" -d task -b 4 -t 1 --epochs 3 --method linear --mixup 0.8 --cutmix 1.0
+    --mixup-prob 0.9 --label-smoothing 0.1 --augment crop-flip)
+  "$BIN/peft-train" "${args[@]}" -o whole.vpet
+  resumes_identically 5 "${args[@]}"
+  # Another alpha is another run: refused, naming the setting.
+  run "$BIN/peft-train" "${args[@]}" --cutmix 0.5 --resume ck.vpet -o other.vpet
+  assert_failure 2
+  assert_output --partial "mixup.cutmix: 1 in the checkpoint, 0.5 now"
+  run "$PY" - <<'PY'
+import msgpack, msgpack_numpy
+header, _ = msgpack.Unpacker(open("whole.vpet", "rb"), object_hook=msgpack_numpy.decode, raw=False)
+mixup = header["training"]["settings"]["mixup"]
+assert mixup == {"mixup": 0.8, "cutmix": 1.0, "prob": 0.9, "switch_prob": 0.5}, mixup
+print("ok")
+PY
+  assert_output ok
+  # The mixing was used: without it the same run ends elsewhere.
+  "$BIN/peft-train" -q -m "$MODEL" -d task -b 4 -t 1 --epochs 3 --method linear \
+    --label-smoothing 0.1 --augment crop-flip -o plain.vpet
+  run same_tensors whole.vpet plain.vpet
+  assert_failure
+  # CutMix alone, and MixUp alone, train too.
+  run "$BIN/peft-train" -q -m "$MODEL" -d task -b 3 -t 2 --epochs 1 --method lora --cutmix 1 -o c.vpet
+  assert_success
+  run "$BIN/peft-train" -q -m "$MODEL" -d task -b 3 -t 2 --epochs 1 --method linear --mixup 0.2 -o m.vpet
+  assert_success
+}
+
+@test "MixUp/CutMix values out of range are usage errors" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 1 0
+  local x=$BATS_TEST_TMPDIR/task
+  run "$BIN/peft-train" -m "$MODEL" -d "$x" --method linear --mixup -0.2 -o a
+  assert_failure 2
+  assert_output --partial "--mixup must be"
+  run "$BIN/peft-train" -m "$MODEL" -d "$x" --method linear --cutmix -1 -o a
+  assert_failure 2
+  assert_output --partial "--cutmix must be"
+  run "$BIN/peft-train" -m "$MODEL" -d "$x" --method linear --mixup 1 --mixup-prob 1.5 -o a
+  assert_failure 2
+  assert_output --partial "--mixup-prob must be in [0, 1]"
+  run "$BIN/peft-train" -m "$MODEL" -d "$x" --method linear --cutmix 1 --mixup-prob -0.1 -o a
+  assert_failure 2
+  run "$BIN/peft-train" -m "$MODEL" -d "$x" --method linear --mixup-prob 0.5 -o a
+  assert_failure 2
+  assert_output --partial "--mixup-prob needs --mixup or --cutmix"
+  run "$BIN/peft-train" -m "$MODEL" -d "$x" --method linear --mixup nan -o a
+  assert_failure 2
+  run "$BIN/peft-train" --features f.vpet --method linear --mixup 0.8 -o a
+  assert_failure 2
+  assert_output --partial "not --features"
+  [ ! -e a ]
 }

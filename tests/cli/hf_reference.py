@@ -38,8 +38,10 @@ IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 CLIP_NORM = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
 
 
-def write_safetensors(path, tensors):
+def write_safetensors(path, tensors, metadata=None):
     header, offset, blobs = {}, 0, []
+    if metadata:
+        header["__metadata__"] = metadata
     for name, t in tensors.items():
         data = t.contiguous().float().numpy().astype("<f4").tobytes()
         header[name] = {"dtype": "F32", "shape": list(t.shape),

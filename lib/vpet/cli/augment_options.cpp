@@ -57,6 +57,24 @@ void add_augment_options(cxxopts::Options& options) {
   // clang-format on
 }
 
+void add_mixup_options(cxxopts::Options& options) {
+  // clang-format off
+  options.add_options("Preprocessing")
+    ("mixup",
+     "MixUp's Beta(A, A) (timm's mixup_alpha; 0: off)",
+     cxxopts::value<double>()->default_value("0"),
+     "A")
+    ("cutmix",
+     "CutMix's Beta(A, A) (timm's cutmix_alpha; 0: off; with --mixup, half the mixed batches)",
+     cxxopts::value<double>()->default_value("0"),
+     "A")
+    ("mixup-prob",
+     "Probability of mixing a batch (timm's mixup_prob)",
+     cxxopts::value<double>()->default_value("1"),
+     "P");
+  // clang-format on
+}
+
 image::Augment read_augment_options(const cxxopts::ParseResult& result,
                                     const image::Preprocess& preprocess) {
   using Crop = image::Augment::Crop;
@@ -93,6 +111,26 @@ image::Augment read_augment_options(const cxxopts::ParseResult& result,
   if (result.count("hflip")) augment.hflip = result["hflip"].as<double>();
   image::validate(augment, preprocess);
   return augment;
+}
+
+train::MixupOptions read_mixup_options(const cxxopts::ParseResult& result) {
+  train::MixupOptions mixup;
+  mixup.mixup_alpha = result["mixup"].as<double>();
+  mixup.cutmix_alpha = result["cutmix"].as<double>();
+  mixup.prob = result["mixup-prob"].as<double>();
+  mixup.validate();
+  if (result.count("mixup-prob") && !mixup.active()) {
+    throw UsageError("--mixup-prob needs --mixup or --cutmix");
+  }
+  return mixup;
+}
+
+bool augment_options_given(const cxxopts::ParseResult& result) {
+  for (const char* option : {"train-resize", "random-crop", "rrc-scale", "rrc-ratio", "hflip",
+                             "mixup", "cutmix", "mixup-prob"}) {
+    if (result.count(option)) return true;
+  }
+  return result["augment"].as<std::string>() != "none";
 }
 
 }  // namespace vpet::cli

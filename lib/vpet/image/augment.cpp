@@ -3,42 +3,12 @@
 #include <cmath>
 
 #include "vpet/error.h"
+#include "vpet/image/augment_random.h"
 #include "vpet/image/convert.h"
 #include "vpet/image/geometry.h"
 
 namespace vpet::image {
 namespace {
-
-std::uint64_t splitmix64(std::uint64_t& state) {
-  std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-// The random numbers of one sample's draw in one epoch: a SplitMix64 stream
-// keyed by (seed, epoch, index), so that no draw depends on another.
-class SampleRandom {
- public:
-  SampleRandom(std::uint64_t seed, std::int64_t epoch, std::int64_t index) : state_(seed) {
-    std::uint64_t key = splitmix64(state_) ^ static_cast<std::uint64_t>(epoch);
-    state_ = splitmix64(key) ^ static_cast<std::uint64_t>(index);
-    splitmix64(state_);
-  }
-  // Uniform in [low, high).
-  double uniform(double low, double high) {
-    const double unit = double(splitmix64(state_) >> 11) * 0x1.0p-53;
-    return low + (high - low) * unit;
-  }
-  // Uniform integer in [low, high), as torch.randint(low, high).
-  int integer(int low, int high) {
-    const std::uint64_t span = std::uint64_t(high - low);
-    return low + int(splitmix64(state_) % span);
-  }
-
- private:
-  std::uint64_t state_;
-};
 
 // Python's round(): halves to even.
 int python_round(double x) {
@@ -50,7 +20,7 @@ Image gray_if_needed(const Image& image, const Preprocess& preprocess) {
 }
 
 // torchvision's RandomResizedCrop.get_params.
-AugmentDraw random_resized_box(const Augment& a, int height, int width, SampleRandom& random) {
+AugmentDraw random_resized_box(const Augment& a, int height, int width, AugmentRandom& random) {
   const double area = double(height) * double(width);
   const double log_low = std::log(a.ratio[0]), log_high = std::log(a.ratio[1]);
   for (int attempt = 0; attempt < 10; ++attempt) {
@@ -138,7 +108,7 @@ Image augment_base(const Image& decoded, const Augment& a, const Preprocess& p) 
 
 AugmentDraw draw_augment(const Augment& a, const Preprocess& p, int base_height, int base_width,
                          std::uint64_t seed, std::int64_t epoch, std::int64_t index) {
-  SampleRandom random(seed, epoch, index);
+  AugmentRandom random(seed, epoch, index);
   AugmentDraw draw;
   switch (a.crop) {
     case Augment::Crop::kNone:

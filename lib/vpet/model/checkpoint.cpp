@@ -228,6 +228,7 @@ Backbone build(const CanonicalWeights& weights, const io::TensorMap& file,
   if (c.depth == 0) throw Error(source + ": no transformer blocks in the checkpoint");
   c.mlp_hidden = need("blocks.0.mlp.fc1.weight").size(0);
   c.class_token = has("cls_token");
+  c.dist_token = has("dist_token");
   c.reg_tokens = has("reg_token") ? need("reg_token").size(1) : 0;
   c.layer_scale = has("blocks.0.ls1.gamma");
   c.qkv_bias = has("blocks.0.attn.qkv.bias");
@@ -357,6 +358,7 @@ nlohmann::json Backbone::describe() const {
                         {"params", parameter_count()}};
   // Recorded only where they are not what every earlier vpet file meant.
   if (c.act != Activation::Gelu) out["act"] = activation_name(c.act);
+  if (c.dist_token) out["dist_token"] = true;
   if (preprocess_defaults) out["preprocess_defaults"] = preprocess_defaults->source;
   return out;
 }

@@ -59,6 +59,8 @@ void VitConfig::validate() const {
     }
   }
   if (pool == Pool::Token && !class_token) fail("token pooling needs a class token");
+  if (dist_token && !class_token) fail("a distillation token follows a class token");
+  if (dist_token && fc_norm) fail("a distilled DeiT has no fc_norm (timm's forward_head)");
   if (pool == Pool::AvgNorm && fc_norm) {
     fail("avg-norm pooling normalises with the final norm, which an fc_norm model has not");
   }

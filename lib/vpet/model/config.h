@@ -46,8 +46,14 @@ struct VitConfig {
   std::int64_t heads = 12;
   std::int64_t mlp_hidden = 3072;
   bool class_token = true;
+  // DeiT's distillation token, right after the class token (timm's
+  // VisionTransformerDistilled, timm/models/deit.py). The backbone keeps it
+  // in the sequence; token pooling is then the mean of the two final-normed
+  // tokens, as timm's forward_head(pre_logits=True), and the model's own
+  // logits are the mean of head(class token) and head_dist(its token).
+  bool dist_token = false;
   std::int64_t reg_tokens = 0;
-  // Prefix tokens (class, registers) get no position embedding (timm
+  // Prefix tokens (class, distillation, registers) get no position embedding (timm
   // no_embed_class; DINOv2 with registers).
   bool no_embed_class = false;
   bool layer_scale = false;  // ls1.gamma / ls2.gamma per block
@@ -66,7 +72,9 @@ struct VitConfig {
   std::int64_t grid_h() const { return img_size[0] / patch_size; }
   std::int64_t grid_w() const { return img_size[1] / patch_size; }
   std::int64_t num_patches() const { return grid_h() * grid_w(); }
-  std::int64_t prefix_tokens() const { return (class_token ? 1 : 0) + reg_tokens; }
+  std::int64_t prefix_tokens() const {
+    return (class_token ? 1 : 0) + (dist_token ? 1 : 0) + reg_tokens;
+  }
   // Tokens the position embedding covers.
   std::int64_t pos_tokens() const { return num_patches() + (no_embed_class ? 0 : prefix_tokens()); }
 

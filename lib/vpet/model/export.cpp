@@ -25,6 +25,7 @@ std::string unsupported(const VitConfig& c, Layout layout) {
   if (!c.class_token || c.pool != Pool::Token) {
     return std::string(pool_name(c.pool)) + " pooling (it pools the class token)";
   }
+  if (c.dist_token) return "a distillation token (DeiT's)";
   if (c.reg_tokens > 0) return "register tokens";
   if (c.no_embed_class) return "a class token without a position embedding";
   if (c.layer_scale) return "layer scale";
@@ -55,7 +56,7 @@ io::TensorMap export_checkpoint(const VisionTransformer& vit, const torch::Tenso
   }
   std::map<std::string, torch::Tensor> canonical;
   for (const auto& item : vit->named_parameters()) {
-    if (item.key().rfind("head.", 0) == 0) continue;
+    if (item.key().rfind("head.", 0) == 0 || item.key().rfind("head_dist.", 0) == 0) continue;
     canonical[item.key()] = stored(item.value());
   }
   if (layout != Layout::Timm) {
@@ -67,6 +68,13 @@ io::TensorMap export_checkpoint(const VisionTransformer& vit, const torch::Tenso
   if (head_weight.defined()) {
     canonical["head.weight"] = stored(head_weight);
     canonical["head.bias"] = stored(head_bias);
+    // A distilled DeiT averages head(class token) and head_dist(its token);
+    // the new head was trained on their mean, so the same head twice gives
+    // its logits exactly (a linear map of the mean is the mean of the maps).
+    if (c.dist_token) {
+      canonical["head_dist.weight"] = stored(head_weight);
+      canonical["head_dist.bias"] = stored(head_bias);
+    }
   }
   io::TensorMap map = from_canonical(canonical, layout);
   if (layout == Layout::HuggingFace) {

@@ -6,7 +6,8 @@
 // What `peft-train --export-backbone` and `peft-export --merge` write.
 //
 // Tensors: every parameter under its name in the layout, except the
-// backbone's own head, which is replaced by the given one or left out;
+// backbone's own head, which is replaced by the given one or left out (a
+// distilled DeiT's head_dist too: the given head serves as both, timm only);
 // float32. The names come from key_layout's table, the one the loader reads.
 // __metadata__: format "pt" (as timm writes); num_heads for timm and
 // torchvision (vpet's loader reads it, so widths that are not a multiple of

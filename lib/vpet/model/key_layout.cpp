@@ -26,6 +26,7 @@ constexpr Row kRows[] = {
     {"cls_token",
      {"cls_token", "class_token", "embeddings.cls_token", "embeddings.cls_token",
       "embeddings.class_embedding"}},
+    {"dist_token", {"dist_token", nullptr, nullptr, nullptr, nullptr}},
     {"reg_token", {"reg_token", nullptr, nullptr, nullptr, nullptr}},
     {"pos_embed",
      {"pos_embed", "encoder.pos_embedding", "embeddings.position_embeddings",
@@ -92,6 +93,8 @@ constexpr Row kRows[] = {
     {"fc_norm.bias", {"fc_norm.bias", nullptr, nullptr, nullptr, nullptr}},
     {"head.weight", {"head.weight", "heads.head.weight", "classifier.weight", nullptr, nullptr}},
     {"head.bias", {"head.bias", "heads.head.bias", "classifier.bias", nullptr, nullptr}},
+    {"head_dist.weight", {"head_dist.weight", nullptr, nullptr, nullptr, nullptr}},
+    {"head_dist.bias", {"head_dist.bias", nullptr, nullptr, nullptr, nullptr}},
 };
 
 // The parts "{qkv}" stands for, stacked in this order into qkv rows.
@@ -192,7 +195,7 @@ void drop_head_of_pre_logits(CanonicalWeights& out) {
     return key.find("pre_logits.") != std::string::npos;
   });
   if (!pre_logits) return;
-  for (const char* head : {"head.weight", "head.bias"}) {
+  for (const char* head : {"head.weight", "head.bias", "head_dist.weight", "head_dist.bias"}) {
     if (!out.tensors.count(head)) continue;
     out.ignored.push_back(out.source_keys[head]);
     out.tensors.erase(head);

@@ -259,6 +259,8 @@ VisionTransformerImpl::VisionTransformerImpl(const VitConfig& config) : config_(
   patch_embed = register_module("patch_embed", PatchEmbed(config_));
   if (config_.class_token)
     cls_token = register_parameter("cls_token", torch::randn({1, 1, d}) * 0.02);
+  if (config_.dist_token)
+    dist_token = register_parameter("dist_token", torch::randn({1, 1, d}) * 0.02);
   if (config_.reg_tokens > 0) {
     reg_token = register_parameter("reg_token", torch::randn({1, config_.reg_tokens, d}) * 0.02);
   }
@@ -274,8 +276,12 @@ VisionTransformerImpl::VisionTransformerImpl(const VitConfig& config) : config_(
   } else {
     norm = register_module("norm", layer_norm(d, config_.ln_eps));
   }
-  if (config_.num_classes > 0)
+  if (config_.num_classes > 0) {
     head = register_module("head", torch::nn::Linear(d, config_.num_classes));
+    if (config_.dist_token) {
+      head_dist = register_module("head_dist", torch::nn::Linear(d, config_.num_classes));
+    }
+  }
 }
 
 torch::Tensor VisionTransformerImpl::patch_tokens(const torch::Tensor& pixels) {
@@ -297,6 +303,7 @@ torch::Tensor VisionTransformerImpl::tokens(const torch::Tensor& pixels) {
   const std::int64_t batch = patches.size(0);
   std::vector<torch::Tensor> parts;
   if (cls_token.defined()) parts.push_back(cls_token.expand({batch, -1, -1}));
+  if (dist_token.defined()) parts.push_back(dist_token.expand({batch, -1, -1}));
   if (reg_token.defined()) parts.push_back(reg_token.expand({batch, -1, -1}));
   if (parts.empty()) return patches;
   parts.push_back(patches);
@@ -333,7 +340,12 @@ torch::Tensor VisionTransformerImpl::pre_logits(const torch::Tensor& x, ForwardH
   if (config_.pool == Pool::AvgNorm) {
     throw std::logic_error("avg-norm pools before the final norm: use features() or extract()");
   }
-  const torch::Tensor pooled = config_.pool == Pool::Avg ? mean_of_patches(x) : x.select(1, 0);
+  torch::Tensor pooled;
+  if (config_.pool == Pool::Avg) {
+    pooled = mean_of_patches(x);
+  } else {
+    pooled = dist_token.defined() ? (x.select(1, 0) + x.select(1, 1)) / 2 : x.select(1, 0);
+  }
   return fc_norm ? hooked_norm(fc_norm, pooled, hooks, -1, NormSite::Fc) : pooled;
 }
 
@@ -351,7 +363,20 @@ torch::Tensor VisionTransformerImpl::head_logits(const torch::Tensor& features) 
   return head ? head->forward(features) : features;
 }
 
+torch::Tensor VisionTransformerImpl::distilled_logits(const torch::Tensor& x) {
+  return (head->forward(x.select(1, 0)) + head_dist->forward(x.select(1, 1))) / 2;
+}
+
+bool VisionTransformerImpl::class_token_only(bool hooks_read_all) const {
+  return config_.pool == Pool::Token && !dist_token.defined() && !hooks_read_all;
+}
+
 torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixels) {
+  if (head_dist) {
+    ExtractRequest request;
+    request.logits = true;
+    return extract(pixels, request).logits;
+  }
   return head_logits(features(pixels, no_hooks()));
 }
 
@@ -359,9 +384,8 @@ torch::Tensor VisionTransformerImpl::features(const torch::Tensor& pixels, Forwa
                                               const ForwardOptions& options) {
   torch::Tensor x = hooks.tokens(add_pos_embed(tokens(hooks.pixels(pixels)), hooks));
   const std::int64_t depth = config_.depth;
-  const OutputRows last_rows = config_.pool == Pool::Token && !hooks.reads_all_final_tokens()
-                                   ? OutputRows::First
-                                   : OutputRows::All;
+  const OutputRows last_rows =
+      class_token_only(hooks.reads_all_final_tokens()) ? OutputRows::First : OutputRows::All;
   for (std::int64_t i = 0; i < depth; ++i) {
     // timm's stochastic-depth schedule: linspace(0, rate, depth).
     const double rate = depth > 1 ? options.drop_path * double(i) / double(depth - 1) : 0.0;
@@ -397,12 +421,12 @@ Extracted VisionTransformerImpl::extract(const torch::Tensor& pixels,
   if (wanted(0)) by_layer[0] = x;
   x = add_pos_embed(x);
   // Pooling the class token reads row 0 of the last block alone (OutputRows).
-  const bool class_token_only =
-      need_final && !request.patch_mean && config_.pool == Pool::Token && !wanted(config_.depth);
+  const bool first_row_only =
+      need_final && !request.patch_mean && class_token_only(wanted(config_.depth));
   for (std::int64_t i = 0; i < depth_needed; ++i) {
     const bool last = i == config_.depth - 1;
     x = blocks[std::size_t(i)]->forward(
-        x, last && class_token_only ? OutputRows::First : OutputRows::All);
+        x, last && first_row_only ? OutputRows::First : OutputRows::All);
     if (wanted(i + 1)) by_layer[std::size_t(i + 1)] = x;
   }
   Extracted out;
@@ -415,7 +439,7 @@ Extracted VisionTransformerImpl::extract(const torch::Tensor& pixels,
     const torch::Tensor features = pooled_first.defined() ? pooled_first : pre_logits(x);
     if (request.pre_logits) out.pre_logits = features;
     if (request.patch_mean) out.patch_mean = patch_mean(x);
-    if (request.logits) out.logits = head_logits(features);
+    if (request.logits) out.logits = head_dist ? distilled_logits(x) : head_logits(features);
   }
   return out;
 }

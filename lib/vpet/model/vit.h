@@ -148,7 +148,7 @@ class VisionTransformerImpl : public torch::nn::Module {
   // The pieces of the forward pass, in order.
   // [B, C, H, W] pixels of exactly config().img_size -> [B, N, D].
   torch::Tensor patch_tokens(const torch::Tensor& pixels);
-  // [cls, reg..., patches] before any position embedding: [B, prefix + N, D].
+  // [cls, dist, reg..., patches] before any position embedding: [B, prefix + N, D].
   torch::Tensor tokens(const torch::Tensor& pixels);
   // + position embedding (timm _pos_embed: prefix tokens included unless
   // no_embed_class), then norm_pre: the input of block 0.
@@ -164,7 +164,9 @@ class VisionTransformerImpl : public torch::nn::Module {
   torch::Tensor pre_logits(const torch::Tensor& x, ForwardHooks& hooks);
   // fc_norm(mean over the patch tokens of the final-normed sequence).
   torch::Tensor patch_mean(const torch::Tensor& x);
-  // head(features), or the features themselves when there is no head.
+  // head(features), or the features themselves when there is no head. A
+  // distilled DeiT's own logits need its two tokens apart: forward() and
+  // extract() give them.
   torch::Tensor head_logits(const torch::Tensor& features);
 
   // The whole pass: logits [B, classes] (pre-logits when there is no head).
@@ -182,17 +184,25 @@ class VisionTransformerImpl : public torch::nn::Module {
   void set_img_size(std::array<std::int64_t, 2> img_size);
 
   PatchEmbed patch_embed{nullptr};
-  torch::Tensor cls_token;  // [1, 1, D], undefined without a class token
-  torch::Tensor reg_token;  // [1, R, D], undefined without registers
-  torch::Tensor pos_embed;  // [1, pos_tokens, D]
+  torch::Tensor cls_token;   // [1, 1, D], undefined without a class token
+  torch::Tensor dist_token;  // [1, 1, D], DeiT's distillation token, or undefined
+  torch::Tensor reg_token;   // [1, R, D], undefined without registers
+  torch::Tensor pos_embed;   // [1, pos_tokens, D]
   torch::nn::LayerNorm norm_pre{nullptr};
   torch::nn::ModuleList block_list{nullptr};  // registered as "blocks"
   std::vector<Block> blocks;                  // the same modules, typed
   torch::nn::LayerNorm norm{nullptr};         // null when fc_norm is on
   torch::nn::LayerNorm fc_norm{nullptr};
   torch::nn::Linear head{nullptr};
+  torch::nn::Linear head_dist{nullptr};  // a distilled DeiT's second head, or null
 
  private:
+  // A distilled DeiT's logits from the final-normed sequence: the mean of
+  // head(x[:, 0]) and head_dist(x[:, 1]) (timm's forward_head at inference).
+  torch::Tensor distilled_logits(const torch::Tensor& x);
+  // Pooling the class token needs only row 0 of the last block's output;
+  // a distilled model's rows 0 and 1.
+  bool class_token_only(bool hooks_read_all) const;
   // Mean over the patch tokens, prefix tokens left out.
   torch::Tensor mean_of_patches(const torch::Tensor& x) const;
 

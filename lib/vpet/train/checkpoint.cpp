@@ -15,6 +15,7 @@ constexpr const char* kParam = "param:";
 constexpr const char* kOptimizer = "optimizer:";
 constexpr const char* kRng = "rng:";
 constexpr const char* kStructure = "structure:";
+constexpr const char* kKept = "kept:";
 // The checkpoint before the last one is kept beside it under this suffix.
 constexpr const char* kPreviousSuffix = ".prev";
 
@@ -54,6 +55,8 @@ Checkpoint parse_checkpoint(const std::string& path) {
       checkpoint.structure.emplace_back(name.substr(std::string(kStructure).size()), tensor);
     } else if (starts_with(name, kRng)) {
       checkpoint.rng.emplace_back(name.substr(std::string(kRng).size()), tensor);
+    } else if (starts_with(name, kKept)) {
+      checkpoint.kept.emplace_back(name.substr(std::string(kKept).size()), tensor);
     } else {
       throw Error(file.name + ": unexpected tensor '" + name + "' in a checkpoint");
     }
@@ -76,6 +79,7 @@ void write_checkpoint(const std::string& path, const Checkpoint& checkpoint,
   add_prefixed(record, kOptimizer, checkpoint.optimizer);
   add_prefixed(record, kStructure, checkpoint.structure);
   add_prefixed(record, kRng, checkpoint.rng);
+  add_prefixed(record, kKept, checkpoint.kept);
   io::AtomicOutput output(path);
   output.keep_previous(kPreviousSuffix);
   io::write_one_shot(output, header, record);

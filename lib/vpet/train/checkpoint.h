@@ -8,7 +8,8 @@
 // {settings, epoch, step_in_epoch, global_step, progress}, then one record
 // with tensors "param:<name>", "optimizer:<name>.<state>", "structure:<name>"
 // (the method's structure(): PGN's BatchNorm statistics change while
-// training) and "rng:<device>".
+// training), "rng:<device>" and, under --keep best-val or best-test, the
+// best epoch's "kept:param:<name>" and "kept:structure:<name>".
 // Python reads it with msgpack_numpy like every other vpet file.
 #pragma once
 
@@ -34,6 +35,9 @@ struct Checkpoint {
   peft::NamedTensors optimizer;                        // Optimizer::state()
   peft::NamedTensors structure;                        // the method's structure()
   peft::NamedTensors rng;                              // capture_rng()
+  // The kept epoch's snapshot (--keep best-val, best-test): "param:<name>"
+  // and "structure:<name>"; empty when the last epoch is kept.
+  peft::NamedTensors kept;
 };
 
 // Written atomically: an interrupted save leaves the previous checkpoint.

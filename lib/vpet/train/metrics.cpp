@@ -33,8 +33,9 @@ void MetricsLog::step(const StepReport& report) {
 }
 
 void MetricsLog::eval(const EvalReport& report) {
-  nlohmann::json line = {
-      {"type", "eval"}, {"epoch", report.epoch}, {"step", report.step}, {"top1", report.top1}};
+  nlohmann::json line = {{"type", "eval"}, {"epoch", report.epoch}, {"step", report.step}};
+  if (report.top1 >= 0.0) line["top1"] = report.top1;
+  if (report.test_top1 >= 0.0) line["test_top1"] = report.test_top1;
   write_line(line.dump());
 }
 

@@ -5,6 +5,8 @@
 //   {"type":"eval","epoch":1,"step":25,"top1":63.5}
 //   {"type":"summary","epochs":1,"steps":25,"seconds":3.1,"images_per_second":790.2,
 //    "peak_rss_bytes":...,"peak_memory_bytes":...}
+// ("top1" the validation set's; "test_top1" the test set's under --keep
+// best-test.)
 // A log rather than a result: it is appended to as the run goes (a resumed
 // run appends, so steps after the checkpoint's appear twice; keep the last
 // line of each step). "-", /dev/stdout, a FIFO and the like are written in

@@ -95,6 +95,25 @@ const char* nan_policy_name(NanPolicy policy) {
   return policy == NanPolicy::Stop ? "stop" : "skip-step";
 }
 
+Keep parse_keep(const std::string& name) {
+  for (const Keep keep : {Keep::Last, Keep::BestVal, Keep::BestTest}) {
+    if (name == keep_name(keep)) return keep;
+  }
+  throw UsageError("--keep: '" + name + "' is not one of last, best-val, best-test");
+}
+
+const char* keep_name(Keep keep) {
+  switch (keep) {
+    case Keep::Last:
+      return "last";
+    case Keep::BestVal:
+      return "best-val";
+    case Keep::BestTest:
+      return "best-test";
+  }
+  return "?";
+}
+
 void TrainOptions::validate() const {
   auto require = [](bool ok, const std::string& message) {
     if (!ok) throw UsageError(message);
@@ -106,6 +125,7 @@ void TrainOptions::validate() const {
   require(decay.head_weight_decay >= 0.0, "--wd-head must not be negative");
   require(optimizer.momentum >= 0.0 && optimizer.momentum < 1.0, "--momentum must be in [0, 1)");
   require(label_smoothing >= 0.0 && label_smoothing < 1.0, "--label-smoothing must be in [0, 1)");
+  mixup.validate();
   require(drop_path >= 0.0 && drop_path < 1.0, "--drop-path must be in [0, 1)");
   require(grad_clip >= 0.0, "--grad-clip must not be negative");
   require(eval_every >= 0, "--eval-every must not be negative");
@@ -128,11 +148,13 @@ nlohmann::json TrainOptions::to_json() const {
           {"schedule_lag", schedule_lag},
           {"min_lr", min_lr},
           {"label_smoothing", label_smoothing},
+          {"mixup", mixup.to_json()},
           {"drop_path", drop_path},
           {"grad_clip", grad_clip},
           {"nan", nan_policy_name(nan)},
           {"seed", seed},
           {"eval_every", eval_every},
+          {"keep", keep_name(keep)},
           {"device", device.str()},
           {"precision", model::precision_name(precision)}};
 }
@@ -151,12 +173,13 @@ ScheduleSettings TrainOptions::schedule_settings() const {
 
 Trainer::Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::Linear head,
                  Examples train, std::optional<Examples> val, TrainOptions options,
-                 nlohmann::json run)
+                 nlohmann::json run, std::optional<Examples> test)
     : vit_(std::move(vit)),
       method_(method),
       head_(std::move(head)),
       train_(std::move(train)),
       val_(std::move(val)),
+      test_(std::move(test)),
       // Checked before the members below divide by the batch size.
       options_((options.validate(), std::move(options))),
       settings_(options_.to_json()),
@@ -164,7 +187,15 @@ Trainer::Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::
       steps_per_epoch_((train_.size() + options_.batch - 1) / options_.batch),
       schedule_(options_.schedule_settings(), options_.epochs, steps_per_epoch_) {
   if (train_.size() == 0) throw Error("no training examples");
+  if (options_.keep == Keep::BestVal && !val_) throw UsageError("--keep best-val needs --val");
+  if (options_.keep == Keep::BestTest && !test_) throw UsageError("--keep best-test needs --test");
+  if (test_ && options_.keep != Keep::BestTest) {
+    throw UsageError("a test set is evaluated during training for --keep best-test only");
+  }
   settings_["run"] = std::move(run);
+  if (options_.mixup.active() && train_.are_features()) {
+    throw UsageError("MixUp and CutMix mix images: they need -m and -d, not features");
+  }
   if (vit_.is_empty()) {
     if (!train_.are_features()) throw Error("images to train on, but no backbone");
   } else {
@@ -281,6 +312,19 @@ void Trainer::restore(const Checkpoint& checkpoint) {
   seconds_ = p.at("seconds").get<double>();
   images_ = p.at("images").get<std::int64_t>();
   skipped_steps_ = p.value("skipped_steps", std::int64_t(0));
+  const nlohmann::json none;
+  const nlohmann::json& best_test = p.contains("best_test_top1") ? p["best_test_top1"] : none;
+  best_test_top1_ = best_test.is_null() ? -1.0 : best_test.get<double>();
+  const nlohmann::json& final_test = p.contains("final_test_top1") ? p["final_test_top1"] : none;
+  final_test_top1_ = final_test.is_null() ? -1.0 : final_test.get<double>();
+  best_test_epoch_ = p.value("best_test_epoch", std::int64_t(0));
+  kept_epoch_ = p.value("kept_epoch", std::int64_t(0));
+  kept_ = checkpoint.kept;
+  // The settings (keep included) matched: a best epoch already chosen has
+  // its snapshot, and restore() checks it holds every tensor.
+  if (kept_epoch_ > 0 && options_.keep != Keep::Last && kept_.empty()) {
+    throw Error("the checkpoint lacks the kept epoch's tensors");
+  }
 }
 
 Checkpoint Trainer::checkpoint() const {
@@ -297,7 +341,11 @@ Checkpoint Trainer::checkpoint() const {
                          {"best_epoch", best_epoch_},
                          {"seconds", seconds_},
                          {"images", images_},
-                         {"skipped_steps", skipped_steps_}};
+                         {"skipped_steps", skipped_steps_},
+                         {"best_test_top1", measured(best_test_top1_)},
+                         {"final_test_top1", measured(final_test_top1_)},
+                         {"best_test_epoch", best_test_epoch_},
+                         {"kept_epoch", kept_epoch_}};
   for (const ParamEntry& param : optimizer_.params()) {
     checkpoint.params.emplace_back(param.name, param.tensor.detach().clone());
   }
@@ -306,7 +354,63 @@ Checkpoint Trainer::checkpoint() const {
     checkpoint.structure.emplace_back(name, tensor.detach().clone());
   }
   checkpoint.rng = capture_rng(options_.device);
+  checkpoint.kept = kept_;
   return checkpoint;
+}
+
+peft::NamedTensors Trainer::snapshot() const {
+  peft::NamedTensors out;
+  for (const ParamEntry& param : optimizer_.params()) {
+    out.emplace_back("param:" + param.name, param.tensor.detach().clone());
+  }
+  for (const auto& [name, tensor] : method_.structure()) {
+    out.emplace_back("structure:" + name, tensor.detach().clone());
+  }
+  return out;
+}
+
+void Trainer::restore(const peft::NamedTensors& snapshot) {
+  torch::NoGradGuard no_grad;
+  auto copy_into = [&](const std::string& key, torch::Tensor live) {
+    for (const auto& [name, stored] : snapshot) {
+      if (name == key && stored.sizes() == live.sizes()) {
+        live.copy_(stored);
+        return;
+      }
+    }
+    throw Error("the kept epoch's snapshot lacks (or mis-shapes) '" + key + "'");
+  };
+  for (const ParamEntry& param : optimizer_.params())
+    copy_into("param:" + param.name, param.tensor);
+  for (const auto& [name, tensor] : method_.structure()) copy_into("structure:" + name, tensor);
+}
+
+void Trainer::evaluate_epoch(const TrainCallbacks& callbacks) {
+  const bool due = options_.eval_every > 0 && epoch_ % options_.eval_every == 0;
+  if ((!val_ && !test_) || !(due || epoch_ == options_.epochs)) return;
+  const auto eval_start = Clock::now();
+  // The top-1 on one set, and whether it beats that set's best so far.
+  const auto improves = [this](const Examples& examples, double& last, double& best,
+                               std::int64_t& best_epoch) {
+    last = evaluate(examples);
+    if (!(last > best)) return false;
+    best = last;
+    best_epoch = epoch_;
+    return true;
+  };
+  const bool val_better = val_ && improves(*val_, final_top1_, best_top1_, best_epoch_);
+  const bool test_better =
+      test_ && improves(*test_, final_test_top1_, best_test_top1_, best_test_epoch_);
+  if ((val_better && options_.keep == Keep::BestVal) ||
+      (test_better && options_.keep == Keep::BestTest)) {
+    kept_ = snapshot();
+    kept_epoch_ = epoch_;
+  }
+  seconds_ += seconds_since(eval_start);
+  if (callbacks.on_eval) {
+    callbacks.on_eval(
+        {epoch_, global_step_, val_ ? final_top1_ : -1.0, test_ ? final_test_top1_ : -1.0});
+  }
 }
 
 std::vector<std::int64_t> Trainer::epoch_order(std::int64_t epoch) const {
@@ -337,15 +441,24 @@ std::vector<std::int64_t> Trainer::step_rows(const std::vector<std::int64_t>& or
 
 Trainer::StepResult Trainer::step(const Examples::Batch& batch, double lr) {
   optimizer_.zero_grad();
+  std::optional<MixedBatch> mixed;
+  if (options_.mixup.active()) {
+    const MixupDraw draw =
+        draw_mixup(options_.mixup, int(batch.inputs.size(2)), int(batch.inputs.size(3)),
+                   options_.seed, epoch_, step_in_epoch_);
+    mixed = mix_batch(batch.inputs, batch.labels, draw, head_->weight.size(0),
+                      options_.label_smoothing);
+  }
   torch::Tensor logits;
   {
     const model::AutocastScope autocast(options_.precision, options_.device);
-    logits = head_->forward(features(batch.inputs, true));
+    logits = head_->forward(features(mixed ? mixed->inputs : batch.inputs, true));
   }
   // The loss in fp32 whatever the forward's precision (torch.autocast does
   // the same: cross-entropy is on its fp32 list).
   const torch::Tensor loss =
-      cross_entropy(logits.to(torch::kFloat32), batch.labels, options_.label_smoothing);
+      mixed ? soft_target_cross_entropy(logits.to(torch::kFloat32), mixed->targets)
+            : cross_entropy(logits.to(torch::kFloat32), batch.labels, options_.label_smoothing);
   loss.backward();
   method_.before_step();
   const double value = loss.item<double>();
@@ -426,21 +539,12 @@ Trainer::Outcome Trainer::run(const TrainCallbacks& callbacks) {
     step_in_epoch_ = 0;
     ++epoch_;
     if (callbacks.on_epoch) callbacks.on_epoch(epoch_, last_epoch_loss_);
-    const bool due = options_.eval_every > 0 && epoch_ % options_.eval_every == 0;
-    if (val_ && (due || epoch_ == options_.epochs)) {
-      const auto eval_start = Clock::now();
-      final_top1_ = evaluate(*val_);
-      seconds_ += seconds_since(eval_start);
-      if (final_top1_ > best_top1_) {
-        best_top1_ = final_top1_;
-        best_epoch_ = epoch_;
-      }
-      if (callbacks.on_eval) callbacks.on_eval({epoch_, global_step_, final_top1_});
-    }
+    evaluate_epoch(callbacks);
     if (callbacks.save_checkpoint) callbacks.save_checkpoint(checkpoint());
     if (epoch_ < options_.epochs && stop_requested(callbacks)) return Outcome::Stopped;
     start = Clock::now();  // evaluation and saving are not training time
   }
+  if (options_.keep != Keep::Last && !kept_.empty()) restore(kept_);
   method_.finish_training();
   return Outcome::Finished;
 }
@@ -467,18 +571,34 @@ double Trainer::evaluate(const Examples& examples) {
 
 nlohmann::json Trainer::summary() const {
   std::int64_t head_params = head_->weight.numel() + head_->bias.numel();
-  return {{"epochs", epoch_},
-          {"steps", global_step_},
-          {"final_train_loss", measured(last_epoch_loss_)},
-          {"best_val_top1", measured(best_top1_)},
-          {"best_val_epoch", best_top1_ >= 0.0 ? nlohmann::json(best_epoch_) : nullptr},
-          {"final_val_top1", measured(final_top1_)},
-          {"skipped_steps", skipped_steps_},
-          {"params_trainable", method_.parameter_count()},
-          {"params_head", head_params},
-          {"train_examples", train_.size()},
-          {"val_examples", val_ ? nlohmann::json(val_->size()) : nullptr},
-          {"settings", settings_}};
+  nlohmann::json kept = {{"rule", keep_name(options_.keep)},
+                         {"epoch", options_.keep == Keep::Last ? epoch_ : kept_epoch_}};
+  if (options_.keep == Keep::BestVal) kept["val_top1"] = measured(best_top1_);
+  if (options_.keep == Keep::BestTest) {
+    kept["test_top1"] = measured(best_test_top1_);
+    kept["warning"] = "chosen by its test accuracy: an optimistic estimate, not a held-out result";
+  }
+  nlohmann::json out = {
+      {"epochs", epoch_},
+      {"steps", global_step_},
+      {"final_train_loss", measured(last_epoch_loss_)},
+      {"best_val_top1", measured(best_top1_)},
+      {"best_val_epoch", best_top1_ >= 0.0 ? nlohmann::json(best_epoch_) : nullptr},
+      {"final_val_top1", measured(final_top1_)},
+      {"skipped_steps", skipped_steps_},
+      {"params_trainable", method_.parameter_count()},
+      {"params_head", head_params},
+      {"train_examples", train_.size()},
+      {"val_examples", val_ ? nlohmann::json(val_->size()) : nullptr},
+      {"kept", kept},
+      {"settings", settings_}};
+  if (test_) {
+    out["best_test_top1"] = measured(best_test_top1_);
+    out["best_test_epoch"] = best_test_top1_ >= 0.0 ? nlohmann::json(best_test_epoch_) : nullptr;
+    out["final_test_top1"] = measured(final_test_top1_);
+    out["test_examples"] = test_->size();
+  }
+  return out;
 }
 
 nlohmann::json Trainer::measurements() const {

@@ -24,6 +24,7 @@
 #include "vpet/peft/method.h"
 #include "vpet/train/checkpoint.h"
 #include "vpet/train/examples.h"
+#include "vpet/train/mixup.h"
 #include "vpet/train/optimizer.h"
 #include "vpet/train/schedule.h"
 
@@ -33,6 +34,14 @@ namespace vpet::train {
 enum class NanPolicy { Stop, SkipStep };
 NanPolicy parse_nan_policy(const std::string& name);  // throws UsageError naming --nan
 const char* nan_policy_name(NanPolicy policy);
+
+// Which epoch's weights the run ends with (--keep): the last; the one with
+// the best validation top-1 (the first of equals); or the one with the best
+// top-1 on a test set, the protocol some papers report, which selects on
+// the data it reports and so overstates the accuracy.
+enum class Keep { Last, BestVal, BestTest };
+Keep parse_keep(const std::string& name);  // throws UsageError naming --keep
+const char* keep_name(Keep keep);
 
 struct TrainOptions {
   std::int64_t epochs = 10;
@@ -47,11 +56,13 @@ struct TrainOptions {
   bool schedule_per_epoch = false;
   std::int64_t schedule_lag = 0;
   double label_smoothing = 0.0;
+  MixupOptions mixup;      // batch MixUp/CutMix of training images (mixup.h)
   double drop_path = 0.0;  // backbone stochastic depth while training (timm's linear rule)
   double grad_clip = 0.0;  // max global L2 norm of the gradients; 0: off
   NanPolicy nan = NanPolicy::Stop;
   std::uint64_t seed = 0;
   std::int64_t eval_every = 0;  // epochs; 0: evaluate after the last epoch only
+  Keep keep = Keep::Last;
   torch::Device device = torch::kCPU;
   model::Precision precision = model::Precision::Fp32;  // of the forward passes
 
@@ -75,7 +86,8 @@ struct StepReport {
 
 struct EvalReport {
   std::int64_t epoch, step;
-  double top1;  // percent
+  double top1;              // validation, percent; negative: no validation set
+  double test_top1 = -1.0;  // the test set's (--keep best-test), or negative
 };
 
 // What the loop reports to, and asks, its caller. Every member may be empty.
@@ -98,11 +110,13 @@ class Trainer {
   // trains, and `method` attached to it (or empty when `train` and `val`
   // are features); `head` on options.device. `run`
   // identifies what is trained (method, configuration, backbone, data): it
-  // joins the settings a checkpoint must match. Throws vpet::Error when a
-  // backbone tensor the method does not train requires a gradient.
+  // joins the settings a checkpoint must match. `test` is evaluated beside
+  // `val` for Keep::BestTest only. Throws vpet::Error when a backbone tensor
+  // the method does not train requires a gradient, vpet::UsageError when
+  // options.keep lacks its evaluation set.
   Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::Linear head,
           Examples train, std::optional<Examples> val, TrainOptions options,
-          nlohmann::json run = nlohmann::json::object());
+          nlohmann::json run = nlohmann::json::object(), std::optional<Examples> test = {});
 
   // Continues from a checkpoint of a run with the same settings; throws
   // vpet::UsageError listing the settings that differ, and vpet::Error
@@ -114,7 +128,8 @@ class Trainer {
   // Throws vpet::Error naming the epoch, the step and what (the loss or a
   // gradient) when a step's loss or gradient is not finite and options.nan
   // is Stop; with SkipStep such a step leaves the weights as they were and
-  // is counted (summary()'s skipped_steps).
+  // is counted (summary()'s skipped_steps). When it finishes under
+  // Keep::BestVal or BestTest, the trained tensors are the kept epoch's.
   Outcome run(const TrainCallbacks& callbacks = {});
 
   // Top-1 accuracy (percent) of the current weights on `examples`.
@@ -122,9 +137,10 @@ class Trainer {
 
   // A snapshot (copies) of everything --resume needs.
   Checkpoint checkpoint() const;
-  // Epochs, steps, final train loss, best and final validation top-1,
-  // parameter counts and the settings: the same for the same run, so it goes
-  // into the bundle (identical runs write identical bytes).
+  // Epochs, steps, final train loss, best and final validation top-1, the
+  // kept epoch ("kept": rule, epoch, top-1), parameter counts and the
+  // settings: the same for the same run, so it goes into the bundle
+  // (identical runs write identical bytes).
   nlohmann::json summary() const;
   // What differs between identical runs: seconds, images per second, peak
   // RSS and device memory. For the log and --metrics, never the bundle.
@@ -139,19 +155,24 @@ class Trainer {
     double loss;
     std::string non_finite;  // what was not finite (the step was not taken), or empty
   };
-  // One optimisation step on `batch`, taken only when its loss and every
+  // One optimisation step on `batch` (the current step of the current
+  // epoch: its MixUp/CutMix draw), taken only when its loss and every
   // gradient are finite.
   StepResult step(const Examples::Batch& batch, double lr);
   // Rows of the given step of an epoch visiting examples in `order`.
   std::vector<std::int64_t> step_rows(const std::vector<std::int64_t>& order,
                                       std::int64_t step) const;
   std::vector<std::int64_t> epoch_order(std::int64_t epoch) const;
+  // The evaluations due after an epoch, and the kept snapshot they choose.
+  void evaluate_epoch(const TrainCallbacks& callbacks);
+  peft::NamedTensors snapshot() const;
+  void restore(const peft::NamedTensors& snapshot);
 
   model::VisionTransformer vit_;
   peft::Method& method_;
   torch::nn::Linear head_;
   Examples train_;
-  std::optional<Examples> val_;
+  std::optional<Examples> val_, test_;
   TrainOptions options_;
   nlohmann::json settings_;
   Optimizer optimizer_;
@@ -165,6 +186,10 @@ class Trainer {
   double last_epoch_loss_ = std::nan("");
   double best_top1_ = -1.0, final_top1_ = -1.0;
   std::int64_t best_epoch_ = 0;
+  double best_test_top1_ = -1.0, final_test_top1_ = -1.0;
+  std::int64_t best_test_epoch_ = 0;
+  peft::NamedTensors kept_;  // the kept epoch's snapshot (Keep::BestVal, BestTest)
+  std::int64_t kept_epoch_ = 0;
   double seconds_ = 0.0;  // training time (steps only), over every session
   std::int64_t images_ = 0;
   std::int64_t skipped_steps_ = 0;  // --nan skip-step
