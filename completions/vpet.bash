@@ -34,7 +34,7 @@ _vpet_complete() {
     peft-train)
       options="-m --model --heads --act --pool -d --data --val --val-per-class --features --labels --root --classes
         --per-class --limit --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm
-        --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
+        --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --method --recipe --print-settings --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
         --lion-input --lion-output --lion-channels --lion-token-width --lion-width
@@ -46,7 +46,7 @@ _vpet_complete() {
         --momentum --warmup --warmup-lr --schedule --min-lr --schedule-unit --schedule-lag
         --head-init --head-bias --label-smoothing --drop-path --grad-clip --nan --eval-every
         --metrics --checkpoint --resume -o --output --export-backbone -t --threads --device
-        --precision -q --quiet -h --help --version"
+        --precision -q --quiet -v --verbose -h --help --version"
       ;;
     lion-prune)
       options="-i --input --sparsity --scope -o --output -q --quiet -h --help --version"
@@ -80,6 +80,10 @@ _vpet_complete() {
       else
         COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory spt-lora spt-adapter lion pgn" -- "$cur"))
       fi
+      return ;;
+    --recipe)
+      # The recipes peft-train knows (name, then method, benchmark, source).
+      COMPREPLY=($(compgen -W "list $("${words[0]}" --recipe list 2>/dev/null | cut -f1)" -- "$cur"))
       return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw sgd" -- "$cur")); return ;;
     --schedule) COMPREPLY=($(compgen -W "cosine timm-cosine constant" -- "$cur")); return ;;
