@@ -2,8 +2,8 @@
 // frozen ViT and write an adapter bundle (vpet-format(5), kind "adapter").
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <cstdio>
+#include <iostream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -13,8 +13,10 @@
 #include "vpet/cli/augment_options.h"
 #include "vpet/cli/common_options.h"
 #include "vpet/cli/log.h"
+#include "vpet/cli/method_options.h"
 #include "vpet/cli/program.h"
 #include "vpet/cli/progress.h"
+#include "vpet/cli/recipe_options.h"
 #include "vpet/data/dataset.h"
 #include "vpet/data/image_cache.h"
 #include "vpet/error.h"
@@ -29,6 +31,7 @@
 #include "vpet/train/head.h"
 #include "vpet/train/interrupt.h"
 #include "vpet/train/metrics.h"
+#include "vpet/train/recipe.h"
 #include "vpet/train/trainer.h"
 
 namespace {
@@ -37,136 +40,6 @@ using vpet::Error;
 using vpet::UsageError;
 namespace cli = vpet::cli;
 namespace train = vpet::train;
-
-// The method options: each fills one key of the method's JSON configuration.
-enum class Value { Integer, Number, Text, List, Bool };
-struct MethodOption {
-  const char* option;
-  const char* key;
-  Value value;
-};
-constexpr MethodOption kMethodOptions[] = {
-    {"prompts", "prompts", Value::Integer},
-    {"prompt-dropout", "prompt_dropout", Value::Number},
-    {"init-prompts", "init_prompts", Value::Text},
-    {"prompts-in-pool", "prompts_in_pool", Value::Bool},
-    {"rank", "rank", Value::Integer},
-    {"alpha", "alpha", Value::Number},
-    {"lora-dropout", "lora_dropout", Value::Number},
-    {"targets", "targets", Value::List},
-    {"bottleneck", "bottleneck", Value::Integer},
-    {"adapter-style", "adapter_style", Value::Text},
-    {"adapter-scale", "adapter_scale", Value::Number},
-    {"memory", "memory", Value::Integer},
-    {"memory-mode", "memory_mode", Value::Text},
-    {"memory-norm", "memory_norm", Value::Bool},
-    {"plan", "plan", Value::Text},
-    {"budget", "budget", Value::Text},
-    {"module-dropout", "module_dropout", Value::Number},
-    {"module-drop-path", "module_drop_path", Value::Number},
-    {"lion-input", "lion_input", Value::Text},
-    {"lion-output", "lion_output", Value::Bool},
-    {"lion-channels", "lion_channels", Value::Integer},
-    {"lion-token-width", "lion_token_width", Value::Integer},
-    {"lion-width", "lion_width", Value::Integer},
-    {"lion-activation", "lion_activation", Value::Text},
-    {"lion-contraction", "lion_contraction", Value::Text},
-    {"lion-lipschitz", "lion_lipschitz", Value::Number},
-    {"lion-groupnorm", "lion_groupnorm", Value::Bool},
-    {"lion-solver", "lion_solver", Value::Text},
-    {"lion-tol", "lion_tol", Value::Number},
-    {"lion-max-iter", "lion_max_iter", Value::Integer},
-    {"lion-grad", "lion_grad", Value::Text},
-    {"lion-tau", "lion_tau", Value::Number},
-    {"lion-backward-tol", "lion_backward_tol", Value::Number},
-    {"lion-backward-max-iter", "lion_backward_max_iter", Value::Integer},
-    {"lion-prune-reg", "lion_prune_reg", Value::Number},
-    {"lion-prune-sparsity", "lion_prune_sparsity", Value::Number},
-    {"pgn-prompts", "pgn_prompts", Value::Integer},
-    {"pgn-library", "pgn_library", Value::Integer},
-    {"pgn-fixed", "pgn_fixed", Value::Bool},
-    {"pgn-input-size", "pgn_input_size", Value::Integer},
-};
-
-// The keys each known method reads; a method not listed (a later one) gets
-// every key and ignores those it does not know.
-const std::vector<std::string>* method_keys(const std::string& method) {
-  static const std::vector<std::string> none,
-      vpt = {"prompts", "prompt_dropout", "init_prompts", "prompts_in_pool"},
-      lora = {"rank", "alpha", "lora_dropout", "targets"},
-      adapter = {"bottleneck", "adapter_style", "adapter_scale"},
-      memory = {"memory", "memory_mode", "memory_norm"},
-      spt = {"plan", "budget", "module_dropout", "module_drop_path"},
-      pgn = {"pgn_prompts", "pgn_library", "pgn_fixed", "pgn_input_size"};
-  static const std::vector<std::string> lion = [] {
-    std::vector<std::string> keys;
-    for (const MethodOption& option : kMethodOptions) {
-      if (std::string(option.key).rfind("lion_", 0) == 0) keys.push_back(option.key);
-    }
-    return keys;
-  }();
-  if (method == "linear" || method == "full" || method == "bitfit") return &none;
-  if (method == "vpt-shallow" || method == "vpt-deep") return &vpt;
-  if (method == "lora") return &lora;
-  if (method == "adapter") return &adapter;
-  if (method == "memory") return &memory;
-  if (method == "spt-lora" || method == "spt-adapter") return &spt;
-  if (method == "lion") return &lion;
-  if (method == "pgn") return &pgn;
-  return nullptr;
-}
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> parts;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const std::size_t comma = text.find(',', start);
-    const std::string part = text.substr(start, comma == std::string::npos ? comma : comma - start);
-    if (!part.empty()) parts.push_back(part);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return parts;
-}
-
-// The method's configuration from the options (defaults included, so the
-// bundle records every setting), warning about options it does not use.
-nlohmann::json method_config(const cxxopts::ParseResult& result, const std::string& method) {
-  const std::vector<std::string>* keys = method_keys(method);
-  nlohmann::json config = nlohmann::json::object();
-  for (const MethodOption& option : kMethodOptions) {
-    const bool given = result.count(option.option) > 0;
-    if (keys && std::find(keys->begin(), keys->end(), option.key) == keys->end()) {
-      if (given) cli::warn("--" + std::string(option.option) + " is not used by " + method);
-      continue;
-    }
-    switch (option.value) {
-      case Value::Integer:
-        // Without --prompts, VPT takes P from --init-prompts' file.
-        if (std::string(option.key) == "prompts" && !given && result.count("init-prompts")) break;
-        config[option.key] = result[option.option].as<std::int64_t>();
-        break;
-      case Value::Number:
-        // A number without a default (LoRA's alpha) is the method's to choose.
-        if (given || result[option.option].has_default()) {
-          config[option.key] = result[option.option].as<double>();
-        }
-        break;
-      case Value::Text:
-        if (given || result[option.option].has_default()) {
-          config[option.key] = result[option.option].as<std::string>();
-        }
-        break;
-      case Value::List:
-        config[option.key] = split_commas(result[option.option].as<std::string>());
-        break;
-      case Value::Bool:
-        config[option.key] = result[option.option].as<bool>();
-        break;
-    }
-  }
-  return config;
-}
 
 void declare(cxxopts::Options& options) {
   cli::add_model_options(options);
@@ -201,160 +74,12 @@ void declare(cxxopts::Options& options) {
   }
   // clang-format off
   options.add_options("Method")
-    ("method", "Method: " + methods, cxxopts::value<std::string>(), "NAME")
-    ("prompts",
-     "VPT: prompt tokens (with --init-prompts and no --prompts: the file's)",
-     cxxopts::value<std::int64_t>()->default_value("10"),
-     "P")
-    ("prompt-dropout",
-     "VPT: dropout on the prompts",
-     cxxopts::value<double>()->default_value("0"),
-     "F")
-    ("init-prompts",
-     "VPT: initial prompts (a prompts bundle)",
-     cxxopts::value<std::string>(),
-     "FILE")
-    ("prompts-in-pool",
-     "VPT: keep the prompts for an averaging --pool (Self-Prompt's MAE readout with --pool "
-     "avg-norm)",
-     cxxopts::value<bool>()->default_value("false")->implicit_value("true"),
-     "BOOL")
-    ("rank", "LoRA: rank r", cxxopts::value<std::int64_t>()->default_value("8"), "R")
-    ("alpha",
-     "LoRA: scale alpha, the update scaled by alpha/r (default: the rank, scale 1)",
-     cxxopts::value<double>(),
-     "A")
-    ("lora-dropout",
-     "LoRA: dropout on the LoRA input",
-     cxxopts::value<double>()->default_value("0.1"),
-     "F")
-    ("targets",
-     "LoRA: linears to adapt, from q,k,v,o,fc1,fc2",
-     cxxopts::value<std::string>()->default_value("q,v"),
-     "LIST")
-    ("bottleneck",
-     "Adapter: bottleneck width",
-     cxxopts::value<std::int64_t>()->default_value("8"),
-     "N")
-    ("adapter-style",
-     "Adapter: sequential (AdaptFormer's, after the MLP), parallel (AdaptFormer's paper), "
-     "parallel-released (AdaptFormer's code) or houlsby (two per block)",
-     cxxopts::value<std::string>()->default_value("sequential"),
-     "STYLE")
-    ("adapter-scale", "Adapter: output scale", cxxopts::value<double>()->default_value("0.1"), "S")
-    ("memory",
-     "Memory: memory tokens per layer",
-     cxxopts::value<std::int64_t>()->default_value("5"),
-     "M")
-    ("memory-mode",
-     "Memory: masked (original task unchanged) or unmasked",
-     cxxopts::value<std::string>()->default_value("masked"),
-     "MODE")
-    ("memory-norm",
-     "Memory: apply the block's first LayerNorm to the memory tokens (=false: not)",
-     cxxopts::value<bool>()->default_value("true")->implicit_value("true"),
-     "BOOL")
-    ("plan", "SPT: the allocation plan (spt-sensitivity's output; - for stdin)",
-     cxxopts::value<std::string>(), "FILE")
-    ("budget",
-     "SPT: train the plan made for this budget (needed when the file holds several)",
-     cxxopts::value<std::string>(), "B")
-    ("module-dropout",
-     "SPT: dropout on the modules' input",
-     cxxopts::value<double>()->default_value("0.1"),
-     "F")
-    ("module-drop-path",
-     "SPT: per-sample drop-path on the modules' output",
-     cxxopts::value<double>()->default_value("0.1"),
-     "F")
-    ("lion-input",
-     "LION: input layer in pixel or token space, or none",
-     cxxopts::value<std::string>()->default_value("pixel"),
-     "WHERE")
-    ("lion-output",
-     "LION: output layer on the pooled feature (=false: none)",
-     cxxopts::value<bool>()->default_value("true")->implicit_value("true"),
-     "BOOL")
-    ("lion-channels",
-     "LION: channels of the pixel-space state",
-     cxxopts::value<std::int64_t>()->default_value("8"),
-     "C")
-    ("lion-token-width",
-     "LION: width of the token-space state",
-     cxxopts::value<std::int64_t>()->default_value("64"),
-     "D")
-    ("lion-width",
-     "LION: width of the output layer's state",
-     cxxopts::value<std::int64_t>()->default_value("256"),
-     "D")
-    ("lion-activation",
-     "LION: tanh or relu",
-     cxxopts::value<std::string>()->default_value("tanh"),
-     "NAME")
-    ("lion-contraction",
-     "LION: spectral or weight normalisation of the recurrent weight",
-     cxxopts::value<std::string>()->default_value("spectral"),
-     "NAME")
-    ("lion-lipschitz",
-     "LION: bound on the recurrent weight's norm",
-     cxxopts::value<double>()->default_value("0.9"),
-     "R")
-    ("lion-groupnorm",
-     "LION: GroupNorm in the pixel-space layer (no contraction guarantee)",
-     cxxopts::value<bool>()->default_value("false")->implicit_value("true"),
-     "BOOL")
-    ("lion-solver",
-     "LION: forward solver, anderson or fixed",
-     cxxopts::value<std::string>()->default_value("anderson"),
-     "NAME")
-    ("lion-tol",
-     "LION: relative residual that ends a forward solve",
-     cxxopts::value<double>()->default_value("0.001"),
-     "TOL")
-    ("lion-max-iter",
-     "LION: function evaluations of a forward solve",
-     cxxopts::value<std::int64_t>()->default_value("30"),
-     "N")
-    ("lion-grad",
-     "LION: gradient, ift (implicit) or phantom:K",
-     cxxopts::value<std::string>()->default_value("ift"),
-     "KIND")
-    ("lion-tau",
-     "LION: damping of the phantom steps, in (0, 1]",
-     cxxopts::value<double>()->default_value("0.5"),
-     "T")
-    ("lion-backward-tol",
-     "LION: residual that ends the implicit gradient's solve",
-     cxxopts::value<double>()->default_value("1e-06"),
-     "TOL")
-    ("lion-backward-max-iter",
-     "LION: evaluations of the implicit gradient's solve",
-     cxxopts::value<std::int64_t>()->default_value("40"),
-     "N")
-    ("lion-prune-reg",
-     "LION: thresholded L1 pull of sub-threshold weights to zero (0: off)",
-     cxxopts::value<double>()->default_value("0"),
-     "L")
-    ("lion-prune-sparsity",
-     "LION: the fraction of weights --lion-prune-reg prunes",
-     cxxopts::value<double>()->default_value("0.5"),
-     "S")
-    ("pgn-prompts",
-     "PGN: prompts per image (K)",
-     cxxopts::value<std::int64_t>()->default_value("16"),
-     "K")
-    ("pgn-library",
-     "PGN: tokens in the library (N)",
-     cxxopts::value<std::int64_t>()->default_value("128"),
-     "N")
-    ("pgn-fixed",
-     "PGN: the input-independent baseline (K learned prompts, no generator)",
-     cxxopts::value<bool>()->default_value("false")->implicit_value("true"),
-     "BOOL")
-    ("pgn-input-size",
-     "PGN: side the generator resizes each image to",
-     cxxopts::value<std::int64_t>()->default_value("224"),
-     "S")
+    ("method", "Method: " + methods, cxxopts::value<std::string>(), "NAME");
+  // clang-format on
+  cli::add_recipe_options(options);
+  cli::add_method_options(options);
+  // clang-format off
+  options.add_options("Method")
     ("mask",
      "Train with the pruning masks of this pruned bundle (lion-prune's output)",
      cxxopts::value<std::string>(),
@@ -405,7 +130,7 @@ void declare(cxxopts::Options& options) {
      cxxopts::value<std::string>()->default_value("trunc-normal:0.02"),
      "INIT")
     ("head-bias",
-     "The head's bias: zero, or uniform (PyTorch's nn.Linear default, VPT's)",
+     "The head's bias: zero, or uniform (PyTorch's nn.Linear default, PGN's)",
      cxxopts::value<std::string>()->default_value("zero"),
      "INIT")
     ("label-smoothing",
@@ -455,6 +180,8 @@ void declare(cxxopts::Options& options) {
   // clang-format on
   cli::add_runtime_options(options);
   cli::add_precision_option(options);
+  options.add_options("General")("v,verbose",
+                                 "Print the settings --recipe resolved to before training");
 }
 
 train::TrainOptions read_train_options(const cxxopts::ParseResult& result,
@@ -466,7 +193,7 @@ train::TrainOptions read_train_options(const cxxopts::ParseResult& result,
   options.decay.weight_decay = result["wd"].as<double>();
   options.decay.head_weight_decay =
       result.count("wd-head") ? result["wd-head"].as<double>() : options.decay.weight_decay;
-  options.decay.prompts = result.count("wd-prompts") > 0;
+  options.decay.prompts = result["wd-prompts"].as<bool>();
   options.optimizer.kind = train::parse_optimizer(result["optimizer"].as<std::string>());
   options.optimizer.momentum = result["momentum"].as<double>();
   if (result.count("momentum") && options.optimizer.kind != train::OptimizerKind::Sgd) {
@@ -711,6 +438,32 @@ std::string measurements_line(const nlohmann::json& measured) {
 }
 
 int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args) {
+  if (result.count("print-settings") && !result.count("recipe")) {
+    throw UsageError("--print-settings needs --recipe");
+  }
+  nlohmann::json recipe;  // the bundle's record of --recipe
+  if (result.count("recipe")) {
+    if (result["recipe"].as<std::string>() == "list") {
+      cli::print_recipes(std::cout);
+      return 0;
+    }
+    const train::Recipe& chosen = train::find_recipe(result["recipe"].as<std::string>());
+    const std::vector<cli::ResolvedSetting> settings = cli::resolve_recipe(chosen, result);
+    if (result.count("print-settings")) {
+      cli::print_settings(std::cout, settings);
+      return 0;
+    }
+    if (result.count("verbose")) {
+      cli::info("recipe " + chosen.name + " (" + chosen.source + "):");
+      for (const cli::ResolvedSetting& setting : settings) {
+        cli::info("  --" + setting.option + " " + setting.value + "  (" +
+                  (setting.overridden ? "command line; the recipe's " + setting.recipe_value
+                                      : setting.source) +
+                  ")");
+      }
+    }
+    recipe = cli::recipe_record(chosen, settings);
+  }
   const std::string method_name = cli::required_string(result, "method", "--method");
   const bool from_features = result.count("features") > 0;
   if (from_features) {
@@ -756,7 +509,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
         "the test set, an optimistic estimate (the protocol some papers report), not a held-out "
         "result");
   }
-  const nlohmann::json config = method_config(result, method_name);
+  const nlohmann::json config = cli::read_method_config(result, method_name);
   const train::HeadInit head_init = train::parse_head_init(result["head-init"].as<std::string>(),
                                                            result["head-bias"].as<std::string>());
   const cli::Runtime runtime = cli::read_runtime_options(result);
@@ -900,6 +653,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   bundle.preprocess = inputs.preprocess;
   bundle.training = trainer.summary();
   if (!pruning.is_null()) bundle.training["pruning"] = pruning;
+  if (!recipe.is_null()) bundle.training["recipe"] = recipe;
   bundle.tensors = method->trainable();
   bundle.structure = method->structure();
   bundle.head_weight = head->weight;
@@ -923,6 +677,7 @@ int main(int argc, char** argv) {
       {"peft-train",
        "Train a parameter-efficient method and a new head on a frozen Vision Transformer.",
        "-m MODEL -d TRAIN [--val VAL] --method METHOD -o ADAPTER [OPTIONS]", declare,
-       [&](const cxxopts::ParseResult& result) { return run(result, args); }},
+       [&](const cxxopts::ParseResult& result) { return run(result, args); },
+       vpet::cli::recipe_presets},
       argc, argv);
 }

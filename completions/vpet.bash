@@ -35,7 +35,7 @@ _vpet_complete() {
       options="-m --model --heads --checkpoint-grid --act --pool -d --data --val --val-per-class --test --features --labels --root --classes
         --per-class --limit --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip
-        --mixup --cutmix --mixup-prob --method --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
+        --mixup --cutmix --mixup-prob --method --recipe --print-settings --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
         --lion-input --lion-output --lion-channels --lion-token-width --lion-width
@@ -47,7 +47,7 @@ _vpet_complete() {
         --momentum --warmup --warmup-lr --schedule --min-lr --schedule-unit --schedule-lag
         --head-init --head-bias --label-smoothing --drop-path --grad-clip --nan --eval-every --keep
         --metrics --checkpoint --resume -o --output --export-backbone -t --threads --device
-        --precision -q --quiet -h --help --version"
+        --precision -q --quiet -v --verbose -h --help --version"
       ;;
     lion-prune)
       options="-i --input --sparsity --scope -o --output -q --quiet -h --help --version"
@@ -88,6 +88,10 @@ _vpet_complete() {
       else
         COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory spt-lora spt-adapter lion pgn" -- "$cur"))
       fi
+      return ;;
+    --recipe)
+      # The recipes peft-train knows (name, then method, benchmark, source).
+      COMPREPLY=($(compgen -W "list $("${words[0]}" --recipe list 2>/dev/null | cut -f1)" -- "$cur"))
       return ;;
     --optimizer) COMPREPLY=($(compgen -W "adamw sgd" -- "$cur")); return ;;
     --schedule) COMPREPLY=($(compgen -W "cosine timm-cosine constant" -- "$cur")); return ;;

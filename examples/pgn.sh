@@ -7,8 +7,9 @@
 #
 #   examples/pgn.sh MODEL TRAIN TEST [OUT]
 #
-# Extra peft-train options (epochs, lr, --pgn-*) go in $TRAIN_OPTIONS,
-# options of every program (preprocessing) in $OPTIONS.
+# peft-train runs the PGN code's script defaults (--recipe pgn-vit); options
+# in $TRAIN_OPTIONS override them (epochs, -b, --pgn-*), options of every
+# program (preprocessing) go in $OPTIONS.
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
@@ -17,12 +18,12 @@ if [ $# -lt 3 ]; then
 fi
 model=$1 train=$2 test=$3 out=${4:-pgn}
 bin=${VPET_BIN:-$(dirname "$0")/../build/bin}
-read -ra train_options <<<"${TRAIN_OPTIONS:---epochs 10 --lr 1e-3}"
+read -ra train_options <<<"${TRAIN_OPTIONS:-}"
 read -ra options <<<"${OPTIONS:-}"
 mkdir -p "$out"
 
-"$bin/peft-train" -m "$model" -d "$train" "${options[@]}" "${train_options[@]}" \
-  --method pgn -o "$out/latent.vpet"
+"$bin/peft-train" -m "$model" -d "$train" --recipe pgn-vit "${options[@]}" "${train_options[@]}" \
+  -o "$out/latent.vpet"
 "$bin/pgn-invert" -m "$model" -i "$out/latent.vpet" -o "$out/pixels.vpet"
 "$bin/pgn-invert" -m "$model" -i "$out/latent.vpet" --rgb8 -o "$out/rgb8.vpet"
 "$bin/peft-eval" -m "$model" -d "$test" "${options[@]}" \

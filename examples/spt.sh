@@ -7,8 +7,11 @@
 #
 #   examples/spt.sh MODEL TRAIN TEST [BUDGET] [OUT]
 #
-# STRUCTURED=adapter gives SPT-Adapter. Extra peft-train options (epochs, lr)
-# go in $TRAIN_OPTIONS, options of every program (preprocessing) in $OPTIONS.
+# peft-train runs SPT's VTAB-1k recipe (--recipe spt-lora-vtab1k: the
+# settings of its configs/vtab_supervised_spt_lora.sh). STRUCTURED=adapter
+# gives SPT-Adapter. peft-train options in $TRAIN_OPTIONS override the
+# recipe's (--epochs 10); options of every program (preprocessing) go in
+# $OPTIONS.
 set -euo pipefail
 
 if [ $# -lt 3 ]; then
@@ -18,11 +21,11 @@ fi
 model=$1 train=$2 test=$3 budget=${4:-0.4M} out=${5:-spt.vpet}
 bin=${VPET_BIN:-$(dirname "$0")/../build/bin}
 structured=${STRUCTURED:-lora}
-read -ra train_options <<<"${TRAIN_OPTIONS:---epochs 10 --lr 1e-3}"
+read -ra train_options <<<"${TRAIN_OPTIONS:-}"
 read -ra options <<<"${OPTIONS:-}"
 
 "$bin/spt-sensitivity" -m "$model" -d "$train" "${options[@]}" \
   --structured "$structured" --budget "$budget" -o - |
-  "$bin/peft-train" -m "$model" -d "$train" "${options[@]}" "${train_options[@]}" \
-    --method "spt-$structured" --plan - -o "$out"
+  "$bin/peft-train" -m "$model" -d "$train" --recipe "spt-$structured-vtab1k" "${options[@]}" \
+    "${train_options[@]}" --plan - -o "$out"
 "$bin/peft-eval" -m "$model" -d "$test" "${options[@]}" -a "$out"

@@ -78,3 +78,53 @@ long_options() {
     assert_output --regexp $'--precision P\n +Precision of the forward pass: fp32 \\(default\\) or bf16'
   done
 }
+
+# The registry's method options (each method's own file declares them) as
+# peft-train --help groups them: "--flag" or "--flag a|b|c" where the value
+# is one of a set.
+registry_options() {
+  "$BIN/peft-train" --help | awk '
+    /^ Per-method options:/ { on = 1; next }
+    /^ [A-Z][A-Za-z -]* options:$/ { on = 0 }
+    on && /^  (-[a-z], |    )--[a-z]/ {
+      sub(/^ +(-[a-z], )?/, ""); split($0, word, / +/); arg = word[2]
+      if (arg ~ /^\[/ || arg !~ /\|/) arg = ""
+      print word[1], arg
+    }'
+}
+
+@test "the man page and both completions list exactly the registry's method options" {
+  local man=$BATS_TEST_DIRNAME/../../man/peft-train.1
+  local bash_completion=$BATS_TEST_DIRNAME/../../completions/vpet.bash
+  local zsh_completion=$BATS_TEST_DIRNAME/../../completions/_vpet
+  registry=$(registry_options)
+  [ "$(printf '%s\n' "$registry" | wc -l)" -gt 30 ] || fail "no Per-method options in --help"
+  # The man page's "Per-method options" subsection: the same set, no more.
+  documented=$(awk '/^\.SS "Per-method options"/ { on = 1; next } /^\.S[SH] / { on = 0 }
+    on && prev == ".TP" { if (match($0, /\\-\\-[a-z][a-z0-9\\-]*/)) print substr($0, RSTART, RLENGTH) }
+    { prev = $0 }' "$man" | sed 's/\\-/-/g' | sort)
+  [ "$documented" = "$(printf '%s\n' "$registry" | cut -d' ' -f1 | sort)" ] ||
+    fail "man/peft-train.1 Per-method options differ: $(diff <(echo "$documented") \
+      <(printf '%s\n' "$registry" | cut -d' ' -f1 | sort))"
+  bash_list=$(sed -n '/^    peft-train)/,/;;/p' "$bash_completion")
+  zsh_block=$(sed -n '/^  peft-train)/,/;;/p' "$zsh_completion")
+  while read -r option values; do
+    grep -qw -- "$option" <<<"$bash_list" || fail "completions/vpet.bash: $option missing"
+    grep -q -- "'$option[=\[]" <<<"$zsh_block" || fail "completions/_vpet: $option missing"
+    [ -n "$values" ] || continue
+    # The values the spec offers, in the bash case and the zsh spec.
+    case_line=$(grep -E -- "(^|[ |])$option\)" "$bash_completion") ||
+      fail "completions/vpet.bash: no values for $option"
+    zsh_line=$(grep -- "'$option\[" <<<"$zsh_block")
+    for value in ${values//|/ }; do
+      grep -qw -- "$value" <<<"$case_line" || fail "completions/vpet.bash: $option $value missing"
+      grep -q -- "[( ]$value[ )]" <<<"$zsh_line" || fail "completions/_vpet: $option $value missing"
+    done
+  done <<<"$registry"
+  # And no option the program does not have.
+  help=$(long_options peft-train)
+  for option in $(grep -oE -- '--[a-z][a-z0-9-]+' <<<"$bash_list" | sort -u) \
+    $(grep -oE -- "'--[a-z][a-z0-9-]+" <<<"$zsh_block" | tr -d "'" | sort -u); do
+    grep -qx -- "$option" <<<"$help" || fail "a completion offers $option, which peft-train lacks"
+  done
+}

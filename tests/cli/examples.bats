@@ -10,7 +10,8 @@ FMNIST=/usr/share/datasets/fashion-mnist
 
 setup() {
   export VPET_BIN=$BIN
-  export TRAIN_OPTIONS="--epochs 1 -b 8 -t 1 -q"
+  # After the examples' recipes: the tiny model's 32 px, one epoch, no warmup.
+  export TRAIN_OPTIONS="--epochs 1 --warmup 0 --img-size 32 -b 8 -t 1 -q"
 }
 
 @test "spt.sh: spt-sensitivity | peft-train, then peft-eval" {
@@ -47,7 +48,7 @@ setup() {
 @test "pgn.sh: train, invert, evaluate latent and pixel prompts" {
   make_colour_task "$BATS_TEST_TMPDIR/task" 4 4
   cd "$BATS_TEST_TMPDIR"
-  TRAIN_OPTIONS="--epochs 1 -b 8 -t 1 -q --pgn-input-size 32 --pgn-library 8 --pgn-prompts 2" \
+  TRAIN_OPTIONS="$TRAIN_OPTIONS --pgn-input-size 32 --pgn-library 8 --pgn-prompts 2" \
     run "$EXAMPLES/pgn.sh" "$MODEL" task task out
   assert_success
   assert_output --partial "latent"
@@ -73,7 +74,7 @@ make_vtab() {
   cd "$BATS_TEST_TMPDIR"
   run make -s -j2 -f "$EXAMPLES/vtab1k/Makefile" BIN="$BIN" VTAB=vtab MODEL="$MODEL" OUT=res \
     NATURAL=cifar SPECIALIZED= STRUCTURED=dmlab METHODS="linear self-prompt" SEEDS=0 \
-    THREADS=1 PROMPTS=2 PREPROCESS= TRAIN_OPTIONS="--epochs 1 -b 8"
+    THREADS=1 PROMPTS=2 PREPROCESS="--img-size 32" TRAIN_OPTIONS="--epochs 1 --warmup 0 -b 8"
   assert_success
   assert_output --partial "mean of 2 group means"
   assert_output --partial "mean of 2 tasks"
@@ -81,6 +82,15 @@ make_vtab() {
   # Parameters exclude the head: the linear probe trains none.
   awk -F '\t' '$1 == "linear" { exit !($NF == "0.0000") }' res/table.tsv
   [ -f res/cifar/self-prompt.prompts ] && [ -f res/dmlab/self-prompt-s0.json ]
+  # Self-Prompt trained with its recipe, the tiny model's size and one epoch over it.
+  "$PY" - <<'PYTHON'
+import msgpack
+header = next(iter(msgpack.Unpacker(open("res/cifar/self-prompt-s0.vpet", "rb"), raw=False)))
+recipe = header["training"]["recipe"]
+assert recipe["name"] == "self-prompt-supervised-vtab1k", recipe
+assert recipe["overridden"] == {"img-size": "224", "epochs": "100", "warmup": "10",
+                                "batch": "32", "prompts": "20"}, recipe["overridden"]
+PYTHON
 }
 
 @test "vtab1k/aggregate.sh: seeds averaged, group means, both VTAB means" {
@@ -176,7 +186,7 @@ PYTHON
   cd "$BATS_TEST_TMPDIR"
   run make -s -j2 -f "$EXAMPLES/fgvc/Makefile" BIN="$BIN" FGVC=fgvc MODEL="$MODEL" OUT=res \
     TASKS="cub dogs" ROOT_cub=fgvc/cub/images ROOT_dogs=fgvc/dogs/images METHODS="linear lora" \
-    SEEDS="0 1" THREADS=1 PREPROCESS="--img-size 32" TRAIN_OPTIONS="--epochs 1 -b 8"
+    SEEDS="0 1" THREADS=1 PREPROCESS="--img-size 32" TRAIN_OPTIONS="--epochs 1 --warmup 0 -b 8"
   assert_success
   assert_output --partial "mean of 2 tasks"
   [ "$(wc -l <res/table.tsv)" -eq 3 ]

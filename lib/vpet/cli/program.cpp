@@ -30,8 +30,8 @@ int usage_failure(const Program& program, const std::string& message) {
 // work: what model, what data, how it is prepared, what to do, where it goes.
 std::vector<std::string> groups_in_reading_order(const cxxopts::Options& options) {
   static const std::vector<std::string> order = {
-      "Input",  "Model",    "Data",   "Preprocessing", "Extraction",
-      "Method", "Training", "Output", "Runtime",       "General"};
+      "Input",      "Model",    "Data",   "Preprocessing", "Extraction", "Method",
+      "Per-method", "Training", "Output", "Runtime",       "General"};
   std::vector<std::string> groups = options.groups();
   auto rank = [&](const std::string& group) {
     return std::find(order.begin(), order.end(), group) - order.begin();
@@ -56,7 +56,7 @@ int finish_standard_output(int status) {
 
 // cxxopts says "Argument 'nan' failed to parse" without the option: find the
 // option the value was given to ("--lr nan", "--lr=nan", "-b x") and say it.
-std::string with_option_named(const std::string& message, int argc, char** argv) {
+std::string with_option_named(const std::string& message, int argc, const char* const* argv) {
   // The value between cxxopts' quotes (typographic where it has UTF-8, else ').
   const std::string open = cxxopts::LQUOTE, close = cxxopts::RQUOTE;
   const auto begin = message.find(open);
@@ -77,7 +77,19 @@ std::string with_option_named(const std::string& message, int argc, char** argv)
   return message;
 }
 
+// The command line with `presets` between the program name and the
+// arguments: cxxopts keeps the last value of an option given twice.
+std::vector<const char*> with_presets(const std::vector<std::string>& presets, int argc,
+                                      char** argv) {
+  std::vector<const char*> all = {argv[0]};
+  for (const std::string& preset : presets) all.push_back(preset.c_str());
+  all.insert(all.end(), argv + 1, argv + argc);
+  return all;
+}
+
 int parse_and_run(const Program& program, int argc, char** argv) {
+  std::vector<std::string> presets;
+  std::vector<const char*> arguments(argv, argv + argc);
   try {
     cxxopts::Options options(program.name, program.summary);
     options.custom_help(program.usage);
@@ -90,6 +102,13 @@ int parse_and_run(const Program& program, int argc, char** argv) {
       ("version", "Print the version and exit");
     // clang-format on
     cxxopts::ParseResult result = options.parse(argc, argv);
+    if (program.presets && !result.count("help") && !result.count("version")) {
+      presets = program.presets(result);
+      if (!presets.empty()) {
+        arguments = with_presets(presets, argc, argv);
+        result = options.parse(int(arguments.size()), arguments.data());
+      }
+    }
 
     if (result.count("help")) {
       std::cout << options.help(groups_in_reading_order(options));
@@ -106,7 +125,8 @@ int parse_and_run(const Program& program, int argc, char** argv) {
     set_quiet(result.count("quiet") > 0);
     return program.run(result);
   } catch (const cxxopts::exceptions::incorrect_argument_type& e) {
-    return usage_failure(program, with_option_named(e.what(), argc, argv));
+    return usage_failure(program,
+                         with_option_named(e.what(), int(arguments.size()), arguments.data()));
   } catch (const cxxopts::exceptions::exception& e) {
     return usage_failure(program, e.what());
   } catch (const UsageError& e) {

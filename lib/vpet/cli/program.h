@@ -7,6 +7,7 @@
 #include <cxxopts.hpp>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace vpet::cli {
 
@@ -18,6 +19,11 @@ struct Program {
   std::function<void(cxxopts::Options&)> declare;
   // Does the work; returns the exit status. Throws vpet::Error / vpet::UsageError.
   std::function<int(const cxxopts::ParseResult&)> run;
+  // Optional: arguments chosen from a first parse of the command line
+  // (peft-train's --recipe) that are parsed before the command line's own,
+  // so that every option given explicitly overrides them. Throws
+  // vpet::UsageError (a recipe that does not exist).
+  std::function<std::vector<std::string>(const cxxopts::ParseResult&)> presets = nullptr;
 };
 
 int run_program(const Program& program, int argc, char** argv);

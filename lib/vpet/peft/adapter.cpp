@@ -28,6 +28,24 @@ Adapter::Adapter(const nlohmann::json& config) {
   scale_ = settings.number("adapter_scale", 0.1, -inf, inf);
 }
 
+const MethodOptions& Adapter::options() {
+  static const MethodOptions table = {
+      {"bottleneck", "bottleneck", MethodOption::Type::Integer, "8", "Adapter: bottleneck width",
+       "N"},
+      {"adapter-style",
+       "adapter_style",
+       MethodOption::Type::Text,
+       "sequential",
+       "Adapter: sequential (AdaptFormer's, after the MLP), parallel (AdaptFormer's paper), "
+       "parallel-released (AdaptFormer's code) or houlsby (two per block)",
+       "STYLE",
+       {"sequential", "parallel", "parallel-released", "houlsby"}},
+      {"adapter-scale", "adapter_scale", MethodOption::Type::Number, "0.1", "Adapter: output scale",
+       "S"},
+  };
+  return table;
+}
+
 nlohmann::json Adapter::config() const {
   return {{"bottleneck", bottleneck_},
           {"adapter_style", kStyleNames[std::size_t(style_)]},

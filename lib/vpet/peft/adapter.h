@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "vpet/peft/method.h"
+#include "vpet/peft/method_option.h"
 
 namespace vpet::peft {
 
@@ -41,6 +42,8 @@ class Adapter final : public Method {
   enum class Style { kSequential, kParallel, kParallelReleased, kHoulsby };
 
   explicit Adapter(const nlohmann::json& config);
+  // The options peft-train offers for it (method_option.h).
+  static const MethodOptions& options();
 
   std::string name() const override { return "adapter"; }
   nlohmann::json config() const override;

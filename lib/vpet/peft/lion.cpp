@@ -54,6 +54,68 @@ Lion::Lion(const nlohmann::json& config) {
   prune_sparsity_ = settings.number("lion_prune_sparsity", 0.5, 0.0, 1.0);
 }
 
+const MethodOptions& Lion::options() {
+  static const MethodOptions table = {
+      {"lion-input",
+       "lion_input",
+       MethodOption::Type::Text,
+       "pixel",
+       "LION: input layer in pixel or token space, or none",
+       "WHERE",
+       {"pixel", "token", "none"}},
+      {"lion-output", "lion_output", MethodOption::Type::Bool, "true",
+       "LION: output layer on the pooled feature (=false: none)", "BOOL"},
+      {"lion-channels", "lion_channels", MethodOption::Type::Integer, "8",
+       "LION: channels of the pixel-space state", "C"},
+      {"lion-token-width", "lion_token_width", MethodOption::Type::Integer, "64",
+       "LION: width of the token-space state", "D"},
+      {"lion-width", "lion_width", MethodOption::Type::Integer, "256",
+       "LION: width of the output layer's state", "D"},
+      {"lion-activation",
+       "lion_activation",
+       MethodOption::Type::Text,
+       "tanh",
+       "LION: tanh or relu",
+       "NAME",
+       {"tanh", "relu"}},
+      {"lion-contraction",
+       "lion_contraction",
+       MethodOption::Type::Text,
+       "spectral",
+       "LION: spectral or weight normalisation of the recurrent weight",
+       "NAME",
+       {"spectral", "weight"}},
+      {"lion-lipschitz", "lion_lipschitz", MethodOption::Type::Number, "0.9",
+       "LION: bound on the recurrent weight's norm", "R"},
+      {"lion-groupnorm", "lion_groupnorm", MethodOption::Type::Bool, "false",
+       "LION: GroupNorm in the pixel-space layer (no contraction guarantee)", "BOOL"},
+      {"lion-solver",
+       "lion_solver",
+       MethodOption::Type::Text,
+       "anderson",
+       "LION: forward solver, anderson or fixed",
+       "NAME",
+       {"anderson", "fixed"}},
+      {"lion-tol", "lion_tol", MethodOption::Type::Number, "0.001",
+       "LION: relative residual that ends a forward solve", "TOL"},
+      {"lion-max-iter", "lion_max_iter", MethodOption::Type::Integer, "30",
+       "LION: function evaluations of a forward solve", "N"},
+      {"lion-grad", "lion_grad", MethodOption::Type::Text, "ift",
+       "LION: gradient, ift (implicit) or phantom:K", "KIND"},
+      {"lion-tau", "lion_tau", MethodOption::Type::Number, "0.5",
+       "LION: damping of the phantom steps, in (0, 1]", "T"},
+      {"lion-backward-tol", "lion_backward_tol", MethodOption::Type::Number, "1e-06",
+       "LION: residual that ends the implicit gradient's solve", "TOL"},
+      {"lion-backward-max-iter", "lion_backward_max_iter", MethodOption::Type::Integer, "40",
+       "LION: evaluations of the implicit gradient's solve", "N"},
+      {"lion-prune-reg", "lion_prune_reg", MethodOption::Type::Number, "0",
+       "LION: thresholded L1 pull of sub-threshold weights to zero (0: off)", "L"},
+      {"lion-prune-sparsity", "lion_prune_sparsity", MethodOption::Type::Number, "0.5",
+       "LION: the fraction of weights --lion-prune-reg prunes", "S"},
+  };
+  return table;
+}
+
 nlohmann::json Lion::config() const {
   return {{"lion_input", input_ == Input::Pixel   ? "pixel"
                          : input_ == Input::Token ? "token"

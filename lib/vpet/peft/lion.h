@@ -48,12 +48,15 @@
 
 #include "vpet/peft/deq.h"
 #include "vpet/peft/method.h"
+#include "vpet/peft/method_option.h"
 
 namespace vpet::peft {
 
 class Lion final : public Method {
  public:
   explicit Lion(const nlohmann::json& config);
+  // The options peft-train offers for it (method_option.h).
+  static const MethodOptions& options();
 
   std::string name() const override { return "lion"; }
   nlohmann::json config() const override;

@@ -35,6 +35,19 @@ LoRA::LoRA(const nlohmann::json& config) {
   }
 }
 
+const MethodOptions& LoRA::options() {
+  static const MethodOptions table = {
+      {"rank", "rank", MethodOption::Type::Integer, "8", "LoRA: rank r", "R"},
+      {"alpha", "alpha", MethodOption::Type::Number, "",
+       "LoRA: scale alpha, the update scaled by alpha/r (default: the rank, scale 1)", "A"},
+      {"lora-dropout", "lora_dropout", MethodOption::Type::Number, "0.1",
+       "LoRA: dropout on the LoRA input", "F"},
+      {"targets", "targets", MethodOption::Type::List, "q,v",
+       "LoRA: linears to adapt, from q,k,v,o,fc1,fc2", "LIST"},
+  };
+  return table;
+}
+
 nlohmann::json LoRA::config() const {
   nlohmann::json targets = nlohmann::json::array();
   for (Site site : kTargetable) {

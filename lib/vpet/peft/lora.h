@@ -21,12 +21,15 @@
 #include <vector>
 
 #include "vpet/peft/method.h"
+#include "vpet/peft/method_option.h"
 
 namespace vpet::peft {
 
 class LoRA final : public Method {
  public:
   explicit LoRA(const nlohmann::json& config);
+  // The options peft-train offers for it (method_option.h).
+  static const MethodOptions& options();
 
   std::string name() const override { return "lora"; }
   nlohmann::json config() const override;

@@ -130,6 +130,23 @@ Memory::Memory(const nlohmann::json& config) {
   norm_ = settings.boolean("memory_norm", true);
 }
 
+const MethodOptions& Memory::options() {
+  static const MethodOptions table = {
+      {"memory", "memory", MethodOption::Type::Integer, "5", "Memory: memory tokens per layer",
+       "M"},
+      {"memory-mode",
+       "memory_mode",
+       MethodOption::Type::Text,
+       "masked",
+       "Memory: masked (original task unchanged) or unmasked",
+       "MODE",
+       {"masked", "unmasked"}},
+      {"memory-norm", "memory_norm", MethodOption::Type::Bool, "true",
+       "Memory: apply the block's first LayerNorm to the memory tokens (=false: not)", "BOOL"},
+  };
+  return table;
+}
+
 nlohmann::json Memory::config() const {
   return {
       {"memory", count_}, {"memory_mode", masked_ ? "masked" : "unmasked"}, {"memory_norm", norm_}};

@@ -56,6 +56,7 @@
 #include <vector>
 
 #include "vpet/peft/method.h"
+#include "vpet/peft/method_option.h"
 
 namespace vpet::peft {
 
@@ -98,6 +99,8 @@ class MemoryTasks : public model::ForwardHooks {
 class Memory final : public Method {
  public:
   explicit Memory(const nlohmann::json& config);
+  // The options peft-train offers for it (method_option.h).
+  static const MethodOptions& options();
 
   std::string name() const override { return "memory"; }
   nlohmann::json config() const override;

@@ -24,6 +24,20 @@ Pgn::Pgn(const nlohmann::json& config) {
   if (fixed_ && pixel_space_) throw UsageError("fixed PGN prompts have no library to invert");
 }
 
+const MethodOptions& Pgn::options() {
+  static const MethodOptions table = {
+      {"pgn-prompts", "pgn_prompts", MethodOption::Type::Integer, "16",
+       "PGN: prompts per image (K)", "K"},
+      {"pgn-library", "pgn_library", MethodOption::Type::Integer, "128",
+       "PGN: tokens in the library (N)", "N"},
+      {"pgn-fixed", "pgn_fixed", MethodOption::Type::Bool, "false",
+       "PGN: the input-independent baseline (K learned prompts, no generator)", "BOOL"},
+      {"pgn-input-size", "pgn_input_size", MethodOption::Type::Integer, "224",
+       "PGN: side the generator resizes each image to", "S"},
+  };
+  return table;
+}
+
 nlohmann::json Pgn::config() const {
   return {{"pgn_prompts", count_},
           {"pgn_library", library_size_},

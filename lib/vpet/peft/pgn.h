@@ -32,6 +32,7 @@
 #include <cstdint>
 
 #include "vpet/peft/method.h"
+#include "vpet/peft/method_option.h"
 #include "vpet/peft/pgn_generator.h"
 
 namespace vpet::peft {
@@ -39,6 +40,8 @@ namespace vpet::peft {
 class Pgn final : public Method {
  public:
   explicit Pgn(const nlohmann::json& config);
+  // The options peft-train offers for it (method_option.h).
+  static const MethodOptions& options();
 
   std::string name() const override { return "pgn"; }
   nlohmann::json config() const override;

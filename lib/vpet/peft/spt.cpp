@@ -75,6 +75,20 @@ std::string Spt::name() const {
   return structure_ == spt::Structure::LoRA ? "spt-lora" : "spt-adapter";
 }
 
+const MethodOptions& Spt::options() {
+  static const MethodOptions table = {
+      {"plan", "plan", MethodOption::Type::Text, "",
+       "SPT: the allocation plan (spt-sensitivity's output; - for stdin)", "FILE"},
+      {"budget", "budget", MethodOption::Type::Text, "",
+       "SPT: train the plan made for this budget (needed when the file holds several)", "B"},
+      {"module-dropout", "module_dropout", MethodOption::Type::Number, "0.1",
+       "SPT: dropout on the modules' input", "F"},
+      {"module-drop-path", "module_drop_path", MethodOption::Type::Number, "0.1",
+       "SPT: per-sample drop-path on the modules' output", "F"},
+  };
+  return table;
+}
+
 nlohmann::json Spt::config() const {
   return {{"plan", spt::plan_fields(plan_)},
           {"module_dropout", dropout_},

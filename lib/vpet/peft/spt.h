@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "vpet/peft/method.h"
+#include "vpet/peft/method_option.h"
 #include "vpet/peft/spt_plan.h"
 
 namespace vpet::peft {
@@ -50,6 +51,8 @@ namespace vpet::peft {
 class Spt final : public Method {
  public:
   Spt(spt::Structure structure, const nlohmann::json& config);
+  // The options peft-train offers for it (method_option.h).
+  static const MethodOptions& options();
 
   std::string name() const override;
   nlohmann::json config() const override;

@@ -48,6 +48,22 @@ void Vpt::check_backbone(const std::string& fingerprint) const {
   }
 }
 
+const MethodOptions& Vpt::options() {
+  static const MethodOptions table = {
+      {"prompts", "prompts", MethodOption::Type::Integer, "10",
+       "VPT: prompt tokens (with --init-prompts and no --prompts: the file's)", "P"},
+      {"prompt-dropout", "prompt_dropout", MethodOption::Type::Number, "0",
+       "VPT: dropout on the prompts", "F"},
+      {"init-prompts", "init_prompts", MethodOption::Type::Text, "",
+       "VPT: initial prompts (a prompts bundle)", "FILE"},
+      {"prompts-in-pool", "prompts_in_pool", MethodOption::Type::Bool, "false",
+       "VPT: keep the prompts for an averaging --pool (Self-Prompt's MAE readout with --pool "
+       "avg-norm)",
+       "BOOL"},
+  };
+  return table;
+}
+
 nlohmann::json Vpt::config() const {
   return {{"prompts", count_}, {"prompt_dropout", dropout_}, {"prompts_in_pool", prompts_in_pool_}};
 }

@@ -30,6 +30,7 @@
 #include <cstdint>
 
 #include "vpet/peft/method.h"
+#include "vpet/peft/method_option.h"
 
 namespace vpet::peft {
 
@@ -37,6 +38,8 @@ class Vpt final : public Method {
  public:
   enum class Depth { Shallow, Deep };
   Vpt(Depth depth, const nlohmann::json& config);
+  // The options peft-train offers for it (method_option.h).
+  static const MethodOptions& options();
 
   std::string name() const override { return deep() ? "vpt-deep" : "vpt-shallow"; }
   nlohmann::json config() const override;

@@ -12,7 +12,8 @@
 //                     VPT's head (src/models/mlp.py).
 //
 // and the bias 0 (timm, SPT, Self-Prompt) or uniform(±1/√D), PyTorch's
-// nn.Linear default that VPT's head keeps.
+// nn.Linear default (PGN's head). VPT's constant bias, -log(99) on every
+// class, is a shift softmax ignores: zero trains the same.
 #pragma once
 
 #include <torch/torch.h>
