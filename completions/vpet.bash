@@ -63,7 +63,7 @@ _vpet_complete() {
         --version"
       ;;
     peft-export)
-      options="-m --model --heads --act --pool -a --adapter --merge --layout --peft --from-peft
+      options="-m --model --heads --checkpoint-grid --act --pool -a --adapter --merge --layout --peft --from-peft
         --img-size --resize --crop-fraction --interp --norm --mean --std -o --output -q --quiet
         -h --help --version"
       ;;

@@ -144,7 +144,8 @@ PYTHON
   cd "$BATS_TEST_TMPDIR"
   mkdir fmnist
   make_small_fmnist fmnist 200
-  run make -s -j2 -f "$EXAMPLES/demo/Makefile" BIN="$BIN" OUT=out FMNIST=fmnist \
+  # The demo's own TRAIN_OPTIONS (from EPOCHS and WARMUP), not setup's.
+  run env -u TRAIN_OPTIONS make -s -j2 -f "$EXAMPLES/demo/Makefile" BIN="$BIN" OUT=out FMNIST=fmnist \
     MODEL_SPEC=random:width=16,depth=2,heads=2,patch=7,img=28,chans=1 \
     PRETRAIN_PER_CLASS=4 PRETRAIN_OPTIONS="--epochs 1 -b 8 -q" \
     TRAIN_PER_CLASS=4 VAL_PER_CLASS=1 \
@@ -162,7 +163,7 @@ PYTHON
     out/results.json
   [ "$(head -c 4 out/results.png | tail -c 3)" = PNG ]
   # A second run redoes nothing.
-  run make -q -f "$EXAMPLES/demo/Makefile" BIN="$BIN" OUT=out FMNIST=fmnist out/results.tsv
+  run env -u TRAIN_OPTIONS make -q -f "$EXAMPLES/demo/Makefile" BIN="$BIN" OUT=out FMNIST=fmnist out/results.tsv
   assert_success
 }
 
