@@ -3,7 +3,7 @@
 # bundles, merged and written in the timm, torchvision and HF layouts, give
 # the adapted model's logits in torchvision's VisionTransformer and in
 # forwards written from timm's and transformers' code (merge_reference.py),
-# in vpet, and peft-eval's top-1; what cannot be merged is refused, and
+# in vpet, and peft-eval's logits and top-1; what cannot be merged is refused, and
 # nothing is left half-written.
 
 load helpers
@@ -36,7 +36,7 @@ setup_file() {
 
 # merge_parity BUNDLE OUT: the bundle merged in each layout into folder OUT,
 # checked against the unmerged reference in Python (OUT/ref.safetensors),
-# read back by vpet, and peft-eval's top-1 of the bundle the reference's.
+# read back by vpet, and peft-eval's logits and top-1 of the bundle the reference's.
 merge_parity() {
   local d=$BATS_FILE_TMPDIR bundle=$1 out=$2
   mkdir -p "$out/hf"
@@ -68,8 +68,15 @@ merge_parity() {
       1e-4
     assert_success
   done
-  run "$BIN/peft-eval" -q -m "$MODEL" -a "$bundle" -d "$d/list.txt" "${PRE[@]}" --json
+  # peft-eval's logits of the unmerged bundle are the merged models' too.
+  run "$BIN/peft-eval" -q -m "$MODEL" -a "$bundle" -d "$d/list.txt" "${PRE[@]}" --json \
+    --predictions "$out/predictions.vpet" --logits
   assert_success
+  local report=$output
+  run "$PY" "$BATS_TEST_DIRNAME/compare_stream.py" "$out/predictions.vpet" "$out/ref.safetensors" \
+    ref 1e-4 --field logits
+  assert_success
+  output=$report
   "$PY" -c "import json, sys; r = json.loads(sys.argv[1]); sys.exit(0 if abs(r['top1'] - $top1) < 1e-9 else 1)" \
     "$output"
 }
