@@ -126,6 +126,7 @@ std::vector<Result> evaluate(std::vector<vpet::eval::Task>& tasks, vpet::model::
         seconds > 0 ? double(result.accuracy.count()) / seconds : 0.0;
     result.report["peak_memory_bytes"] = vpet::eval::peak_memory_bytes(device);
     result.report["precision"] = vpet::model::precision_name(precision);
+    result.report["data"] = dataset.spec();
   }
   return results;
 }
@@ -311,7 +312,8 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   outputs.commit();
   if (result.count("json")) {
     // One shape for one task and many: an object per task, a line each.
-    for (const Result& r : results) std::cout << r.report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    for (const Result& r : results)
+      std::cout << r.report.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
   } else {
     // Standard output may carry the predictions instead.
     print_table(predictions_on_stdout ? stderr : stdout, results);

@@ -604,8 +604,15 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   }
 
   std::optional<train::MetricsLog> metrics;
-  if (result.count("metrics"))
+  if (result.count("metrics")) {
     metrics.emplace(result["metrics"].as<std::string>(), resume.has_value());
+    // What the run is, for vpet-report's curves (a resumed run says it again).
+    metrics->run({{"method", method_name},
+                  {"data", result.count("data") ? nlohmann::json(result["data"].as<std::string>())
+                                                : nlohmann::json()},
+                  {"seed", options.seed},
+                  {"recipe", recipe.is_null() ? nlohmann::json() : recipe.at("name")}});
+  }
   const std::int64_t images = inputs.train->size();
   const std::int64_t done =
       resume ? resume->epoch * images + resume->step_in_epoch * options.batch : 0;

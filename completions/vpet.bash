@@ -67,6 +67,10 @@ _vpet_complete() {
         --img-size --resize --crop-fraction --interp --norm --mean --std -o --output -q --quiet
         -h --help --version"
       ;;
+    vpet-report)
+      options="--name-pattern -f --format --metric --digits --methods --tasks --group --no-groups
+        --with-head --column --plot-params --plot-curves -o --output -q --quiet -h --help --version"
+      ;;
     *) return ;;
   esac
 
@@ -74,7 +78,16 @@ _vpet_complete() {
     -m|--model) _filedir safetensors; return ;;
     -d|--data) _filedir; return ;;
     --labels|-o|--output|--predictions) _filedir; return ;;
-    --format) COMPREPLY=($(compgen -W "vpet tsv" -- "$cur")); return ;;
+    -f|--format)
+      if [[ "$program" == vpet-report ]]; then
+        COMPREPLY=($(compgen -W "text markdown latex tsv" -- "$cur"))
+      else
+        COMPREPLY=($(compgen -W "vpet tsv" -- "$cur"))
+      fi
+      return ;;
+    --metric) COMPREPLY=($(compgen -W "top1 top5" -- "$cur")); return ;;
+    --plot-params|--plot-curves) _filedir; return ;;
+    --name-pattern|--digits|--methods|--tasks|--group|--column) return ;;
     --root) _filedir -d; return ;;
     --val|--test|--features|--init-prompts|--metrics|--checkpoint|--resume|--input|--export-backbone)
       _filedir; return ;;
@@ -147,4 +160,4 @@ _vpet_complete() {
   fi
 }
 complete -F _vpet_complete vit-extract vpet-info peft-train peft-eval spt-sensitivity \
-  prompt-init-proto lion-prune pgn-invert peft-export
+  prompt-init-proto lion-prune pgn-invert peft-export vpet-report

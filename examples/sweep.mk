@@ -1,7 +1,8 @@
 # What every sweep Makefile (vtab1k/, fgvc/) shares: one result file
 # OUT/<task>/<method>-s<seed>.json per run, each a file target, and a table
 # of them. The including Makefile sets TASKS, METHODS, SEEDS and OUT, the
-# rules that make each run's .json, and the recipe of $(OUT)/table.tsv.
+# rules that make each run's .json, and TABLE_GROUPS (vpet-report's --group
+# options, or --no-groups).
 
 .PHONY: all runs table
 .DELETE_ON_ERROR:
@@ -16,3 +17,25 @@ runs: $(RESULTS)
 
 table: $(OUT)/table.tsv
 	@column -t -s "$$(printf '\t')" $<
+
+comma := ,
+empty :=
+space := $(empty) $(empty)
+comma_list = $(subst $(space),$(comma),$(strip $(1)))
+# vpet-report names each run by its path; rows and columns in the sweep's order.
+REPORT := $(BIN)/vpet-report -q --name-pattern '{task}/{method}-s{seed}.json' \
+  --methods $(call comma_list,$(METHODS)) --tasks $(call comma_list,$(TASKS)) $(TABLE_GROUPS)
+
+# The table (mean ± std over seeds), and in Markdown and LaTeX.
+$(OUT)/table.tsv: $(RESULTS)
+	$(REPORT) -f tsv $(RESULTS) -o $@
+$(OUT)/table.md: $(RESULTS)
+	$(REPORT) -f markdown $(RESULTS) -o $@
+$(OUT)/table.tex: $(RESULTS)
+	$(REPORT) -f latex $(RESULTS) -o $@
+
+# The figure: the overall mean against trainable parameters (make figure).
+.PHONY: figure
+figure: $(OUT)/params.png $(OUT)/params.svg
+$(OUT)/params.png $(OUT)/params.svg &: $(RESULTS)
+	$(REPORT) $(RESULTS) -o /dev/null --plot-params $(OUT)/params.png --plot-params $(OUT)/params.svg

@@ -4,7 +4,7 @@
 load helpers
 
 PROGRAMS=(vit-extract vpet-info peft-train peft-eval spt-sensitivity prompt-init-proto lion-prune pgn-invert
-  peft-export)
+  peft-export vpet-report)
 
 long_options() {
   "$BIN/$1" --help | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u

@@ -93,34 +93,6 @@ assert recipe["overridden"] == {"img-size": "224", "epochs": "100", "warmup": "1
 PYTHON
 }
 
-@test "vtab1k/aggregate.sh: seeds averaged, group means, both VTAB means" {
-  cd "$BATS_TEST_TMPDIR"
-  local task seed top1
-  while read -r task seed top1; do
-    mkdir -p "res/$task"
-    echo "{\"top1\": $top1, \"params_trainable\": 1000}" >"res/$task/m-s$seed.json"
-  done <<'RUNS'
-n1 0 50
-n1 1 70
-n2 0 80
-n2 1 80
-s1 0 90
-s1 1 90
-t1 0 30
-t1 1 50
-RUNS
-  NATURAL="n1 n2" SPECIALIZED=s1 STRUCTURED=t1 METHODS=m SEEDS="0 1" \
-    run "$EXAMPLES/vtab1k/aggregate.sh" res
-  assert_success
-  assert_line --index 0 "$(printf 'method\tn1\tn2\ts1\tt1\tNatural\tSpecialized\tStructured\tmean of 3 group means\tmean of 4 tasks\tparams (M, no head)')"
-  assert_line --index 1 "$(printf 'm\t60.00\t80.00\t90.00\t40.00\t70.00\t90.00\t40.00\t66.67\t67.50\t0.0010')"
-  rm res/t1/m-s1.json
-  NATURAL="n1 n2" SPECIALIZED=s1 STRUCTURED=t1 METHODS=m SEEDS="0 1" \
-    run "$EXAMPLES/vtab1k/aggregate.sh" res
-  assert_failure
-  assert_output --partial "res/t1/m-s1.json is missing"
-}
-
 # The first N images of Fashion-MNIST's training and test files, as IDX
 # files of their own under DIR (the demo reads the data set's folder).
 make_small_fmnist() {
@@ -159,9 +131,13 @@ PYTHON
   # Every test image of classes 5-9 among the first 200 of t10k.
   local tests
   tests=$("$PY" -c 'import gzip; print(sum(b >= 5 for b in gzip.open("fmnist/t10k-labels-idx1-ubyte.gz").read()[8:]))')
-  jq -e --argjson n "$tests" 'length == 15 and all(.[]; .test_images == $n and .train_seconds > 0)' \
+  jq -e --argjson n "$tests" 'length == 15 and all(.[]; .n == $n and .training.seconds > 0)' \
     out/results.json
   [ "$(head -c 4 out/results.png | tail -c 3)" = PNG ]
+  grep -q 'top-1 on fmnist against trainable parameters' out/results.svg
+  # vpet-report's columns: top-1 on the task, parameters, the measurements.
+  assert_line --regexp '^method +fmnist +params \(M, no head\) +% of backbone +train s +train peak MiB +val top-1 %$'
+
   # A second run redoes nothing.
   run env -u TRAIN_OPTIONS make -q -f "$EXAMPLES/demo/Makefile" BIN="$BIN" OUT=out FMNIST=fmnist out/results.tsv
   assert_success
@@ -197,20 +173,3 @@ PYTHON
 print(json.dumps(next(iter(msgpack.Unpacker(open(sys.argv[1], "rb"), raw=False)))))' res/cub/lora-s0.vpet)
 }
 
-@test "fgvc/aggregate.sh: mean ± sample std over seeds, the mean of the task means" {
-  cd "$BATS_TEST_TMPDIR"
-  local task seed top1
-  while read -r task seed top1; do
-    mkdir -p "res/$task"
-    echo "{\"top1\": $top1, \"params_trainable\": 2000}" >"res/$task/m-s$seed.json"
-  done <<'RUNS'
-a 0 50
-a 1 70
-b 0 80
-b 1 80
-RUNS
-  TASKS="a b" METHODS=m SEEDS="0 1" run "$EXAMPLES/fgvc/aggregate.sh" res
-  assert_success
-  assert_line --index 0 "$(printf 'method\ta\tb\tmean of 2 tasks\tparams (M, no head)')"
-  assert_line --index 1 "$(printf 'm\t60.00 ± 14.14\t80.00 ± 0.00\t70.00\t0.0020')"
-}

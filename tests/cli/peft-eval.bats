@@ -117,11 +117,12 @@ assert len(both) == 2
 # One shape for one task and many: the keys man/peft-eval.1 lists, no more.
 keys = {"method", "adapter", "top1", "top5", "n", "per_class", "params_trainable",
         "params_trainable_with_head", "params_backbone", "params_percent",
-        "images_per_second", "peak_memory_bytes", "precision"}
+        "images_per_second", "peak_memory_bytes", "precision", "seed", "data"}
 assert all(set(r) == keys for r in alone + both), [set(r) ^ keys for r in alone + both]
 for a, b in zip(alone, both):
     assert a["top1"] == b["top1"] and a["per_class"] == b["per_class"], (a, b)
     assert b["params_trainable"] == 2 * 2 * 48 + 48, b
+    assert b["seed"] == a["seed"] and isinstance(b["seed"], int) and b["data"] == a["data"], b
 print("ok")
 PY
   assert_success

@@ -93,7 +93,8 @@ assert t["final_val_top1"] > 60, t
 lines = [json.loads(l) for l in open("m.jsonl")]
 assert [l["type"] for l in lines].count("step") == 12
 assert [l["epoch"] for l in lines if l["type"] == "eval"] == [2, 4]
-assert all(k in lines[0] for k in ("epoch", "step", "loss", "lr", "images_per_second"))
+assert lines[0] == {"type": "run", "method": "bitfit", "data": "train", "seed": 0, "recipe": None}, lines[0]
+assert all(k in lines[1] for k in ("epoch", "step", "loss", "lr", "images_per_second"))
 PYTHON
   assert_success
 }
@@ -130,7 +131,7 @@ PYTHON
   run "$PY" -c '
 import json
 lines = [json.loads(l) for l in open("log")]
-assert [l["type"] for l in lines] == ["step"] * 6 + ["summary"], lines'
+assert [l["type"] for l in lines] == ["run"] + ["step"] * 6 + ["summary"], lines'
   assert_success
   run "$BIN/peft-train" "${TRAIN[@]}" -d train --method linear --metrics - -o -
   assert_failure 2

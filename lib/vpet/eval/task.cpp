@@ -14,6 +14,20 @@ std::int64_t Task::num_classes(const model::VisionTransformer& vit) const {
   return head ? head->weight.size(0) : vit->config().num_classes;
 }
 
+namespace {
+
+// training.settings.seed, where the bundle has it.
+const nlohmann::json* training_seed(const nlohmann::json& training) {
+  const nlohmann::json* node = &training;
+  for (const char* key : {"settings", "seed"}) {
+    if (!node->is_object() || !node->contains(key)) return nullptr;
+    node = &(*node)[key];
+  }
+  return node->is_number_integer() ? node : nullptr;
+}
+
+}  // namespace
+
 Task frozen_task(const model::Backbone& backbone) {
   if (backbone.vit->config().num_classes == 0) {
     throw Error(backbone.source + ": the checkpoint has no head; give an adapter with -a");
@@ -31,6 +45,7 @@ Task adapter_task(const peft::Bundle& bundle, const std::string& bundle_path,
   task.method = bundle.method;
   task.classes = bundle.classes;
   task.preprocess = bundle.preprocess;
+  if (const nlohmann::json* seed = training_seed(bundle.training)) task.seed = *seed;
   task.hooks = peft::rebuild_method(bundle, bundle_path, backbone);
   const torch::Device device = backbone.vit->pos_embed.device();
   task.head = torch::nn::Linear(bundle.head_weight.size(1), bundle.head_weight.size(0));
@@ -58,6 +73,7 @@ nlohmann::json parameter_report(const Task& task, const model::Backbone& backbon
   const std::int64_t total = backbone_parameters(backbone);
   return {{"method", task.method},
           {"adapter", task.name},
+          {"seed", task.seed},
           {"params_trainable", task.params_trainable},
           {"params_trainable_with_head", task.params_trainable + task.params_head},
           {"params_backbone", total},

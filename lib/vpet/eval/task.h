@@ -25,6 +25,7 @@ struct Task {
   nlohmann::json preprocess;            // the bundle's recorded preprocessing, or null
   std::int64_t params_trainable = 0;    // the method's, head excluded
   std::int64_t params_head = 0;
+  nlohmann::json seed;  // the training's --seed, or null (the frozen model, an old bundle)
 
   // Logits [B, classes] for normalised pixels.
   torch::Tensor logits(model::VisionTransformer& vit, const torch::Tensor& pixels);

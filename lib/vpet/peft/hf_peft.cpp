@@ -304,8 +304,9 @@ Bundle from_peft(const PeftFolder& folder, const std::string& dir,
   if (!bundle.head_weight.defined() || !bundle.head_bias.defined() ||
       bundle.head_weight.dim() != 2 || bundle.head_weight.size(1) != c.width ||
       bundle.head_bias.dim() != 1 || bundle.head_bias.size(0) != bundle.head_weight.size(0)) {
-    throw weights_error("no head of width " + std::to_string(c.width) + " under '" + kPeftKeyPrefix +
-                        head + ".{weight,bias}' (modules_to_save: vpet bundles carry their head)");
+    throw weights_error("no head of width " + std::to_string(c.width) + " under '" +
+                        kPeftKeyPrefix + head +
+                        ".{weight,bias}' (modules_to_save: vpet bundles carry their head)");
   }
   for (const auto& [module, b] : lora_b) {
     if (!lora_a.count(module)) throw weights_error("'" + module + "' has lora_B but no lora_A");

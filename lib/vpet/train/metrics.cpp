@@ -19,6 +19,12 @@ MetricsLog::MetricsLog(const std::string& path, bool append) : path_(path) {
   if (!file_) throw Error(path + ": cannot open the metrics file: " + std::strerror(errno));
 }
 
+void MetricsLog::run(const nlohmann::json& description) {
+  nlohmann::json line = {{"type", "run"}};
+  line.update(description);
+  write_line(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
 void MetricsLog::step(const StepReport& report) {
   nlohmann::json line = {{"type", "step"},      {"epoch", report.epoch},
                          {"step", report.step}, {"loss", report.loss},

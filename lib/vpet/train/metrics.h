@@ -1,6 +1,7 @@
 // --metrics FILE: one JSON object per line, per training step and per
 // evaluation, flushed as written so `tail -f` and a plotting script follow
 // the run, and a last line with the run's measurements:
+//   {"type":"run","method":"lora","data":"vtab/cifar/train800val200.txt","seed":0,"recipe":null}
 //   {"type":"step","epoch":1,"step":1,"loss":1.09,"lr":0.0001,"images_per_second":812.4}
 //   {"type":"eval","epoch":1,"step":25,"top1":63.5}
 //   {"type":"summary","epochs":1,"steps":25,"seconds":3.1,"images_per_second":790.2,
@@ -29,6 +30,9 @@ class MetricsLog {
   // naming the file when it cannot be opened.
   MetricsLog(const std::string& path, bool append);
 
+  // The run's description, first (and again after a resume): `description`'s
+  // keys under "type":"run".
+  void run(const nlohmann::json& description);
   void step(const StepReport& report);
   void eval(const EvalReport& report);
   // The run's end: `summary`'s epochs and steps with `measurements`
