@@ -47,8 +47,10 @@ PruneReport prune_lion_bundle(Bundle& bundle, double sparsity, PruneScope scope)
   // Masks of an earlier round must each fit a weight exactly: a flattened
   // or stray mask would otherwise broadcast or be carried along unchecked.
   for (const auto& [name, kept] : earlier) {
+    // A lambda cannot capture a structured binding before C++20 (clang refuses).
+    const std::string& wanted = name;
     const auto weight = std::find_if(weights.begin(), weights.end(),
-                                     [&](const auto& entry) { return entry.first == name; });
+                                     [&](const auto& entry) { return entry.first == wanted; });
     if (weight == weights.end()) {
       throw Error("the mask '" + prefix + name + "' names no prunable LION weight of the bundle");
     }
