@@ -182,7 +182,7 @@ Activation decide_act(const io::TensorMap& file, const nlohmann::json& hf_config
 
 // Dinov2's giant models use a SwiGLU MLP, which vpet's ViT does not have.
 void refuse_unsupported_hf(const nlohmann::json& hf_config, const std::string& source) {
-  if (hf_config.is_object() && hf_config.value("use_swiglu_ffn", false)) {
+  if (hf_config.is_object() && hf_config.value("use_swiglu_ffn", nlohmann::json(false)) == true) {
     throw Error(source +
                 ": config.json use_swiglu_ffn is true (Dinov2 giant's SwiGLU MLP), "
                 "which vpet's ViT does not have");

@@ -243,16 +243,23 @@ Bundle from_peft(const PeftFolder& folder, const std::string& dir,
   const nlohmann::json& cfg = folder.config;
   auto config_error = [&](const std::string& what) { return Error(config_path + ": " + what); };
   auto weights_error = [&](const std::string& what) { return Error(weights_path + ": " + what); };
-  const std::string type = cfg.value("peft_type", std::string());
+  // Compared as JSON values, so that a field of the wrong type is refused
+  // with the file's name, not by nlohmann's type_error.
+  auto shown = [](const nlohmann::json& v) {
+    return v.is_string() ? "'" + v.get<std::string>() + "'" : v.dump();
+  };
+  const nlohmann::json type = cfg.value("peft_type", nlohmann::json());
   if (type != "LORA") {
-    throw config_error("peft_type is '" + type + "'; vpet imports LoRA adapters only");
+    throw config_error("peft_type is " + shown(type) + "; vpet imports LoRA adapters only");
   }
-  if (cfg.value("use_dora", false)) throw config_error("DoRA (use_dora) has no vpet equivalent");
-  if (cfg.value("fan_in_fan_out", false)) {
+  if (cfg.value("use_dora", nlohmann::json(false)) != false) {
+    throw config_error("DoRA (use_dora) has no vpet equivalent");
+  }
+  if (cfg.value("fan_in_fan_out", nlohmann::json(false)) != false) {
     throw config_error("fan_in_fan_out (GPT-2's Conv1D) does not apply to a ViT");
   }
-  const std::string bias = cfg.value("bias", std::string("none"));
-  if (bias != "none") throw config_error("bias '" + bias + "': vpet's LoRA trains no biases");
+  const nlohmann::json bias = cfg.value("bias", nlohmann::json("none"));
+  if (bias != "none") throw config_error("bias " + shown(bias) + ": vpet's LoRA trains no biases");
   if (!cfg.contains("r") || !cfg["r"].is_number_integer() || cfg["r"].get<std::int64_t>() < 1) {
     throw config_error("'r' must be a positive integer");
   }
@@ -260,7 +267,9 @@ Bundle from_peft(const PeftFolder& folder, const std::string& dir,
   const double lora_alpha = cfg.contains("lora_alpha") && cfg["lora_alpha"].is_number()
                                 ? cfg["lora_alpha"].get<double>()
                                 : r;
-  const bool rslora = cfg.value("use_rslora", false);
+  const nlohmann::json use_rslora = cfg.value("use_rslora", nlohmann::json(false));
+  if (!use_rslora.is_boolean()) throw config_error("'use_rslora' must be true or false");
+  const bool rslora = use_rslora.get<bool>();
   const nlohmann::json no_patterns = nlohmann::json::object();
   const nlohmann::json& rank_pattern =
       cfg.contains("rank_pattern") && cfg["rank_pattern"].is_object() ? cfg["rank_pattern"]

@@ -63,10 +63,11 @@ FeatureFile read_features(const std::string& path) {
   io::StreamReader reader(path);
   reader.require_kind("features");
   const nlohmann::json& header = reader.header();
-  const std::string feature = header.value("feature", "");
+  const nlohmann::json feature = header.value("feature", nlohmann::json());
   if (feature != "cls") {
-    throw Error(reader.name() + ": features of kind '" + feature +
-                "'; a head trains on the pre-logits: extract with vit-extract --feature cls");
+    throw Error(reader.name() + ": features of kind " +
+                (feature.is_string() ? "'" + feature.get<std::string>() + "'" : feature.dump()) +
+                "; a head trains on the pre-logits: extract with vit-extract --feature cls");
   }
   for (const char* key : {"backbone", "classes", "preprocess"}) {
     if (!header.contains(key)) throw Error(reader.name() + ": the header has no '" + key + "'");
