@@ -11,7 +11,9 @@ times it.
         [--batch 64] [--steps 20] [--warmup 3] [--threads 2]
         [--device cpu|cuda] [--precision fp32|bf16]
         [--init BUNDLE] [--plan PLAN [--budget B]] [--heads N] [--classes K]
-        [--lr 1e-3] [--wd 1e-4] [--seed 0] [--no-dropout] [--recompute]
+        [--lr 1e-3] [--wd 1e-4] [--seed 0] [--lora-scale standard|rs] [--lr-ratio-b R]
+        [--no-dropout]
+        [--recompute]
 
 --method: linear, full, vpt-deep, lora, adapter, memory (masked memory
 tokens), spt-lora, lion, pgn. --data: a folder of class folders or a
@@ -290,7 +292,9 @@ class LoRA(Method):
             return out
         a, b = factors
         x = F.dropout(inp, self.dropout, self.training)
-        return out + (self.alpha / self.rank) * F.linear(F.linear(x, a), b)
+        # peft's LoraLayer.update_layer: lora_alpha / r, or / sqrt(r) with use_rslora.
+        scaling = self.alpha / (math.sqrt(self.rank) if self.args.lora_scale == "rs" else self.rank)
+        return out + scaling * F.linear(F.linear(x, a), b)
 
 
 class Adapter(Method):
@@ -724,17 +728,18 @@ class AdamW:
     path, operation for operation."""
 
     def __init__(self, params, beta1=0.9, beta2=0.999, eps=1e-8):
-        self.params = params  # [(tensor, weight decay)]
+        self.params = params  # [(tensor, weight decay, learning-rate multiple)]
         self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.state = [None] * len(params)
 
     def zero_grad(self):
-        for p, _ in self.params:
+        for p, _, _ in self.params:
             p.grad = None
 
     @torch.no_grad()
-    def step(self, lr):
-        for i, (p, decay) in enumerate(self.params):
+    def step(self, base_lr):
+        for i, (p, decay, scale) in enumerate(self.params):
+            lr = base_lr * scale
             if p.grad is None:
                 continue
             if self.state[i] is None:
@@ -821,8 +826,12 @@ def run(args):
         head.bias.zero_()
     if args.init:
         load_init(args.init, method, head)
-    params = [(p, args.wd if method.decays(name) else 0.0) for name, p in method.params.items()]
-    optimizer = AdamW(params + [(head.weight, args.wd), (head.bias, 0.0)])
+    # LoRA+ (--lr-ratio-b): the B factors' param group has lr * ratio, as
+    # peft's create_loraplus_optimizer builds it; weight decay is scaled with it.
+    params = [(p, args.wd if method.decays(name) else 0.0,
+               args.lr_ratio_b if name.endswith(".B") else 1.0)
+              for name, p in method.params.items()]
+    optimizer = AdamW(params + [(head.weight, args.wd, 1.0), (head.bias, 0.0, 1.0)])
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
     cached = not method.changes_features and not args.recompute
     if cached:
@@ -869,7 +878,7 @@ def run(args):
               "threads": args.threads, "warmup": args.warmup, "steps": args.steps,
               "images_per_second": sum(k for _, k in steady) / seconds if seconds > 0 else None,
               "step_seconds_median": float(np.median([t for t, _ in steady])) if steady else None,
-              "first_loss": losses[0], "fused_attention": FUSED_ATTENTION,
+              "first_loss": losses[0], "losses": losses, "fused_attention": FUSED_ATTENTION,
               "params_trainable": sum(p.numel() for p in method.params.values()),
               "torch": torch.__version__}
     result.update(peak_memory(device))
@@ -895,6 +904,10 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--wd", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lora-scale", choices=("standard", "rs"), default="standard",
+                        help="lora: alpha/r, or rsLoRA's alpha/sqrt(r)")
+    parser.add_argument("--lr-ratio-b", type=float, default=1.0,
+                        help="LoRA+: the LoRA B factors' learning rate multiple")
     parser.add_argument("--no-dropout", action="store_true",
                         help="turn off the methods' dropout and drop-path (for parity)")
     parser.add_argument("--recompute", action="store_true",

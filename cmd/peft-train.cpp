@@ -99,6 +99,8 @@ void declare(cxxopts::Options& options) {
      "WD")
     ("wd-head", "Weight decay of the head's weight (default: --wd)", cxxopts::value<double>(), "WD")
     ("wd-prompts", "Also decay tokens and prompts (with --wd)")
+    ("lr-ratio-b", "LoRA+: the LoRA B factors learn at R times the rate (lora, spt-lora; the paper "
+                   "suggests 16)", cxxopts::value<double>()->default_value("1"), "R")
     ("optimizer", "adamw or sgd", cxxopts::value<std::string>()->default_value("adamw"), "NAME")
     ("momentum", "SGD momentum", cxxopts::value<double>()->default_value("0.9"), "M")
     ("warmup",
@@ -190,10 +192,11 @@ train::TrainOptions read_train_options(const cxxopts::ParseResult& result,
   options.epochs = result["epochs"].as<std::int64_t>();
   options.batch = result["batch"].as<std::int64_t>();
   options.lr = result["lr"].as<double>();
-  options.decay.weight_decay = result["wd"].as<double>();
-  options.decay.head_weight_decay =
-      result.count("wd-head") ? result["wd-head"].as<double>() : options.decay.weight_decay;
-  options.decay.prompts = result["wd-prompts"].as<bool>();
+  options.groups.weight_decay = result["wd"].as<double>();
+  options.groups.head_weight_decay =
+      result.count("wd-head") ? result["wd-head"].as<double>() : options.groups.weight_decay;
+  options.groups.prompts = result["wd-prompts"].as<bool>();
+  options.groups.lora_b_lr_ratio = result["lr-ratio-b"].as<double>();
   options.optimizer.kind = train::parse_optimizer(result["optimizer"].as<std::string>());
   options.optimizer.momentum = result["momentum"].as<double>();
   if (result.count("momentum") && options.optimizer.kind != train::OptimizerKind::Sgd) {

@@ -36,14 +36,14 @@ _vpet_complete() {
         --per-class --limit --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip
         --mixup --cutmix --mixup-prob --method --recipe --print-settings --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
-        --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
+        --lora-scale --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
         --lion-input --lion-output --lion-channels --lion-token-width --lion-width
         --lion-activation --lion-contraction --lion-lipschitz --lion-groupnorm --lion-solver
         --lion-tol --lion-max-iter --lion-grad --lion-tau --lion-backward-tol
         --lion-backward-max-iter --lion-prune-reg --lion-prune-sparsity --pgn-prompts
         --pgn-library --pgn-fixed --pgn-input-size --mask --rewind-from
-        --epochs --lr --wd --wd-head --wd-prompts --optimizer
+        --epochs --lr --wd --wd-head --wd-prompts --lr-ratio-b --optimizer
         --momentum --warmup --warmup-lr --schedule --min-lr --schedule-unit --schedule-lag
         --head-init --head-bias --label-smoothing --drop-path --grad-clip --nan --eval-every --keep
         --metrics --checkpoint --resume -o --output --export-backbone -t --threads --device
@@ -120,6 +120,7 @@ _vpet_complete() {
     --head-bias) COMPREPLY=($(compgen -W "zero uniform" -- "$cur")); return ;;
     --adapter-style) COMPREPLY=($(compgen -W "sequential parallel parallel-released houlsby" -- "$cur")); return ;;
     --memory-mode) COMPREPLY=($(compgen -W "masked unmasked" -- "$cur")); return ;;
+    --lora-scale) COMPREPLY=($(compgen -W "standard rs" -- "$cur")); return ;;
     --structured) COMPREPLY=($(compgen -W "lora adapter" -- "$cur")); return ;;
     --scope) COMPREPLY=($(compgen -W "global layer" -- "$cur")); return ;;
     --lion-input) COMPREPLY=($(compgen -W "pixel token none" -- "$cur")); return ;;
@@ -131,7 +132,7 @@ _vpet_complete() {
       __ltrim_colon_completions "$cur"
       return ;;
     --targets) COMPREPLY=($(compgen -W "q,v q,k,v q,k,v,o,fc1,fc2" -- "$cur")); return ;;
-    --epochs|--lr|--wd|--wd-head|--momentum|--warmup|--warmup-lr|--min-lr|--schedule-lag|\
+    --epochs|--lr|--wd|--wd-head|--lr-ratio-b|--momentum|--warmup|--warmup-lr|--min-lr|--schedule-lag|\
     --label-smoothing|--mixup|--cutmix|--mixup-prob|--drop-path|--grad-clip|\
     --eval-every|--prompts|--prompt-dropout|--rank|--alpha|--lora-dropout|--bottleneck|\
     --adapter-scale|--memory|--budget|--beta|--batches|--tau-step|--module-dropout|\

@@ -25,6 +25,7 @@ The reference is the adapted model *unmerged*: BASE run by the same timm
 forward with the bundle's method applied as its paper defines it, beside
 the frozen weights:
   lora      y = W x + b + (alpha / rank) * B (A x) at each target
+            (alpha / sqrt(rank) with lora_scale "rs")
             (Hu et al. 2021; HF peft's LoRA forward)
   spt-lora  W + scatter(indices, delta) for sparse and full deltas of
             weights, biases and LayerNorms, the class token's delta added
@@ -155,7 +156,9 @@ def adapted_logits(base, header, tensors, pixels, heads, depth):
         w = split_qkv(w)
     elif method == "lora":
         w = split_qkv(w)
-        scale = config["alpha"] / config["rank"]
+        # rsLoRA (lora_scale "rs"): alpha / sqrt(rank), peft's use_rslora.
+        rank = config["rank"] ** 0.5 if config.get("lora_scale") == "rs" else config["rank"]
+        scale = config["alpha"] / rank
         for name, a in tensors.items():
             if name.endswith(".A") and ".lora_" in name:
                 block, site = name[:-2].split(".lora_")

@@ -27,6 +27,7 @@ setup_file() {
   }
   train lora-qv --method lora --rank 2 --alpha 4 --targets q,v --lora-dropout 0
   train lora-all --method lora --rank 2 --targets q,k,v,o,fc1,fc2
+  train lora-rs --method lora --rank 4 --alpha 2 --lora-scale rs --targets q,k,fc1 --lora-dropout 0
   train bitfit --method bitfit
   "$BIN/spt-sensitivity" -q -m "$MODEL" -d "$d/task" "${PRE[@]}" --batches 2 -b 6 --budget 3k \
     -o "$d/plan.vpet"
@@ -152,6 +153,18 @@ assert c["modules_to_save"] == ["head"] and c["peft_type"] == "LORA", c' \
 
 @test "peft round trip: LoRA on q,k,v,o,fc1,fc2" {
   peft_round_trip lora-all
+}
+
+# rsLoRA: alpha / √r. The fused qkv's LoRA has rank 2·4 there, so its alpha
+# is √2·2 for peft's lora_alpha / √r to be vpet's 2 / √4.
+@test "peft round trip and merge: rsLoRA (--lora-scale rs) on q,k,fc1" {
+  peft_round_trip lora-rs
+  run "$PY" -c 'import json, math, sys; c = json.load(open(sys.argv[1]))
+assert c["use_rslora"] is True and c["r"] == 4 and c["lora_alpha"] == 2, c
+assert c["rank_pattern"] == {"attn.qkv": 8}, c
+assert abs(c["alpha_pattern"]["attn.qkv"] - 2 * math.sqrt(2)) < 1e-12, c' \
+    "$BATS_TEST_TMPDIR/peft/adapter_config.json"
+  assert_success
 }
 
 @test "--peft refuses another method; --from-peft refuses what vpet's LoRA cannot be" {

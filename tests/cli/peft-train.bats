@@ -220,6 +220,27 @@ PYTHON
   assert_output ok
 }
 
+@test "--lr-ratio-b (LoRA+) and --lora-scale (rsLoRA) are refused where they cannot apply" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 2
+  local run=("$BIN/peft-train" -q -m "$MODEL" -d "$BATS_TEST_TMPDIR/task" --epochs 1 -b 6)
+  run "${run[@]}" --method vpt-deep --lr-ratio-b 16 -o "$BATS_TEST_TMPDIR/a.vpet"
+  assert_failure 2
+  assert_output --partial "scales the rate of LoRA B factors (lora, spt-lora); vpt-deep has none"
+  [ ! -e "$BATS_TEST_TMPDIR/a.vpet" ]
+  run "${run[@]}" --method lora --lr-ratio-b 0 -o "$BATS_TEST_TMPDIR/a.vpet"
+  assert_failure 2
+  assert_output --partial "--lr-ratio-b must be positive"
+  run "${run[@]}" --method lora --lora-scale sqrt -o "$BATS_TEST_TMPDIR/a.vpet"
+  assert_failure 2
+  assert_output --partial "--lora-scale"
+  run "${run[@]}" --method lora --lora-scale rs --lr-ratio-b 4 -o "$BATS_TEST_TMPDIR/a.vpet"
+  assert_success
+  run "$PY" -c 'import msgpack, sys; h = next(iter(msgpack.Unpacker(open(sys.argv[1], "rb"))))
+assert h["config"]["lora_scale"] == "rs" and h["training"]["settings"]["lr_ratio_b"] == 4, h' \
+    "$BATS_TEST_TMPDIR/a.vpet"
+  assert_success
+}
+
 @test "SPT's schedule: timm-cosine per epoch from --warmup-lr to --min-lr, one epoch late" {
   make_task
   cd "$BATS_TEST_TMPDIR"

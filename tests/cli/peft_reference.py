@@ -9,7 +9,8 @@ PEFT_DIR  adapter_config.json + adapter_model.safetensors, read as Hugging
           Face peft reads them (peft is not packaged in Debian): each
           "base_model.model.<module>.lora_A.weight" / ".lora_B.weight" pair
           adapts the base model's module <module>, with peft's documented
-          forward  y = W x + b + (lora_alpha / r) * B (A x)  where r and
+          forward  y = W x + b + (lora_alpha / r) * B (A x)  (/ sqrt(r) with
+          use_rslora) where r and
           lora_alpha are rank_pattern's and alpha_pattern's for the first key
           KEY whose regex "(.*\\.)?(KEY)$" matches the module name, else the
           config's (peft.utils.other.get_pattern_key); the head is
@@ -23,6 +24,7 @@ and exits 1 unless the logits equal "ref" to 1e-4.
 """
 
 import json
+import math
 import os
 import re
 import sys
@@ -49,7 +51,7 @@ def main():
     torch.set_num_threads(1)
     config = json.load(open(os.path.join(folder, "adapter_config.json")))
     assert config["peft_type"] == "LORA" and config["bias"] == "none", config
-    assert not config.get("use_rslora") and not config.get("use_dora"), config
+    assert not config.get("use_dora"), config
     weights, _ = read_safetensors(os.path.join(folder, "adapter_model.safetensors"))
     base, metadata = read_safetensors(base_path)
     heads = int(metadata["num_heads"])
@@ -70,7 +72,8 @@ def main():
         r = pattern_value(config["rank_pattern"], module, config["r"])
         alpha = pattern_value(config["alpha_pattern"], module, config["lora_alpha"])
         assert a.shape[0] == r, (module, a.shape, r)
-        scale = alpha / r
+        # peft's LoraLayer.update_layer: lora_alpha / sqrt(r) with use_rslora.
+        scale = alpha / (math.sqrt(r) if config.get("use_rslora") else r)
         if module.endswith(".attn.qkv"):
             for part, rows in zip("qkv", b.split(D, 0)):
                 branches.setdefault(module[:-3] + part, []).append((a, rows, scale))

@@ -9,6 +9,7 @@
 #include "vpet/data/sampling.h"
 #include "vpet/error.h"
 #include "vpet/image/decode.h"
+#include "vpet/strings.h"
 
 namespace fs = std::filesystem;
 
@@ -19,10 +20,6 @@ struct ParsedSpec {
   DatasetKind kind;
   std::string path;
 };
-
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
 
 ParsedSpec parse_spec(const std::string& spec) {
   static const std::pair<const char*, DatasetKind> kPrefixes[] = {{"folder:", DatasetKind::kFolder},

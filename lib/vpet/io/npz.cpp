@@ -9,6 +9,7 @@
 
 #include "vpet/error.h"
 #include "vpet/io/npy.h"
+#include "vpet/strings.h"
 
 namespace vpet::io {
 namespace {
@@ -40,11 +41,6 @@ Archive open_archive(const std::string& path) {
   zip_t* archive = zip_open(path.c_str(), ZIP_RDONLY, &code);
   if (!archive) throw Error(path + ": cannot read the zip archive: " + zip_error_text(code));
   return Archive(archive);
-}
-
-bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 }  // namespace

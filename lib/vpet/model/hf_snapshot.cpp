@@ -7,6 +7,7 @@
 #include <set>
 
 #include "vpet/error.h"
+#include "vpet/strings.h"
 
 namespace vpet::model {
 namespace {
@@ -14,11 +15,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kIndexSuffix = ".safetensors.index.json";
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string folder_of(const std::string& path) {
   const fs::path parent = fs::path(path).parent_path();

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "vpet/error.h"
+#include "vpet/strings.h"
 
 namespace vpet::model {
 namespace {
@@ -182,10 +183,6 @@ std::string substitute(const std::string& pattern, const std::string& index) {
   const auto at = out.find("{N}");
   if (at != std::string::npos) out.replace(at, 3, index);
   return out;
-}
-
-bool starts_with(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
 }
 
 // A head trained on a pre_logits layer's output means nothing once that

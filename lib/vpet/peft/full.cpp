@@ -1,13 +1,10 @@
 #include "vpet/peft/full.h"
+#include "vpet/strings.h"
 
 namespace vpet::peft {
 namespace {
 
 constexpr const char* kPrefix = "backbone.";
-
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
-}
 
 }  // namespace
 

@@ -10,6 +10,7 @@
 #include "vpet/error.h"
 #include "vpet/io/tensor_text.h"
 #include "vpet/model/key_layout.h"
+#include "vpet/strings.h"
 
 namespace vpet::peft {
 namespace {
@@ -24,11 +25,6 @@ constexpr std::array<Site, 6> kSites = {Site::Q, Site::K, Site::V, Site::O, Site
 
 bool has_prefix(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
-}
-
-bool has_suffix(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 bool is_qkv(Site site) {
@@ -124,7 +120,7 @@ bool targeted(const nlohmann::json& targets, const std::string& module) {
   for (const auto& target : targets) {
     if (!target.is_string()) continue;
     const std::string name = target.get<std::string>();
-    if (module == name || has_suffix(module, "." + name)) return true;
+    if (module == name || ends_with(module, "." + name)) return true;
   }
   return false;
 }
@@ -141,6 +137,8 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
   const model::VitConfig& c = backbone.vit->config();
   const std::int64_t rank = bundle.config.at("rank").get<std::int64_t>();
   const double alpha = bundle.config.at("alpha").get<double>();
+  // Bundles from before rsLoRA have no lora_scale: standard.
+  const bool rslora = bundle.config.value("lora_scale", nlohmann::json("standard")) == "rs";
   std::map<std::string, torch::Tensor> tensors;
   for (const auto& [name, tensor] : bundle.tensors) tensors[name] = stored(tensor);
 
@@ -195,9 +193,11 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
 
   nlohmann::json rank_pattern = nlohmann::json::object(), alpha_pattern = nlohmann::json::object();
   if (fused_parts > 1) {
-    // peft scales by lora_alpha / r: t·alpha / (t·r) is vpet's alpha / r.
+    // peft scales by lora_alpha / r: t·alpha / (t·r) is vpet's alpha / r;
+    // with use_rslora by lora_alpha / √r: √t·alpha / √(t·r) is alpha / √r.
     rank_pattern["attn.qkv"] = fused_parts * rank;
-    alpha_pattern["attn.qkv"] = number(double(fused_parts) * alpha);
+    const double parts = double(fused_parts);
+    alpha_pattern["attn.qkv"] = number((rslora ? std::sqrt(parts) : parts) * alpha);
   }
   folder.config = {{"peft_type", "LORA"},
                    {"task_type", nullptr},
@@ -212,7 +212,7 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
                    {"modules_to_save", nlohmann::json::array({head})},
                    {"bias", "none"},
                    {"fan_in_fan_out", false},
-                   {"use_rslora", false},
+                   {"use_rslora", rslora},
                    {"use_dora", false},
                    {"init_lora_weights", true},
                    {"inference_mode", true},
@@ -297,9 +297,9 @@ Bundle from_peft(const PeftFolder& folder, const std::string& dir,
     }
     const std::string key = name.substr(std::string(kPeftKeyPrefix).size());
     const torch::Tensor t = tensor.to(torch::kFloat32);
-    if (has_suffix(key, ".lora_A.weight")) {
+    if (ends_with(key, ".lora_A.weight")) {
       lora_a[key.substr(0, key.size() - 14)] = t;
-    } else if (has_suffix(key, ".lora_B.weight")) {
+    } else if (ends_with(key, ".lora_B.weight")) {
       lora_b[key.substr(0, key.size() - 14)] = t;
     } else if (key == head + ".weight") {
       bundle.head_weight = t;

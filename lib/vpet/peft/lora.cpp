@@ -1,11 +1,13 @@
 #include "vpet/peft/lora.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "vpet/error.h"
 #include "vpet/peft/parameter_init.h"
 #include "vpet/peft/settings.h"
+#include "vpet/strings.h"
 
 namespace vpet::peft {
 namespace {
@@ -28,6 +30,7 @@ LoRA::LoRA(const nlohmann::json& config) {
   rank_ = settings.integer("rank", 8, 1);
   alpha_ = settings.number("alpha", double(rank_), 0.0, std::numeric_limits<double>::infinity());
   if (alpha_ == 0.0) throw UsageError("--alpha must be > 0");
+  rank_stabilised_ = settings.choice("lora_scale", "standard", {"standard", "rs"}) == "rs";
   dropout_ = settings.number("lora_dropout", 0.1, 0.0, 1.0);
   const auto names = site_names();
   for (const auto& target : settings.choices("targets", {"q", "v"}, names)) {
@@ -40,6 +43,13 @@ const MethodOptions& LoRA::options() {
       {"rank", "rank", MethodOption::Type::Integer, "8", "LoRA: rank r", "R"},
       {"alpha", "alpha", MethodOption::Type::Number, "",
        "LoRA: scale alpha, the update scaled by alpha/r (default: the rank, scale 1)", "A"},
+      {"lora-scale",
+       "lora_scale",
+       MethodOption::Type::Text,
+       "standard",
+       "LoRA: standard (alpha/r) or rs (rsLoRA's alpha/sqrt(r), peft's use_rslora)",
+       "SCALE",
+       {"standard", "rs"}},
       {"lora-dropout", "lora_dropout", MethodOption::Type::Number, "0.1",
        "LoRA: dropout on the LoRA input", "F"},
       {"targets", "targets", MethodOption::Type::List, "q,v",
@@ -53,7 +63,15 @@ nlohmann::json LoRA::config() const {
   for (Site site : kTargetable) {
     if (targeted_[std::size_t(site)]) targets.push_back(model::site_name(site));
   }
-  return {{"rank", rank_}, {"alpha", alpha_}, {"lora_dropout", dropout_}, {"targets", targets}};
+  return {{"rank", rank_},
+          {"alpha", alpha_},
+          {"lora_scale", rank_stabilised_ ? "rs" : "standard"},
+          {"lora_dropout", dropout_},
+          {"targets", targets}};
+}
+
+double LoRA::scale() const {
+  return rank_stabilised_ ? alpha_ / std::sqrt(double(rank_)) : alpha_ / double(rank_);
 }
 
 void LoRA::attach(model::VisionTransformer& vit, torch::Generator& generator) {
@@ -86,13 +104,17 @@ NamedTensors LoRA::trainable() const {
   return tensors;
 }
 
+bool LoRA::is_lora_b(const std::string& name) const {
+  return ends_with(name, ".B");
+}
+
 torch::Tensor LoRA::linear(std::int64_t block, Site site, const torch::Tensor& input,
                            const torch::Tensor& output) {
   if (site == Site::Mlp) return output;
   const Factors& factors = blocks_[std::size_t(block)][std::size_t(site)];
   if (!factors.a.defined()) return output;
   const torch::Tensor x = torch::dropout(input, dropout_, training());
-  return output + (alpha_ / double(rank_)) * torch::linear(torch::linear(x, factors.a), factors.b);
+  return output + scale() * torch::linear(torch::linear(x, factors.a), factors.b);
 }
 
 void LoRA::merge_into(model::VisionTransformer& vit) const {
@@ -101,8 +123,7 @@ void LoRA::merge_into(model::VisionTransformer& vit) const {
     for (Site site : kTargetable) {
       const Factors& factors = blocks_[i][std::size_t(site)];
       if (!factors.a.defined()) continue;
-      vit->blocks.at(i)->weight_of(site).add_(torch::matmul(factors.b, factors.a),
-                                              alpha_ / double(rank_));
+      vit->blocks.at(i)->weight_of(site).add_(torch::matmul(factors.b, factors.a), scale());
     }
   }
 }

@@ -2,7 +2,9 @@
 // (reference/spt-selfprompt-vpt.md §1.3): at each targeted linear of every
 // block,
 //
-//   y = W x + b + (alpha / rank) · B · A · dropout(x)
+//   y = W x + b + s · B · A · dropout(x),  s = alpha / rank
+//                                            (lora_scale "rs": alpha / √rank,
+//                                            rsLoRA, Kalajdzievski 2023)
 //   A [rank, in]: kaiming_uniform(a=√5), i.e. U(−1/√in, 1/√in) (nn.Linear's
 //                 and HF peft's default); B [out, rank]: zeros
 //
@@ -10,6 +12,7 @@
 // (Site::Q/K/V) although the checkpoint fuses them into one qkv weight.
 //
 // Config keys: rank (8), alpha (= rank, i.e. no scaling, as SPT's LoRA),
+// lora_scale ("standard" or "rs"; a bundle without it is standard),
 // lora_dropout (0.1, SPT §1.3; HF peft draws one sample per adapted linear,
 // and so does this), targets (["q", "v"], from q, k, v, o, fc1, fc2).
 // Trainable: "blocks.<i>.lora_<site>.A" and ".B"; r·(in + out) per target
@@ -35,11 +38,14 @@ class LoRA final : public Method {
   nlohmann::json config() const override;
   void attach(model::VisionTransformer& vit, torch::Generator& generator) override;
   NamedTensors trainable() const override;
+  bool is_lora_b(const std::string& name) const override;
 
   torch::Tensor linear(std::int64_t block, model::Site site, const torch::Tensor& input,
                        const torch::Tensor& output) override;
-  // W += (alpha / rank) · B · A at every target.
+  // W += s · B · A at every target.
   void merge_into(model::VisionTransformer& vit) const override;
+  // s: alpha / rank, or alpha / √rank with lora_scale "rs".
+  double scale() const;
 
  private:
   // The linears LoRA can target: Site::Q .. Site::Fc2, indexed by the enum.
@@ -50,6 +56,7 @@ class LoRA final : public Method {
 
   std::int64_t rank_;
   double alpha_;
+  bool rank_stabilised_;
   double dropout_;
   std::array<bool, kSites> targeted_{};
   std::vector<std::array<Factors, kSites>> blocks_;

@@ -62,6 +62,12 @@ class Method : public model::ForwardHooks {
   virtual bool decays(const std::string& name, const torch::Tensor& tensor) const;
   // Tokens and prompts, which --wd-prompts puts under weight decay.
   virtual bool is_prompt(const std::string& name) const;
+  // A LoRA up-projection B (LoRA's, SPT-LoRA's), which --lr-ratio-b (LoRA+)
+  // trains at a multiple of the learning rate.
+  virtual bool is_lora_b(const std::string& name) const {
+    (void)name;
+    return false;
+  }
 
   // Restores trained tensors saved from trainable() (same names, shapes).
   // Throws vpet::Error naming a missing or mis-shaped tensor.

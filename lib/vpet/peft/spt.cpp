@@ -7,6 +7,7 @@
 #include "vpet/model/fingerprint.h"
 #include "vpet/peft/parameter_init.h"
 #include "vpet/peft/settings.h"
+#include "vpet/strings.h"
 
 namespace vpet::peft {
 namespace {
@@ -282,6 +283,10 @@ void Spt::merge_into(model::VisionTransformer& vit) const {
     // DropPath and dropout are the identity at inference.
     if (module && module->a.defined()) target.add_(torch::matmul(module->b, module->a));
   }
+}
+
+bool Spt::is_lora_b(const std::string& name) const {
+  return ends_with(name, ".lora.B");
 }
 
 }  // namespace vpet::peft

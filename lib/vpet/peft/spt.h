@@ -62,6 +62,8 @@ class Spt final : public Method {
   void attach(model::VisionTransformer& vit, torch::Generator& generator) override;
   NamedTensors trainable() const override { return trainable_; }
   bool is_prompt(const std::string& name) const override { return name == kClassToken; }
+  // "<matrix>.lora.B" of spt-lora's modules.
+  bool is_lora_b(const std::string& name) const override;
 
   const spt::Plan& plan() const { return plan_; }
 

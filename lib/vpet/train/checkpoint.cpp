@@ -7,6 +7,7 @@
 #include "vpet/error.h"
 #include "vpet/io/atomic_file.h"
 #include "vpet/io/stream.h"
+#include "vpet/strings.h"
 
 namespace vpet::train {
 namespace {
@@ -21,10 +22,6 @@ constexpr const char* kPreviousSuffix = ".prev";
 
 void add_prefixed(io::Record& record, const char* prefix, const peft::NamedTensors& tensors) {
   for (const auto& [name, tensor] : tensors) record.tensors.emplace_back(prefix + name, tensor);
-}
-
-bool starts_with(const std::string& text, const std::string& prefix) {
-  return text.compare(0, prefix.size(), prefix) == 0;
 }
 
 std::string device_key(const torch::Device& device) {

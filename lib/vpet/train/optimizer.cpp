@@ -19,11 +19,12 @@ const char* optimizer_name(OptimizerKind kind) {
 }
 
 std::vector<ParamEntry> param_entries(const peft::Method& method, const torch::nn::Linear& head,
-                                      const DecayOptions& options) {
+                                      const ParamGroupOptions& options) {
   std::vector<ParamEntry> entries;
   for (const auto& [name, tensor] : method.trainable()) {
     const bool decays = method.decays(name, tensor) || (options.prompts && method.is_prompt(name));
-    entries.push_back({name, tensor, decays ? options.weight_decay : 0.0});
+    entries.push_back({name, tensor, decays ? options.weight_decay : 0.0,
+                       method.is_lora_b(name) ? options.lora_b_lr_ratio : 1.0});
   }
   entries.push_back({"head.weight", head->weight, options.head_weight_decay});
   entries.push_back({"head.bias", head->bias, 0.0});
@@ -41,10 +42,12 @@ void Optimizer::step(double lr) {
   torch::NoGradGuard no_grad;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     if (!params_[i].tensor.grad().defined()) continue;
+    // A tensor's own rate, decay included, as a torch param group's lr.
+    const double rate = lr * params_[i].lr_scale;
     if (options_.kind == OptimizerKind::AdamW) {
-      adamw(params_[i], slots_[i], lr);
+      adamw(params_[i], slots_[i], rate);
     } else {
-      sgd(params_[i], slots_[i], lr);
+      sgd(params_[i], slots_[i], rate);
     }
   }
 }

@@ -31,23 +31,28 @@ enum class OptimizerKind { AdamW, Sgd };
 OptimizerKind parse_optimizer(const std::string& name);
 const char* optimizer_name(OptimizerKind kind);
 
-// One trained tensor and the weight decay it gets.
+// One trained tensor, the weight decay it gets and its learning rate as a
+// multiple of the schedule's.
 struct ParamEntry {
   std::string name;
   torch::Tensor tensor;
   double weight_decay = 0.0;
+  double lr_scale = 1.0;
 };
 
-struct DecayOptions {
+struct ParamGroupOptions {
   double weight_decay = 1e-4;       // --wd: the method's matrices
   double head_weight_decay = 1e-4;  // --wd-head: the head's weight
   bool prompts = false;             // --wd-prompts: tokens and prompts decay with --wd
+  // --lr-ratio-b: LoRA+ (Hayou et al., ICML 2024): the LoRA B factors
+  // (Method::is_lora_b) learn at this multiple of the rate of the rest.
+  double lora_b_lr_ratio = 1.0;
 };
 
 // The method's trainable() tensors in its order, then "head.weight" and
-// "head.bias", each with its decay.
+// "head.bias", each with its decay and learning-rate multiple.
 std::vector<ParamEntry> param_entries(const peft::Method& method, const torch::nn::Linear& head,
-                                      const DecayOptions& options);
+                                      const ParamGroupOptions& options);
 
 struct OptimizerOptions {
   OptimizerKind kind = OptimizerKind::AdamW;

@@ -1,5 +1,6 @@
 #include "vpet/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <set>
@@ -121,8 +122,10 @@ void TrainOptions::validate() const {
   require(epochs >= 1, "--epochs must be at least 1");
   require(batch >= 1, "--batch must be at least 1");
   require(lr > 0.0 && std::isfinite(lr), "--lr must be positive");
-  require(decay.weight_decay >= 0.0, "--wd must not be negative");
-  require(decay.head_weight_decay >= 0.0, "--wd-head must not be negative");
+  require(groups.weight_decay >= 0.0, "--wd must not be negative");
+  require(groups.head_weight_decay >= 0.0, "--wd-head must not be negative");
+  require(groups.lora_b_lr_ratio > 0.0 && std::isfinite(groups.lora_b_lr_ratio),
+          "--lr-ratio-b must be positive");
   require(optimizer.momentum >= 0.0 && optimizer.momentum < 1.0, "--momentum must be in [0, 1)");
   require(label_smoothing >= 0.0 && label_smoothing < 1.0, "--label-smoothing must be in [0, 1)");
   mixup.validate();
@@ -136,9 +139,10 @@ nlohmann::json TrainOptions::to_json() const {
   return {{"epochs", epochs},
           {"batch", batch},
           {"lr", lr},
-          {"wd", decay.weight_decay},
-          {"wd_head", decay.head_weight_decay},
-          {"wd_prompts", decay.prompts},
+          {"wd", groups.weight_decay},
+          {"wd_head", groups.head_weight_decay},
+          {"wd_prompts", groups.prompts},
+          {"lr_ratio_b", groups.lora_b_lr_ratio},
           {"optimizer", optimizer_name(optimizer.kind)},
           {"momentum", optimizer.momentum},
           {"warmup", warmup},
@@ -183,10 +187,16 @@ Trainer::Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::
       // Checked before the members below divide by the batch size.
       options_((options.validate(), std::move(options))),
       settings_(options_.to_json()),
-      optimizer_(param_entries(method_, head_, options_.decay), options_.optimizer),
+      optimizer_(param_entries(method_, head_, options_.groups), options_.optimizer),
       steps_per_epoch_((train_.size() + options_.batch - 1) / options_.batch),
       schedule_(options_.schedule_settings(), options_.epochs, steps_per_epoch_) {
   if (train_.size() == 0) throw Error("no training examples");
+  if (options_.groups.lora_b_lr_ratio != 1.0 &&
+      std::none_of(optimizer_.params().begin(), optimizer_.params().end(),
+                   [](const ParamEntry& p) { return p.lr_scale != 1.0; })) {
+    throw UsageError("--lr-ratio-b (LoRA+) scales the rate of LoRA B factors (lora, spt-lora); " +
+                     method_.name() + " has none");
+  }
   if (options_.keep == Keep::BestVal && !val_) throw UsageError("--keep best-val needs --val");
   if (options_.keep == Keep::BestTest && !test_) throw UsageError("--keep best-test needs --test");
   if (test_ && options_.keep != Keep::BestTest) {

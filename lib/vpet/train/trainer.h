@@ -47,7 +47,7 @@ struct TrainOptions {
   std::int64_t epochs = 10;
   std::int64_t batch = 32;
   double lr = 1e-3;
-  DecayOptions decay;
+  ParamGroupOptions groups;
   OptimizerOptions optimizer;
   double warmup = 0.0;  // epochs
   ScheduleKind schedule = ScheduleKind::Cosine;

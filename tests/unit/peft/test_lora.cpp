@@ -1,6 +1,6 @@
 // LoRA: r·(in + out) per target per block, the identity at init (B = 0), q,
-// k and v adapted separately through the fused qkv, learns, round-trips,
-// refuses bad settings.
+// k and v adapted separately through the fused qkv, the rsLoRA scale,
+// learns, round-trips, refuses bad settings.
 #include <gtest/gtest.h>
 
 #include "method_test_support.h"
@@ -39,17 +39,25 @@ TEST(LoRA, StartsAsTheFrozenModel) {
                            test::frozen_features(backbone.vit, pixels)));
 }
 
+// With block 0's B of its one target drawn at random, the hook at that site
+// adds scale · B (A x) to the frozen output (x and the output random).
+void expect_update_scaled_by(Method& lora, Site site, double scale) {
+  const NamedTensors tensors = lora.trainable();
+  torch::NoGradGuard no_grad;
+  tensors[1].second.normal_();  // blocks.0.lora_<site>.B
+  const torch::Tensor x = torch::randn({2, 5, 48}), out = torch::randn({2, 5, 48});
+  const torch::Tensor expected =
+      out + scale * torch::linear(torch::linear(x, tensors[0].second), tensors[1].second);
+  EXPECT_TRUE(torch::allclose(lora.linear(0, site, x, out), expected, 1e-6, 1e-6));
+}
+
 TEST(LoRA, AddsScaledLowRankUpdateToTheTargetedProjectionOnly) {
   model::Backbone backbone = test::tiny_backbone();
   auto lora = test::attached("lora", {{"rank", 2}, {"alpha", 6}, {"targets", {"k"}}}, backbone.vit);
-  const NamedTensors tensors = lora->trainable();
-  ASSERT_EQ(tensors.size(), 4u);  // A and B of k, two blocks
+  ASSERT_EQ(lora->trainable().size(), 4u);  // A and B of k, two blocks
+  expect_update_scaled_by(*lora, Site::K, 3.0);
   torch::NoGradGuard no_grad;
-  tensors[1].second.normal_();  // blocks.0.lora_k.B
   const torch::Tensor x = torch::randn({2, 5, 48}), out = torch::randn({2, 5, 48});
-  const torch::Tensor expected =
-      out + 3.0 * torch::linear(torch::linear(x, tensors[0].second), tensors[1].second);
-  EXPECT_TRUE(torch::allclose(lora->linear(0, Site::K, x, out), expected, 1e-6, 1e-6));
   for (Site site : {Site::Q, Site::V, Site::O, Site::Mlp}) {
     EXPECT_TRUE(torch::equal(lora->linear(0, site, x, out), out)) << model::site_name(site);
   }
@@ -57,6 +65,18 @@ TEST(LoRA, AddsScaledLowRankUpdateToTheTargetedProjectionOnly) {
   const torch::Tensor pixels = torch::randn({2, 3, 32, 32});
   EXPECT_FALSE(torch::allclose(backbone.vit->features(pixels, *lora),
                                test::frozen_features(backbone.vit, pixels)));
+}
+
+// rsLoRA (Kalajdzievski 2023; peft's use_rslora): alpha / √r. Rank 4 and
+// alpha 6 give 3, where the standard scale is 1.5.
+TEST(LoRA, RankStabilisedScaleIsAlphaOverRootRank) {
+  model::Backbone backbone = test::tiny_backbone();
+  auto lora = test::attached(
+      "lora", {{"rank", 4}, {"alpha", 6}, {"lora_scale", "rs"}, {"targets", {"v"}}}, backbone.vit);
+  EXPECT_EQ(lora->config().at("lora_scale"), "rs");
+  expect_update_scaled_by(*lora, Site::V, 3.0);
+  // The count does not depend on the scale.
+  EXPECT_EQ(lora->parameter_count(), 2 * 4 * (48 + 48));  // v in two blocks
 }
 
 TEST(LoRA, LearnsWithTheBackboneFrozen) {
@@ -68,6 +88,7 @@ TEST(LoRA, RefusesBadSettings) {
   EXPECT_EQ(message({{"rank", 0}}), "--rank must be >= 1");
   EXPECT_NE(message({{"alpha", 0}}).find("--alpha"), std::string::npos);
   EXPECT_NE(message({{"lora_dropout", 1.0}}).find("--lora-dropout"), std::string::npos);
+  EXPECT_NE(message({{"lora_scale", "sqrt"}}).find("--lora-scale"), std::string::npos);
   EXPECT_NE(message({{"targets", {"q", "x"}}}).find("--targets"), std::string::npos);
   EXPECT_NE(message({{"targets", nlohmann::json::array()}}).find("--targets"), std::string::npos);
   EXPECT_NE(message({{"targets", {"q", "q"}}}).find("twice"), std::string::npos);

@@ -7,11 +7,11 @@
 
 namespace {
 
-using vpet::train::DecayOptions;
 using vpet::train::Optimizer;
 using vpet::train::OptimizerKind;
 using vpet::train::OptimizerOptions;
 using vpet::train::ParamEntry;
+using vpet::train::ParamGroupOptions;
 
 // A matrix, a bias and a prompt: the three kinds the decay rule tells apart.
 class ThreeTensors : public vpet::peft::Method {
@@ -40,7 +40,7 @@ double decay_of(const std::vector<ParamEntry>& entries, const std::string& name)
 TEST(Optimizer, NoDecayOnVectorsAndPromptsByDefault) {
   ThreeTensors method;
   torch::nn::Linear head(3, 2);
-  const auto entries = vpet::train::param_entries(method, head, DecayOptions{0.1, 0.2, false});
+  const auto entries = vpet::train::param_entries(method, head, ParamGroupOptions{0.1, 0.2, false});
   ASSERT_EQ(entries.size(), 5u);
   EXPECT_EQ(decay_of(entries, "w"), 0.1);
   EXPECT_EQ(decay_of(entries, "b"), 0.0);
@@ -52,19 +52,42 @@ TEST(Optimizer, NoDecayOnVectorsAndPromptsByDefault) {
 TEST(Optimizer, WdPromptsPutsPromptsUnderDecay) {
   ThreeTensors method;
   torch::nn::Linear head(3, 2);
-  const auto entries = vpet::train::param_entries(method, head, DecayOptions{0.1, 0.0, true});
+  const auto entries = vpet::train::param_entries(method, head, ParamGroupOptions{0.1, 0.0, true});
   EXPECT_EQ(decay_of(entries, "prompts"), 0.1);
   EXPECT_EQ(decay_of(entries, "b"), 0.0);
   EXPECT_EQ(decay_of(entries, "head.weight"), 0.0);
 }
 
-// Runs three steps of ours and of torch's on copies of the same tensors.
+// LoRA+ (--lr-ratio-b): the LoRA B factors, and only they, get the ratio.
+class LoraFactors : public ThreeTensors {
+ public:
+  vpet::peft::NamedTensors trainable() const override {
+    return {{"blocks.0.lora_q.A", w}, {"blocks.0.lora_q.B", w.t()}};
+  }
+  bool is_lora_b(const std::string& name) const override { return name == "blocks.0.lora_q.B"; }
+};
+
+TEST(Optimizer, LoraPlusScalesTheRateOfBFactorsOnly) {
+  LoraFactors method;
+  torch::nn::Linear head(3, 2);
+  ParamGroupOptions options{0.1, 0.2, false};
+  options.lora_b_lr_ratio = 16.0;
+  const auto entries = vpet::train::param_entries(method, head, options);
+  ASSERT_EQ(entries.size(), 4u);
+  for (const ParamEntry& e : entries) {
+    EXPECT_EQ(e.lr_scale, e.name == "blocks.0.lora_q.B" ? 16.0 : 1.0) << e.name;
+  }
+}
+
+// Runs three steps of ours and of torch's on copies of the same tensors; a
+// learning-rate multiple `scale` of ours is torch's rate times it.
 template <typename TorchOptimizer, typename TorchOptions>
-void expect_same_updates(const OptimizerOptions& ours, TorchOptions theirs, double decay) {
+void expect_same_updates(const OptimizerOptions& ours, TorchOptions theirs, double decay,
+                         double scale = 1.0) {
   torch::manual_seed(3);
   torch::Tensor a = torch::randn({5, 4}).requires_grad_();
   torch::Tensor b = a.detach().clone().requires_grad_();
-  Optimizer mine({{"a", a, decay}}, ours);
+  Optimizer mine({{"a", a, decay, scale}}, ours);
   TorchOptimizer reference({b}, theirs);
   for (int step = 0; step < 3; ++step) {
     const torch::Tensor target = torch::randn({5, 4});
@@ -81,6 +104,13 @@ void expect_same_updates(const OptimizerOptions& ours, TorchOptions theirs, doub
 TEST(Optimizer, AdamWEqualsTorch) {
   expect_same_updates<torch::optim::AdamW>(
       {OptimizerKind::AdamW}, torch::optim::AdamWOptions(0.01).weight_decay(0.05), 0.05);
+}
+
+// A tensor's rate multiple (LoRA+) is a torch param group of that rate,
+// its decoupled decay scaled with it.
+TEST(Optimizer, AdamWWithARateMultipleEqualsTorchAtThatRate) {
+  expect_same_updates<torch::optim::AdamW>(
+      {OptimizerKind::AdamW}, torch::optim::AdamWOptions(0.04).weight_decay(0.05), 0.05, 4.0);
 }
 
 TEST(Optimizer, SgdWithMomentumEqualsTorch) {
