@@ -17,6 +17,66 @@ load helpers
   refute_output --partial "MISMATCH"
 }
 
+# rsLoRA's scale alpha / √r (peft's use_rslora), against the reference's
+# LoRA: at rank 8 it is √8 where the standard scale is 1, so a wrong scale
+# moves the loss of a start bundle whose B is not zero.
+@test "bench/reference.py computes peft-train's first-step loss for rsLoRA (--lora-scale rs)" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 2
+  local model=$FIXTURES/vit/a_timm.safetensors dir=$BATS_TEST_TMPDIR
+  local lora=(--method lora --rank 8 --lora-scale rs --lora-dropout 0 -b 6)
+  "$BIN/peft-train" -q -m "$model" -d "$dir/task" "${lora[@]}" --epochs 2 --lr 0.05 \
+    -o "$dir/start.vpet"
+  "$BIN/peft-train" -q -m "$model" -d "$dir/task" "${lora[@]}" --epochs 1 \
+    --rewind-from "$dir/start.vpet" --metrics "$dir/metrics.jsonl" -o "$dir/trained.vpet"
+  local reference=("$PY" "$BATS_TEST_DIRNAME/../../bench/reference.py" --model "$model"
+    --data "$dir/task" --method lora --init "$dir/start.vpet" --batch 6 --steps 1 --warmup 0
+    --no-dropout --threads 1)
+  run "${reference[@]}" --lora-scale rs
+  assert_success
+  local rs=$output
+  run "${reference[@]}"
+  assert_success
+  run "$PY" - "$dir/metrics.jsonl" "$rs" "$output" <<'PYTHON'
+import json, sys
+vpet = [l["loss"] for l in map(json.loads, open(sys.argv[1])) if l["type"] == "step"][0]
+rs, standard = (json.loads(a)["first_loss"] for a in sys.argv[2:4])
+assert abs(vpet - rs) <= 1e-5 * max(1, abs(rs)), (vpet, rs)
+assert abs(vpet - standard) > 1e-4, ("the scale does not show in the loss", vpet, standard)
+PYTHON
+  assert_success
+}
+
+# LoRA+: B learns at 16 times A's rate (its decay too, as a torch param
+# group's lr scales it). Three full-batch steps from a start whose B is not
+# zero: every loss is the reference's, and not the ratio-1 run's.
+@test "bench/reference.py computes peft-train's losses for LoRA+ (--lr-ratio-b 16)" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 2
+  local model=$FIXTURES/vit/a_timm.safetensors dir=$BATS_TEST_TMPDIR
+  local lora=(--method lora --rank 8 --lora-dropout 0 -b 6)
+  "$BIN/peft-train" -q -m "$model" -d "$dir/task" "${lora[@]}" --epochs 2 --lr 0.05 \
+    -o "$dir/start.vpet"
+  "$BIN/peft-train" -q -m "$model" -d "$dir/task" "${lora[@]}" --epochs 3 --lr 0.01 \
+    --lr-ratio-b 16 --rewind-from "$dir/start.vpet" --metrics "$dir/metrics.jsonl" \
+    -o "$dir/trained.vpet"
+  local reference=("$PY" "$BATS_TEST_DIRNAME/../../bench/reference.py" --model "$model"
+    --data "$dir/task" --method lora --init "$dir/start.vpet" --batch 6 --steps 3 --warmup 0
+    --lr 0.01 --no-dropout --threads 1)
+  run "${reference[@]}" --lr-ratio-b 16
+  assert_success
+  local plus=$output
+  run "${reference[@]}"
+  assert_success
+  run "$PY" - "$dir/metrics.jsonl" "$plus" "$output" <<'PYTHON'
+import json, sys
+vpet = [l["loss"] for l in map(json.loads, open(sys.argv[1])) if l["type"] == "step"]
+plus, plain = (json.loads(a)["losses"] for a in sys.argv[2:4])
+assert len(vpet) == len(plus) == 3, (vpet, plus)
+assert all(abs(a - b) <= 1e-5 * max(1, abs(b)) for a, b in zip(vpet, plus)), (vpet, plus)
+assert abs(vpet[2] - plain[2]) > 1e-4, ("the ratio does not show in the loss", vpet, plain)
+PYTHON
+  assert_success
+}
+
 @test "under bf16 autocast peft-train and torch.autocast agree to bf16 rounding (lora, lion)" {
   make_colour_task "$BATS_TEST_TMPDIR/task" 2
   run "$PY" "$BATS_TEST_DIRNAME/../../bench/bench.py" --parity-only --bin "$BIN" \
@@ -25,4 +85,66 @@ load helpers
   assert_success
   assert_line --partial "parity parity lion: "
   refute_output --partial "MISMATCH"
+}
+
+# Self-Prompt Tuning's released path (bench/self_prompt_reference.py, a
+# transcription of WangYZ1608/Self-Prompt-Tuning) against peft-train under
+# the self-prompt-supervised recipe: from the same prompts and head, the
+# losses of five full-batch steps agree, so the optimiser groups (prompt
+# weight decay, the head's own decay, biases without), the warmup from 0
+# and the cosine are the released code's, not only the forward pass.
+@test "bench/self_prompt_reference.py: the released code's losses are peft-train's, step for step" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4
+  local model=$FIXTURES/vit/a_timm.safetensors dir=$BATS_TEST_TMPDIR
+  "$BIN/vit-extract" -q -m "$model" -d "$dir/task" --feature tokens --layers all -o "$dir/tokens.vpet"
+  "$BIN/prompt-init-proto" -q --prompts 4 -o "$dir/prompts.vpet" "$dir/tokens.vpet"
+  local recipe=(--recipe self-prompt-supervised-vtab1k --img-size 32 --prompts 4 -b 12)
+  "$BIN/peft-train" -q -m "$model" -d "$dir/task" "${recipe[@]}" --init-prompts "$dir/prompts.vpet" \
+    --epochs 1 --warmup 0 --lr 0.01 -o "$dir/start.vpet"
+  "$BIN/peft-train" -q -m "$model" -d "$dir/task" "${recipe[@]}" --rewind-from "$dir/start.vpet" \
+    --epochs 5 --warmup 2 --metrics "$dir/metrics.jsonl" -o "$dir/trained.vpet"
+  run "$PY" "$BATS_TEST_DIRNAME/../../bench/self_prompt_reference.py" --model "$model" \
+    --data "$dir/task" --init "$dir/start.vpet" --epochs 5 --warmup 2 --batch 12
+  assert_success
+  echo "$output" >"$dir/reference.json"
+  run "$PY" - "$dir/metrics.jsonl" "$dir/reference.json" <<'PYTHON'
+import json, sys
+vpet = [l["loss"] for l in map(json.loads, open(sys.argv[1])) if l["type"] == "step"]
+ref = json.load(open(sys.argv[2]))["losses"]
+assert len(vpet) == len(ref) == 5, (vpet, ref)
+# The fourth step's loss moves by 8e-5 when the head's decay is 0, not 1.
+worst = max(abs(a - b) / abs(b) for a, b in zip(vpet, ref))
+assert worst < 2e-6, (vpet, ref, worst)
+print("worst relative difference", worst)
+PYTHON
+  assert_success
+}
+
+# The rows prompt-init-proto picks are rows the released rule can pick: a
+# token of the layer (random), or one of its windows pooled as train.py
+# pools them, including the whole-image window when P-1 divides N (P = 5
+# on the 16 patches here) and P = 3 (two windows of 8 and the whole image).
+@test "prompt-init-proto's random, mean and max prompts are candidates of the released rule" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4
+  local model=$FIXTURES/vit/a_timm.safetensors dir=$BATS_TEST_TMPDIR
+  "$BIN/vit-extract" -q -m "$model" -d "$dir/task" --feature tokens --layers all -o "$dir/tokens.vpet"
+  for method in random mean max; do
+    local files=()
+    for prompts in 3 5; do
+      for seed in 0 1; do
+        files+=("$dir/$method-$prompts-$seed.vpet")
+        "$BIN/prompt-init-proto" -q --method "$method" --prompts "$prompts" --seed "$seed" \
+          -o "${files[-1]}" "$dir/tokens.vpet"
+      done
+    done
+    run "$PY" "$BATS_TEST_DIRNAME/../../bench/self_prompt_reference.py" --model "$model" \
+      --data "$dir/task" --sample "$method" --check-prompts "${files[@]}"
+    assert_success
+    [ "$(grep -c '"worst_relative_distance"' <<<"$output")" -eq 4 ]
+  done
+  # Mean prompts are not max-pooled windows: the check can fail.
+  run "$PY" "$BATS_TEST_DIRNAME/../../bench/self_prompt_reference.py" --model "$model" \
+    --data "$dir/task" --sample max --check-prompts "$dir/mean-5-0.vpet"
+  assert_failure
+  assert_output --partial "from every row the released rule (max_pooling) can pick"
 }
