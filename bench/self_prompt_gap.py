@@ -14,8 +14,8 @@ the PyTorch transcription of the released code side by side (issue 21).
 3. Per task, recipe, initialisation and seed, VPT-deep trained by vpet
    (vit-extract --layers all | prompt-init-proto, peft-train, peft-eval) and
    by bench/self_prompt_reference.py (its own prototypes from the released
-   rule), test top-1 after the last epoch, and the mean training loss of the
-   first two epochs.
+   rule), test top-1 after the last epoch, the mean training loss of the
+   first two epochs, and the training curve (mean loss per epoch).
 
 Recipes: `adamw` is the one the issue measured (10 prompts, 10 epochs,
 AdamW lr 1e-3, batch 64, cosine to 0 per iteration, no warmup, weight decay
@@ -25,8 +25,9 @@ decay 1e-2, head 1.0, warmup from 0, cosine to 1e-8) with its 100 epochs
 and 10 warmup epochs scaled to 10 and 1. The reference drops the last
 partial batch as the released loader does; vpet keeps it.
 
-Prints a Markdown table (mean ± sample std over seeds) and writes every run
-as a JSON line to WORK/runs.jsonl.
+Prints two Markdown tables (top-1 as mean ± sample std over seeds; the
+curves) and writes every run as a JSON line to WORK/runs.jsonl. --from-runs
+FILE prints the tables of an earlier run's runs.jsonl without training.
 """
 import argparse
 import concurrent.futures
@@ -45,13 +46,15 @@ RECIPES = {
               "reference": ["--prompts", "10", "--epochs", "10", "--batch", "64", "--lr", "1e-3",
                             "--warmup", "0", "--min-lr", "0", "--wd", "0", "--wd-head", "1e-4",
                             "--no-drop-last"],
-              "prompts": 10, "epoch_steps": 8},
+              "prompts": 10, "batch": 64, "drop_last": False},
     "official": {"vpet": ["--recipe", "self-prompt-supervised-vtab1k", "--img-size", "32",
                           "--epochs", "10", "--warmup", "1"],
                  "reference": ["--epochs", "10", "--warmup", "1"],
-                 "prompts": 20, "epoch_steps": 16},
+                 "prompts": 20, "batch": 32, "drop_last": True},
 }
 VPET_INITS = ["uniform", "random", "mean", "max", "kmeans"]
+TRAIN_IMAGES = 500  # bench/fmnist_tasks.py's default
+CURVE_EPOCHS = (1, 2, 3, 5, 10)
 REFERENCE_INITS = ["uniform", "random", "mean", "max"]
 
 
@@ -108,12 +111,22 @@ def reference_run(args, tasks, model, task, recipe, init, seed):
     return result["test_top1"], result["losses"]
 
 
+def epoch_losses(impl, recipe, losses):
+    """The mean training loss of each epoch (the reference drops the last
+    partial batch under the official recipe, vpet never does)."""
+    batch = RECIPES[recipe]["batch"]
+    dropped = impl == "reference" and RECIPES[recipe]["drop_last"]
+    steps = TRAIN_IMAGES // batch if dropped else -(-TRAIN_IMAGES // batch)
+    return [statistics.mean(losses[e * steps:(e + 1) * steps]) for e in range(len(losses) // steps)]
+
+
 def one(args, tasks, model, impl, task, recipe, init, seed):
     body = vpet_run if impl == "vpet" else reference_run
     top1, losses = body(args, tasks, model, task, recipe, init, seed)
-    early = losses[:2 * RECIPES[recipe]["epoch_steps"]]
+    epochs = epoch_losses(impl, recipe, losses)
     return {"impl": impl, "task": task, "recipe": recipe, "init": init, "seed": seed,
-            "top1": top1, "early_loss": sum(early) / len(early), "losses": losses}
+            "top1": top1, "early_loss": statistics.mean(epochs[:2]), "epoch_losses": epochs,
+            "losses": losses}
 
 
 def spread(values):
@@ -129,11 +142,20 @@ def main():
     parser.add_argument("--tasks", default="natural,count,location")
     parser.add_argument("--recipes", default="adamw,official")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--from-runs", help="print the tables of this runs.jsonl; train nothing")
     args = parser.parse_args()
+    task_names = args.tasks.split(",")
+    if args.from_runs:
+        with open(args.from_runs) as f:
+            rows = [json.loads(line) for line in f]
+        for row in rows:
+            row["epoch_losses"] = epoch_losses(row["impl"], row["recipe"], row["losses"])
+            row["early_loss"] = statistics.mean(row["epoch_losses"][:2])
+        print_tables(rows, task_names, args.recipes.split(","))
+        return
     os.makedirs(args.work, exist_ok=True)
     os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = "1"
     tasks, model = prepare(args)
-    task_names = args.tasks.split(",")
     for task in task_names:
         tokens = os.path.join(args.work, f"tokens-{task}.vpet")
         if not os.path.exists(tokens):
@@ -153,11 +175,15 @@ def main():
             log.flush()
             print(f"{row['impl']} {row['task']} {row['recipe']} {row['init']} s{row['seed']}: "
                   f"{row['top1']:.2f}", file=sys.stderr, flush=True)
+    print_tables(rows, task_names, args.recipes.split(","))
+
+
+def print_tables(rows, task_names, recipes):
     print("| task | recipe | init | vpet top-1 | reference top-1 | vpet loss, epochs 1-2 "
           "| reference loss, epochs 1-2 |")
     print("|---|---|---|---|---|---|---|")
     for task in task_names:
-        for recipe in args.recipes.split(","):
+        for recipe in recipes:
             for init in VPET_INITS:
                 cells = []
                 for key in ("top1", "early_loss"):
@@ -166,6 +192,22 @@ def main():
                                                            r["init"]) == (impl, task, recipe, init)]
                         cells.append(spread(values) if key == "top1" and values else
                                      f"{statistics.mean(values):.3f}" if values else "-")
+                print(f"| {task} | {recipe} | {init} | " + " | ".join(cells) + " |")
+    epochs = ", ".join(str(e) for e in CURVE_EPOCHS)
+    print(f"\nMean training loss of epochs {epochs}, averaged over seeds:\n")
+    print("| task | recipe | init | vpet | reference |")
+    print("|---|---|---|---|---|")
+    for task in task_names:
+        for recipe in recipes:
+            for init in VPET_INITS:
+                cells = []
+                for impl in ("vpet", "reference"):
+                    curves = [r["epoch_losses"] for r in rows if (r["impl"], r["task"], r["recipe"],
+                                                                  r["init"]) == (impl, task, recipe,
+                                                                                 init)]
+                    cells.append(" ".join(f"{statistics.mean(c[e - 1] for c in curves):.3f}"
+                                          for e in CURVE_EPOCHS if e <= len(curves[0]))
+                                 if curves else "-")
                 print(f"| {task} | {recipe} | {init} | " + " | ".join(cells) + " |")
 
 
