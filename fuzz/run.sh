@@ -7,7 +7,10 @@
 # there is one; JOBS targets at a time. A crash, leak, timeout or sanitizer
 # report fails the run: the input is kept in $FUZZ_FAILURES (default
 # BIN/../failures/<target>/) and the log's end is shown. A table of
-# executions and coverage per target ends the output.
+# executions and coverage per target ends the output. FUZZ_SEED=N fixes
+# libFuzzer's seed: the mutations are then the same on every run (make
+# fuzz-smoke, so that CI does not turn red on a new random draw), and only
+# how far a run gets in SECONDS varies.
 set -euo pipefail
 bin=$(realpath "$1")
 seconds=$2
@@ -33,6 +36,7 @@ run_one() {
   [ "$t" = bundle ] && max_len=1400000
   local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len="$max_len"
     -artifact_prefix="$dir/artifacts/" -print_final_stats=1)
+  [ -n "${FUZZ_SEED:-}" ] && args+=(-seed="$FUZZ_SEED")
   local dict
   case $t in
     stream | tensor_codec | features | tokens | plan | prompts | bundle | checkpoint) dict=msgpack ;;
