@@ -71,9 +71,10 @@ def write(root, split, images, labels):
 
 def task(kind, pool, count, rng):
     images, labels = [], []
+    transfer = np.flatnonzero(pool[1] >= 5)  # classes 5-9
     for _ in range(count):
         if kind == "natural":
-            i = rng.choice(np.flatnonzero(pool[1] >= 5))
+            i = rng.choice(transfer)
             images.append(padded(pool[0][i]))
             labels.append(int(pool[1][i]) - 5)
         elif kind == "count":

@@ -178,37 +178,38 @@ def main():
     print_tables(rows, task_names, args.recipes.split(","))
 
 
+def groups(rows, task_names, recipes):
+    """(task, recipe, init, {impl: [runs]}) in table order."""
+    for task in task_names:
+        for recipe in recipes:
+            for init in VPET_INITS:
+                runs = {impl: [r for r in rows if (r["impl"], r["task"], r["recipe"], r["init"])
+                               == (impl, task, recipe, init)] for impl in ("vpet", "reference")}
+                yield task, recipe, init, runs
+
+
 def print_tables(rows, task_names, recipes):
     print("| task | recipe | init | vpet top-1 | reference top-1 | vpet loss, epochs 1-2 "
           "| reference loss, epochs 1-2 |")
     print("|---|---|---|---|---|---|---|")
-    for task in task_names:
-        for recipe in recipes:
-            for init in VPET_INITS:
-                cells = []
-                for key in ("top1", "early_loss"):
-                    for impl in ("vpet", "reference"):
-                        values = [r[key] for r in rows if (r["impl"], r["task"], r["recipe"],
-                                                           r["init"]) == (impl, task, recipe, init)]
-                        cells.append(spread(values) if key == "top1" and values else
-                                     f"{statistics.mean(values):.3f}" if values else "-")
-                print(f"| {task} | {recipe} | {init} | " + " | ".join(cells) + " |")
+    for task, recipe, init, runs in groups(rows, task_names, recipes):
+        cells = [spread([r["top1"] for r in runs[impl]]) if runs[impl] else "-"
+                 for impl in ("vpet", "reference")]
+        cells += [f"{statistics.mean(r['early_loss'] for r in runs[impl]):.3f}" if runs[impl]
+                  else "-" for impl in ("vpet", "reference")]
+        print(f"| {task} | {recipe} | {init} | " + " | ".join(cells) + " |")
     epochs = ", ".join(str(e) for e in CURVE_EPOCHS)
     print(f"\nMean training loss of epochs {epochs}, averaged over seeds:\n")
     print("| task | recipe | init | vpet | reference |")
     print("|---|---|---|---|---|")
-    for task in task_names:
-        for recipe in recipes:
-            for init in VPET_INITS:
-                cells = []
-                for impl in ("vpet", "reference"):
-                    curves = [r["epoch_losses"] for r in rows if (r["impl"], r["task"], r["recipe"],
-                                                                  r["init"]) == (impl, task, recipe,
-                                                                                 init)]
-                    cells.append(" ".join(f"{statistics.mean(c[e - 1] for c in curves):.3f}"
-                                          for e in CURVE_EPOCHS if e <= len(curves[0]))
-                                 if curves else "-")
-                print(f"| {task} | {recipe} | {init} | " + " | ".join(cells) + " |")
+    for task, recipe, init, runs in groups(rows, task_names, recipes):
+        cells = []
+        for impl in ("vpet", "reference"):
+            curves = [r["epoch_losses"] for r in runs[impl]]
+            cells.append(" ".join(f"{statistics.mean(c[e - 1] for c in curves):.3f}"
+                                  for e in CURVE_EPOCHS if e <= len(curves[0]))
+                         if curves else "-")
+        print(f"| {task} | {recipe} | {init} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -180,14 +180,15 @@ def read_prompts(path, vit):
 
 
 def check_prompts(args, vit, images):
+    reps = caught_reps(vit, images)  # the same tokens for every file
     for path in args.check_prompts:
-        check_prompts_file(args, vit, images, path)
+        check_prompts_file(args, vit, reps, path)
 
 
-def check_prompts_file(args, vit, images, path):
+def check_prompts_file(args, vit, reps, path):
     prompts = read_prompts(path, vit)
     worst = 0.0
-    for layer, rep in enumerate(caught_reps(vit, images)):
+    for layer, rep in enumerate(reps):
         rows = pooled_rows(rep, prompts.shape[1], args.sample)
         distance = torch.cdist(prompts[layer].double(), rows.double())
         nearest = distance.min(dim=1)

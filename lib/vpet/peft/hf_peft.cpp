@@ -23,10 +23,6 @@ constexpr const char* kConfigFile = "adapter_config.json";
 constexpr const char* kWeightsFile = "adapter_model.safetensors";
 constexpr std::array<Site, 6> kSites = {Site::Q, Site::K, Site::V, Site::O, Site::Fc1, Site::Fc2};
 
-bool has_prefix(const std::string& s, const std::string& prefix) {
-  return s.compare(0, prefix.size(), prefix) == 0;
-}
-
 bool is_qkv(Site site) {
   return site == Site::Q || site == Site::K || site == Site::V;
 }
@@ -292,7 +288,7 @@ Bundle from_peft(const PeftFolder& folder, const std::string& dir,
   std::map<std::string, torch::Tensor> lora_a, lora_b;
   Bundle bundle;
   for (const auto& [name, tensor] : folder.weights.tensors) {
-    if (!has_prefix(name, kPeftKeyPrefix)) {
+    if (!starts_with(name, kPeftKeyPrefix)) {
       throw weights_error("key '" + name + "' does not start with '" + kPeftKeyPrefix + "'");
     }
     const std::string key = name.substr(std::string(kPeftKeyPrefix).size());
