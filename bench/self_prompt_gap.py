@@ -129,6 +129,21 @@ def one(args, tasks, model, impl, task, recipe, init, seed):
             "losses": losses}
 
 
+def run_jobs(body, jobs, parallel, log_path, keys):
+    """body(job) for every job, `parallel` at a time; each row returned is
+    logged as a JSON line to log_path and announced on stderr by `keys`,
+    its seed and its top-1. Returns the rows in job order."""
+    rows = []
+    with concurrent.futures.ThreadPoolExecutor(parallel) as pool, open(log_path, "w") as log:
+        for row in pool.map(body, jobs):
+            rows.append(row)
+            log.write(json.dumps(row) + "\n")
+            log.flush()
+            label = " ".join(str(row[k]) for k in keys)
+            print(f"{label} s{row['seed']}: {row['top1']:.2f}", file=sys.stderr, flush=True)
+    return rows
+
+
 def spread(values):
     mean = statistics.mean(values)
     return f"{mean:.1f} ± {statistics.stdev(values):.1f}" if len(values) > 1 else f"{mean:.1f}"
@@ -166,15 +181,8 @@ def main():
             for task in task_names for recipe in args.recipes.split(",")
             for impl, inits in (("vpet", VPET_INITS), ("reference", REFERENCE_INITS))
             for init in inits for seed in args.seeds.split(",")]
-    rows = []
-    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool, \
-            open(os.path.join(args.work, "runs.jsonl"), "w") as log:
-        for row in pool.map(lambda job: one(args, tasks, model, *job), jobs):
-            rows.append(row)
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            print(f"{row['impl']} {row['task']} {row['recipe']} {row['init']} s{row['seed']}: "
-                  f"{row['top1']:.2f}", file=sys.stderr, flush=True)
+    rows = run_jobs(lambda job: one(args, tasks, model, *job), jobs, args.jobs,
+                    os.path.join(args.work, "runs.jsonl"), ("impl", "task", "recipe", "init"))
     print_tables(rows, task_names, args.recipes.split(","))
 
 

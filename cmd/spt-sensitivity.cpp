@@ -19,9 +19,11 @@
 #include "vpet/io/output_set.h"
 #include "vpet/io/safetensors.h"
 #include "vpet/model/checkpoint.h"
+#include "vpet/peft/bundle.h"
 #include "vpet/peft/spt_plan.h"
 #include "vpet/spt/allocation.h"
 #include "vpet/spt/sensitivity.h"
+#include "vpet/train/head.h"
 
 namespace {
 
@@ -58,6 +60,11 @@ void declare(cxxopts::Options& options) {
      "Mini-batches of the sensitivity pass (the first batches x batch images)",
      cxxopts::value<std::int64_t>()->default_value("16"),
      "N")
+    ("head",
+     "Score through this bundle's head (a peft-train adapter of this backbone and classes, e.g. a "
+     "linear probe's) instead of a fresh trunc-normal(0.02) head drawn with --seed, as SPT's",
+     cxxopts::value<std::string>(),
+     "BUNDLE")
     ("drop-path",
      "Backbone stochastic depth during the pass",
      cxxopts::value<double>()->default_value("0.1"),
@@ -164,6 +171,21 @@ void write_scores(vpet::io::AtomicOutput& output, const torch::Tensor& scores,
   vpet::io::write_safetensors(output, map);
 }
 
+// --head: a bundle's trained head, for this backbone and these classes.
+torch::nn::Linear head_of_bundle(const std::string& path, const vpet::model::Backbone& backbone,
+                                 const vpet::data::Dataset& dataset) {
+  const vpet::peft::Bundle bundle = vpet::peft::read_bundle(path);
+  vpet::peft::check_backbone(bundle, backbone, path);
+  if (bundle.classes != dataset.class_names()) {
+    throw vpet::Error(path + ": its head's classes differ from the data's");
+  }
+  torch::nn::Linear head(bundle.head_weight.size(1), bundle.head_weight.size(0));
+  torch::NoGradGuard no_grad;
+  head->weight.copy_(bundle.head_weight);
+  head->bias.copy_(bundle.head_bias);
+  return head;
+}
+
 int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args) {
   const std::string model_path = cli::required_string(result, "model", "-m/--model");
   const std::string data_spec = cli::required_string(result, "data", "-d/--data");
@@ -207,7 +229,12 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   // Stochastic depth draws from the default generator; the head from its own.
   torch::manual_seed(seed);
   torch::Generator generator = at::detail::createCPUGenerator(seed);
-  vpet::spt::Sensitivity sensitivity(backbone.vit, dataset.num_classes(), drop_path, generator);
+  const std::string head_source =
+      result.count("head") ? result["head"].as<std::string>() : "trunc-normal:0.02";
+  torch::nn::Linear head =
+      result.count("head") ? head_of_bundle(head_source, backbone, dataset)
+                           : vpet::train::make_head(config.width, dataset.num_classes(), generator);
+  vpet::spt::Sensitivity sensitivity(backbone.vit, head, drop_path);
   vpet::data::BatchLoader loader(dataset, preprocess, loader_options);
   cli::Progress progress("scoring", images);
   vpet::data::Batch batch;
@@ -236,12 +263,10 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   header["backbone"] = backbone.describe();
   header["dataset"] = dataset.describe();
   header["preprocess"] = vpet::image::to_json(preprocess);
-  header["sensitivity"] = {{"batches", sensitivity.batches()},
-                           {"batch", loader_options.batch},
-                           {"images", seen},
-                           {"drop_path", drop_path},
-                           {"seed", seed},
-                           {"candidates", scores.numel()}};
+  header["sensitivity"] = {
+      {"batches", sensitivity.batches()}, {"batch", loader_options.batch}, {"images", seen},
+      {"drop_path", drop_path},           {"head", head_source},           {"seed", seed},
+      {"candidates", scores.numel()}};
   header["allocation"] = {{"alpha", settings.alpha},
                           {"beta", settings.beta},
                           {"tau_step", allocation.tau_step},

@@ -23,7 +23,7 @@ _vpet_complete() {
     spt-sensitivity)
       options="-m --model --heads --checkpoint-grid --act --pool -d --data --labels --root --classes --per-class --limit --seed
         --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm --mean --std
-        --budget --structured --rank --alpha --beta --batches --drop-path --tau-step --scores
+        --budget --structured --rank --alpha --beta --batches --head --drop-path --tau-step --scores
         -o --output -t --threads --device -q --quiet -h --help --version"
       ;;
     prompt-init-proto)

@@ -107,16 +107,8 @@ PYTHON
     --data "$dir/task" --init "$dir/start.vpet" --epochs 5 --warmup 2 --batch 12
   assert_success
   echo "$output" >"$dir/reference.json"
-  run "$PY" - "$dir/metrics.jsonl" "$dir/reference.json" <<'PYTHON'
-import json, sys
-vpet = [l["loss"] for l in map(json.loads, open(sys.argv[1])) if l["type"] == "step"]
-ref = json.load(open(sys.argv[2]))["losses"]
-assert len(vpet) == len(ref) == 5, (vpet, ref)
-# The fourth step's loss moves by 8e-5 when the head's decay is 0, not 1.
-worst = max(abs(a - b) / abs(b) for a, b in zip(vpet, ref))
-assert worst < 2e-6, (vpet, ref, worst)
-print("worst relative difference", worst)
-PYTHON
+  # The fourth step's loss moves by 8e-5 when the head's decay is 0, not 1.
+  run same_losses "$dir/metrics.jsonl" "$dir/reference.json" 5 2e-6
   assert_success
 }
 
@@ -147,4 +139,83 @@ PYTHON
     --data "$dir/task" --sample max --check-prompts "$dir/mean-5-0.vpet"
   assert_failure
   assert_output --partial "from every row the released rule (max_pooling) can pick"
+}
+
+# SPT's released path (bench/spt_reference.py, a transcription of
+# ziplab/SPT in its own module structure: separate q/k/v Linears,
+# StructuredTuningModule, the sparse-grad Linear, set_weight_decay, timm's
+# per-epoch cosine stepped after each epoch) against peft-train under the
+# spt-*-vtab1k recipes, dropout and drop-path off: from the same trained
+# start (B and the deltas not zero), the losses of five full-batch epochs
+# agree for LoRA and Adapter plans, so the modules' placement, the deltas,
+# the weight-decay groups and the warmup from 1e-6 are SPT's.
+@test "bench/spt_reference.py: SPT's released code trains as peft-train --method spt-lora|spt-adapter" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4
+  local model=$FIXTURES/vit/a_timm.safetensors dir=$BATS_TEST_TMPDIR
+  for kind in lora adapter; do
+    "$BIN/spt-sensitivity" -q -m "$model" -d "$dir/task" --structured $kind --batches 3 -b 4 \
+      --budget 4k -o "$dir/plan-$kind.vpet"
+    local recipe=(--recipe spt-$kind-vtab1k --img-size 32 --plan "$dir/plan-$kind.vpet" -b 12
+      --module-dropout 0 --module-drop-path 0 --drop-path 0)
+    "$BIN/peft-train" -q -m "$model" -d "$dir/task" "${recipe[@]}" --epochs 1 --warmup 0 \
+      --lr 0.05 -o "$dir/start-$kind.vpet"
+    "$BIN/peft-train" -q -m "$model" -d "$dir/task" "${recipe[@]}" \
+      --rewind-from "$dir/start-$kind.vpet" --epochs 5 --warmup 2 \
+      --metrics "$dir/metrics-$kind.jsonl" -o "$dir/trained-$kind.vpet"
+    run "$PY" "$BATS_TEST_DIRNAME/../../bench/spt_reference.py" --model "$model" \
+      --data "$dir/task" --plan "$dir/plan-$kind.vpet" --init "$dir/start-$kind.vpet" \
+      --epochs 5 --warmup 2 --batch 12 --drop-path 0 --no-structured-drop-out \
+      --no-structured-drop-path --train-sparse-norms
+    assert_success
+    echo "$output" >"$dir/reference-$kind.json"
+    run same_losses "$dir/metrics-$kind.jsonl" "$dir/reference-$kind.json" 5 2e-6
+    assert_success
+  done
+}
+
+# SPT's sensitivity pass (engine.py get_sensitivity) against
+# spt-sensitivity --scores, through the same head (a linear probe's, given
+# to both with --head / --init) and drop-path 0: the same scores for every
+# candidate tensor. The keys' bias gets no gradient in exact arithmetic (a
+# shift of every key is one softmax ignores), so both hold rounding noise
+# there, compared against the scale of all scores.
+@test "bench/spt_reference.py: SPT's sensitivity pass gives spt-sensitivity's scores" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4
+  local model=$FIXTURES/vit/a_timm.safetensors dir=$BATS_TEST_TMPDIR
+  "$BIN/peft-train" -q -m "$model" -d "$dir/task" --method linear --epochs 2 --lr 0.1 -b 6 \
+    -o "$dir/probe.vpet"
+  "$BIN/spt-sensitivity" -q -m "$model" -d "$dir/task" --head "$dir/probe.vpet" --drop-path 0 \
+    --batches 3 -b 4 --budget 2k --scores "$dir/scores.safetensors" -o "$dir/plan.vpet"
+  run "$PY" "$BATS_TEST_DIRNAME/../../bench/spt_reference.py" --model "$model" \
+    --data "$dir/task" --sensitivity "$dir/reference.safetensors" --batches 3 --batch 4 \
+    --drop-path 0 --init "$dir/probe.vpet"
+  assert_success
+  run "$PY" - "$dir/scores.safetensors" "$dir/reference.safetensors" "$BATS_TEST_DIRNAME/../../bench" <<'PYTHON'
+import sys
+sys.path.insert(0, sys.argv[3])
+import numpy as np
+from full_to_safetensors import read_safetensors
+vpet, ref = read_safetensors(sys.argv[1])[0], read_safetensors(sys.argv[2])[0]
+assert vpet.keys() == ref.keys(), sorted(set(vpet) ^ set(ref))
+assert len(vpet) == 34, len(vpet)
+scale = max(float(np.abs(s).max()) for s in ref.values())
+worst = max(float(np.abs(vpet[k] - ref[k]).max()) / max(float(np.abs(ref[k]).max()), 1e-6 * scale)
+            for k in ref)
+assert worst < 1e-4, worst
+print("worst relative difference", worst)
+PYTHON
+  assert_success
+  # Through another head, other scores: the head is what both used.
+  "$BIN/spt-sensitivity" -q -m "$model" -d "$dir/task" --drop-path 0 --batches 3 -b 4 \
+    --budget 2k --scores "$dir/fresh.safetensors" -o "$dir/plan-fresh.vpet"
+  run "$PY" - "$dir/fresh.safetensors" "$dir/reference.safetensors" "$BATS_TEST_DIRNAME/../../bench" <<'PYTHON'
+import sys
+sys.path.insert(0, sys.argv[3])
+import numpy as np
+from full_to_safetensors import read_safetensors
+fresh, ref = read_safetensors(sys.argv[1])[0], read_safetensors(sys.argv[2])[0]
+key = "blocks.0.attn.v.weight"
+assert np.abs(fresh[key] - ref[key]).max() > 1e-2 * np.abs(ref[key]).max()
+PYTHON
+  assert_success
 }

@@ -91,3 +91,18 @@ run_bounded() {
     run bash -c 'ulimit -v 3000000; exec "$@"' _ "$@"
   fi
 }
+
+# The step losses of a peft-train --metrics file equal a reference's JSON
+# "losses" ($3 of them) to relative $4.
+same_losses() {
+  "$PY" - "$1" "$2" "$3" "$4" <<'PYTHON'
+import json, sys
+vpet = [l["loss"] for l in map(json.loads, open(sys.argv[1])) if l["type"] == "step"]
+ref = json.load(open(sys.argv[2]))["losses"]
+steps, tolerance = int(sys.argv[3]), float(sys.argv[4])
+assert len(vpet) == len(ref) == steps, (vpet, ref)
+worst = max(abs(a - b) / abs(b) for a, b in zip(vpet, ref))
+assert worst < tolerance, (vpet, ref, worst)
+print("worst relative difference", worst)
+PYTHON
+}

@@ -98,6 +98,35 @@ with open(sys.argv[1], "rb") as f:
   [ ! -e "$BATS_TEST_TMPDIR/out.vpet" ]
 }
 
+# --head: the pass's gradients come through that bundle's head (the header
+# says which), and a head of another backbone or other classes is refused.
+@test "spt-sensitivity --head scores through a bundle's head, of this backbone and classes only" {
+  local dir=$BATS_TEST_TMPDIR
+  "$BIN/peft-train" -q -m "$MODEL" -d "$TASK" --method linear --epochs 1 -o "$dir/probe.vpet"
+  sensitivity --budget 3k --head "$dir/probe.vpet" -o "$dir/probe-plan.vpet"
+  sensitivity --budget 3k -o "$dir/fresh-plan.vpet"
+  run "$PY" - "$dir/probe-plan.vpet" "$dir/fresh-plan.vpet" <<'PYTHON'
+import sys, msgpack, msgpack_numpy
+def header(path):
+    with open(path, "rb") as f:
+        return next(iter(msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False)))
+probe, fresh = header(sys.argv[1]), header(sys.argv[2])
+assert probe["sensitivity"]["head"] == sys.argv[1].replace("probe-plan", "probe"), probe["sensitivity"]
+assert fresh["sensitivity"]["head"] == "trunc-normal:0.02", fresh["sensitivity"]
+PYTHON
+  assert_success
+  "$BIN/peft-train" -q -m "$OTHER" -d "$TASK" --method linear --epochs 1 -o "$dir/other.vpet"
+  run sensitivity --budget 3k --head "$dir/other.vpet" -o "$dir/plan.vpet"
+  assert_failure 1
+  assert_output --partial "other.vpet"
+  "$BIN/peft-train" -q -m "$MODEL" -d "$TASK" --classes red,blue --method linear --epochs 1 \
+    -o "$dir/two.vpet"
+  run sensitivity --budget 3k --head "$dir/two.vpet" -o "$dir/plan.vpet"
+  assert_failure 1
+  assert_output --partial "two.vpet: its head's classes differ from the data's"
+  [ ! -e "$dir/plan.vpet" ]
+}
+
 @test "spt-sensitivity refuses bad options and input, leaving no output" {
   run sensitivity -o "$BATS_TEST_TMPDIR/plan.vpet"
   assert_failure 2

@@ -1,12 +1,15 @@
 #include "vpet/spt/sensitivity.h"
 
-#include "vpet/train/head.h"
+#include "vpet/error.h"
 
 namespace vpet::spt {
 
-Sensitivity::Sensitivity(model::VisionTransformer vit, std::int64_t classes, double drop_path,
-                         torch::Generator& generator)
-    : vit_(std::move(vit)), drop_path_(drop_path) {
+Sensitivity::Sensitivity(model::VisionTransformer vit, torch::nn::Linear head, double drop_path)
+    : vit_(std::move(vit)), head_(std::move(head)), drop_path_(drop_path) {
+  if (head_->weight.dim() != 2 || head_->weight.size(1) != vit_->config().width) {
+    throw Error("the sensitivity head reads " + std::to_string(head_->weight.size(-1)) +
+                " features, but the model's width is " + std::to_string(vit_->config().width));
+  }
   candidates_ = peft::spt::candidates(vit_->config());
   std::int64_t total = 0;
   for (const peft::spt::Candidate& candidate : candidates_) total += candidate.numel();
@@ -22,7 +25,6 @@ Sensitivity::Sensitivity(model::VisionTransformer vit, std::int64_t classes, dou
     }
   }
   const torch::Device device = vit_->pos_embed.device();
-  head_ = train::make_head(vit_->config().width, classes, generator);
   head_->to(device);
   for (auto& parameter : head_->parameters()) parameter.requires_grad_(false);
   scores_ = torch::zeros({total}, torch::TensorOptions().device(device));

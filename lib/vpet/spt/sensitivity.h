@@ -4,9 +4,10 @@
 //
 //   S[w] = Σ_b (∂L_b/∂w)²,   L_b the mean cross-entropy of batch b,
 //
-// through a fresh, untrained head (trunc-normal 0.02, bias 0) with the
-// backbone in training mode (stochastic depth on, as SPT's code runs it).
-// The square is of the batch gradient, not of per-sample gradients.
+// through a fixed head (SPT's: fresh and untrained, trunc-normal 0.02, bias
+// 0; spt-sensitivity --head reads another) with the backbone in training
+// mode (stochastic depth on, as SPT's code runs it). The square is of the
+// batch gradient, not of per-sample gradients.
 //
 // Memory: one gradient per backbone parameter, as a fine-tuning step has
 // (no optimiser state), plus the flat score vector; nothing per scalar.
@@ -25,10 +26,10 @@ namespace vpet::spt {
 class Sensitivity {
  public:
   // Makes the candidates' backbone tensors require gradients (until
-  // destruction) and draws the head from `generator`. `drop_path`: the
-  // backbone's stochastic-depth rate during the pass (SPT: 0.1).
-  Sensitivity(model::VisionTransformer vit, std::int64_t classes, double drop_path,
-              torch::Generator& generator);
+  // destruction); `head` (Linear(width, classes), not trained) is moved to
+  // the backbone's device. `drop_path`: the backbone's stochastic-depth rate
+  // during the pass (SPT: 0.1).
+  Sensitivity(model::VisionTransformer vit, torch::nn::Linear head, double drop_path);
   ~Sensitivity();
   Sensitivity(const Sensitivity&) = delete;
   Sensitivity& operator=(const Sensitivity&) = delete;

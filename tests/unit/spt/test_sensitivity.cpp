@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "../fixture_paths.h"
+#include "vpet/error.h"
 #include "vpet/model/checkpoint.h"
 #include "vpet/spt/sensitivity.h"
 #include "vpet/train/head.h"
@@ -38,7 +39,9 @@ class SptSensitivity : public ::testing::Test {
  protected:
   SptSensitivity() {
     torch::Generator generator = at::detail::createCPUGenerator(11);
-    Sensitivity sensitivity(backbone.vit, 3, /*drop_path=*/0.0, generator);
+    Sensitivity sensitivity(backbone.vit,
+                            train::make_head(backbone.vit->config().width, 3, generator),
+                            /*drop_path=*/0.0);
     for (std::size_t b = 0; b < batches.pixels.size(); ++b) {
       sensitivity.add_batch(batches.pixels[b], batches.labels[b]);
     }
@@ -51,6 +54,13 @@ class SptSensitivity : public ::testing::Test {
   torch::Tensor scores;
   std::vector<peft::spt::Candidate> candidates;
 };
+
+TEST(SptSensitivityHead, RefusesAHeadOfAnotherWidth) {
+  model::Backbone backbone = model::load_backbone(test::kTinyVit);
+  torch::Generator generator = at::detail::createCPUGenerator(1);
+  torch::nn::Linear head = train::make_head(backbone.vit->config().width + 1, 3, generator);
+  EXPECT_THROW(Sensitivity(backbone.vit, head, 0.0), Error);
+}
 
 TEST_F(SptSensitivity, EqualsFiniteDifferencesOfTheBatchLoss) {
   model::Backbone twin = model::load_backbone(test::kTinyVit);
