@@ -169,14 +169,14 @@ def jobs_of(args, task_names):
                             yield impl, task, recipe, method, budget, int(seed)
 
 
-def print_table(rows, task_names, recipes):
+def print_table(rows, task_names, recipes, budgets):
     impls = ("vpet", "reference", "reference-from-vpet")
     print("| task | recipe | budget | method | trainable | vpet top-1 | reference top-1 "
           "| reference from vpet's start |")
     print("|---|---|---|---|---|---|---|---|")
     for task in task_names:
         for recipe in recipes:
-            for budget in BUDGETS:
+            for budget in budgets:
                 for method in METHODS:
                     runs = {impl: [r for r in rows if (r["impl"], r["task"], r["recipe"],
                                                        r["method"], r["budget"]) ==
@@ -191,7 +191,7 @@ def print_table(rows, task_names, recipes):
                           f"{'/'.join(f'{c:,}' for c in counts)} | " + " | ".join(cells) + " |")
 
 
-def print_paired(rows, task_names, recipes):
+def print_paired(rows, task_names, recipes, budgets):
     """SPT minus the baseline of its module at the same budget, per seed: in
     vpet one seed draws the same head for every method, so the difference
     is free of the head's draw."""
@@ -207,7 +207,7 @@ def print_paired(rows, task_names, recipes):
     seeds = sorted({r["seed"] for r in rows})
     for task in task_names:
         for recipe in recipes:
-            for budget in BUDGETS:
+            for budget in budgets:
                 cells = []
                 for kind in ("lora", "adapter"):
                     pairs = [(top1(task, recipe, "spt-" + kind, budget, s),
@@ -242,8 +242,8 @@ def main():
         for path in args.from_runs:
             with open(path) as f:
                 rows += [json.loads(line) for line in f]
-        print_table(rows, task_names, args.recipes.split(","))
-        print_paired(rows, task_names, args.recipes.split(","))
+        print_table(rows, task_names, args.recipes.split(","), args.budgets.split(","))
+        print_paired(rows, task_names, args.recipes.split(","), args.budgets.split(","))
         return
     os.makedirs(args.work, exist_ok=True)
     if args.backbone_from:
@@ -259,8 +259,8 @@ def main():
     log = os.path.join(args.work, "runs-matched.jsonl" if args.matched else "runs.jsonl")
     rows = run_jobs(lambda job: one(args, tasks, model, *job), list(jobs_of(args, task_names)),
                     args.jobs, log, ("impl", "task", "recipe", "method", "budget"))
-    print_table(rows, task_names, args.recipes.split(","))
-    print_paired(rows, task_names, args.recipes.split(","))
+    print_table(rows, task_names, args.recipes.split(","), args.budgets.split(","))
+    print_paired(rows, task_names, args.recipes.split(","), args.budgets.split(","))
 
 
 if __name__ == "__main__":
