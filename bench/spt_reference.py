@@ -41,7 +41,12 @@ own module structure, not from vpet's code:
   requires gradients, the model in training mode (stochastic depth on), the
   first --batches batches in file order; the score of a weight is the sum
   over batches of its squared batch gradient; the head is SPT's fresh
-  trunc_normal_(std=0.02) (bias 0) drawn with --seed, or --init's.
+  trunc_normal_(std=0.02) (bias 0) drawn with --seed, or --init's;
+- the allocation (the same function's sweep, with --structured_vector on):
+  the top-tau entries, a vector tuned in full from numel/beta of them, a
+  matrix given a module from its cost/alpha (get_structured_param_num), the
+  rest sparse, the class token in the total, the closest total per budget
+  with ties to the later tau.
 
     bench/spt_reference.py --model VIT.safetensors --data TRAIN --plan PLAN
         [--budget COUNT] [--test TEST] [--init BUNDLE] [--epochs 100]
@@ -52,6 +57,8 @@ own module structure, not from vpet's code:
     bench/spt_reference.py --model VIT.safetensors --data TRAIN
         --sensitivity SCORES.safetensors [--batches 16] [--batch 32]
         [--drop-path 0.1] [--init BUNDLE] [--seed 0]
+    bench/spt_reference.py --model VIT.safetensors --data TRAIN --plan PLAN
+        --check-allocation SCORES.safetensors
 
 --data and --test are folders of class folders or 'path label' lists of
 images at the model's size (bench/reference.py's loader: ImageNet
@@ -65,6 +72,11 @@ Prints one JSON line: the loss of every step, the trainable count (without
 the head), test top-1 (%) after the last epoch with --test, and the
 settings. --sensitivity writes the score of every candidate tensor under
 spt-sensitivity's names (what its --scores writes) and prints the losses.
+--check-allocation applies SPT's rule to spt-sensitivity's --scores at every
+tau of the plan file's sweep (its header) and exits 1 unless every total
+and every plan (tau, modules, vectors, sparse entries) is the file's; ties
+among equal scores go to the lower flat index, as spt-sensitivity breaks
+them (topk's order is unspecified).
 """
 import argparse
 import json
@@ -463,6 +475,85 @@ def sensitivity(args):
                       "batches": len(losses), "losses": losses}), flush=True)
 
 
+def module_cost(kind, inp, out, rank):
+    """engine.py get_structured_param_num."""
+    if kind == "lora":
+        return inp * rank + rank * out
+    return out * rank + rank * out + rank + out
+
+
+def allocate(scores, shapes, tau, kind, rank, alpha, beta, class_token):
+    """engine.py get_sensitivity's loop body for one tau (structured_vector
+    on, structured_only off): {"params", "modules", "vectors", "sparse"}."""
+    names = list(shapes)
+    flat = torch.cat([scores[n].flatten() for n in names])
+    # topk's order among equal scores is unspecified; the lower flat index first.
+    order = torch.sort(flat, descending=True, stable=True).indices[:tau]
+    mask = torch.zeros_like(flat)
+    mask[order] = 1.0
+    plan = {"modules": [], "vectors": [], "sparse": {}}
+    structured = unstructured = 0
+    for name, part in zip(names, mask.split([int(np.prod(shapes[n])) for n in names])):
+        shape, selected = shapes[name], int(part.sum().item())
+        if any(k in name for k in ("norm", "bias")):
+            if len(shape) == 1 and selected >= shape[0] / beta:
+                structured += shape[0]
+                plan["vectors"].append(name)
+                continue
+        else:
+            cost = module_cost(kind, shape[1], shape[0], rank)
+            if selected >= cost / alpha:
+                structured += cost
+                plan["modules"].append(name)
+                continue
+        unstructured += selected
+        if selected:
+            plan["sparse"][name] = part.nonzero().flatten()
+    plan["params"] = unstructured + structured + class_token
+    return plan
+
+
+def check_allocation(args):
+    """--check-allocation: SPT's rule on spt-sensitivity's --scores, at
+    every tau of the plan file's sweep, against the file's plans."""
+    header, records = read_vpet(args.plan)
+    arrays, _ = read_safetensors(args.check_allocation)
+    # The candidates in the order of SPT's named_parameters (ties only).
+    model = VisionTransformerSPT(args.model, 2, args)
+    names = [n for n, _ in model.named_parameters() if not any(k in n for k in SKIPPED)]
+    scores = {n: torch.from_numpy(np.array(arrays[n], dtype=np.float64)) for n in names}
+    shapes = {n: tuple(arrays[n].shape) for n in names}
+    settings = header["allocation"]
+    kind, rank = header["structured"], records[0]["rank"]
+    class_token = model.cls_token.shape[-1]
+    sweep = []
+    for tau, total in settings["sweep"]:
+        plan = allocate(scores, shapes, tau, kind, rank, settings["alpha"], settings["beta"],
+                        class_token)
+        if plan["params"] != total:
+            sys.exit(f"{args.plan}: at tau {tau} SPT's rule gives {plan['params']} parameters, "
+                     f"the sweep says {total}")
+        sweep.append((tau, plan))
+    for record in records:
+        budget = record["budget"]
+        best = 0
+        for j, (_, plan) in enumerate(sweep):  # the closest total, ties to the later tau
+            if abs(plan["params"] - budget) <= abs(sweep[best][1]["params"] - budget):
+                best = j
+        tau, plan = sweep[best]
+        sparse = {k[len("sparse."):]: v.long() for k, v in tensors_of(record).items()}
+        same = (tau == record["selected"] and plan["params"] == record["params"]
+                and sorted(plan["modules"]) == sorted(record["modules"])
+                and sorted(plan["vectors"]) == sorted(record["vectors"])
+                and plan["sparse"].keys() == sparse.keys()
+                and all(torch.equal(plan["sparse"][k], sparse[k]) for k in sparse))
+        if not same:
+            sys.exit(f"{args.plan}: the plan for {budget} is not SPT's (tau {tau}, "
+                     f"{plan['params']} parameters, modules {plan['modules']})")
+    print(json.dumps({"impl": "spt-reference", "check_allocation": args.plan,
+                      "taus": len(sweep), "plans": len(records)}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="timm-layout ViT safetensors")
@@ -473,6 +564,8 @@ def main():
     parser.add_argument("--init",
                         help="vpet bundle to start from (its head; an spt bundle's tensors)")
     parser.add_argument("--sensitivity", metavar="SCORES", help="run the sensitivity pass instead")
+    parser.add_argument("--check-allocation", metavar="SCORES",
+                        help="check --plan's sweep and plans against SPT's rule on these scores")
     parser.add_argument("--batches", type=int, default=16, help="sensitivity batches (default 16)")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--batch", type=int, default=64)
@@ -496,7 +589,9 @@ def main():
     if not args.sensitivity and not args.plan:
         parser.error("give --plan (training) or --sensitivity (the scoring pass)")
     torch.set_num_threads(args.threads)
-    if args.sensitivity:
+    if args.check_allocation:
+        check_allocation(args)
+    elif args.sensitivity:
         sensitivity(args)
     else:
         train(args)

@@ -219,3 +219,29 @@ assert np.abs(fresh[key] - ref[key]).max() > 1e-2 * np.abs(ref[key]).max()
 PYTHON
   assert_success
 }
+
+# SPT's allocation rule (engine.py get_sensitivity's sweep: the top-tau
+# entries, the alpha and beta rules, the module costs, the class token in
+# the total, the closest total with ties to the later tau) on
+# spt-sensitivity's own scores: at every tau of the plan file's sweep the
+# same total, and for every budget the same modules, vectors and sparse
+# entries, for LoRA and Adapter costs. Scores through another head are
+# refused, so the check can fail.
+@test "bench/spt_reference.py: SPT's allocation rule makes spt-sensitivity's plans" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4
+  local model=$FIXTURES/vit/a_timm.safetensors dir=$BATS_TEST_TMPDIR
+  local check=("$PY" "$BATS_TEST_DIRNAME/../../bench/spt_reference.py" --model "$model"
+    --data "$dir/task")
+  for kind in lora adapter; do
+    "$BIN/spt-sensitivity" -q -m "$model" -d "$dir/task" --structured $kind --batches 3 -b 4 \
+      --budget 2k --budget 4k --budget 10k --scores "$dir/scores-$kind.safetensors" \
+      -o "$dir/plan-$kind.vpet"
+    run "${check[@]}" --plan "$dir/plan-$kind.vpet" --check-allocation "$dir/scores-$kind.safetensors"
+    assert_success
+    assert_output --partial '"plans": 3'
+  done
+  "$BIN/spt-sensitivity" -q -m "$model" -d "$dir/task" --seed 1 --batches 3 -b 4 --budget 4k \
+    --scores "$dir/scores-other.safetensors" -o "$dir/plan-other.vpet"
+  run "${check[@]}" --plan "$dir/plan-lora.vpet" --check-allocation "$dir/scores-other.safetensors"
+  assert_failure
+}
