@@ -782,6 +782,24 @@ def load_images(spec, size):
     return torch.stack(pixels), torch.tensor([label for _, label in items])
 
 
+@torch.no_grad()
+def top1(model, pixels, labels, batch=256):
+    """Top-1 (%) of an nn.Module classifier, in eval mode."""
+    model.eval()
+    correct = sum((model(pixels[i:i + batch]).argmax(1) == labels[i:i + batch]).sum().item()
+                  for i in range(0, len(pixels), batch))
+    return 100.0 * correct / len(pixels)
+
+
+def print_result(result, model, test, size):
+    """A training run's JSON line, with "test_top1" when `test` (a folder or
+    list of images at `size`) is given."""
+    if test:
+        test_pixels, test_labels = load_images(test, size)
+        result["test_top1"] = top1(model, test_pixels, test_labels)
+    print(json.dumps(result), flush=True)
+
+
 def load_init(path, method, head):
     """--init: the method's tensors and the head from a vpet adapter bundle."""
     header, records = read_vpet(path)

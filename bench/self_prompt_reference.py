@@ -57,12 +57,11 @@ import math
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from reference import Hooks, ViT, load_images, read_vpet, tensors_of  # noqa: E402
+from reference import Hooks, ViT, load_images, print_result, read_vpet, tensors_of  # noqa: E402
 
 SAMPLES = {"random": "random", "mean": "mean_pooling", "max": "max_pooling"}
 INITS = sorted(SAMPLES) + ["uniform"]
@@ -195,12 +194,13 @@ def check_prompts_file(args, vit, reps, path):
         off = nearest.values.max().item() / rows.norm(dim=1).max().item()
         worst = max(worst, off)
         if off > 1e-5:
-            sys.exit(f"{path}: layer {layer}: a prompt row is {off:.3g} (relative) from every row the "
-                     f"released rule ({SAMPLES[args.sample]}) can pick")
+            sys.exit(f"{path}: layer {layer}: a prompt row is {off:.3g} (relative) from every "
+                     f"row the released rule ({SAMPLES[args.sample]}) can pick")
         picked = nearest.indices.tolist()
         if len(set(picked)) != len(picked):
             sys.exit(f"{path}: layer {layer}: a candidate row is picked twice: {picked}")
-    print(json.dumps({"file": path, "check": args.sample, "rows": int(prompts.shape[0] * prompts.shape[1]),
+    checked = int(prompts.shape[0] * prompts.shape[1])
+    print(json.dumps({"file": path, "check": args.sample, "rows": checked,
                       "worst_relative_distance": worst}))
 
 
@@ -208,13 +208,6 @@ def batches(n, batch, drop_last, generator):
     order = torch.randperm(n, generator=generator)
     stop = n - n % batch if drop_last else n
     return [order[i:i + batch] for i in range(0, stop, batch)]
-
-
-@torch.no_grad()
-def top1(model, pixels, labels, batch):
-    correct = sum((model(pixels[i:i + batch]).argmax(1) == labels[i:i + batch]).sum().item()
-                  for i in range(0, len(pixels), batch))
-    return 100.0 * correct / len(pixels)
 
 
 def train(args, vit, pixels, labels):
@@ -254,10 +247,7 @@ def train(args, vit, pixels, labels):
               "prompt_norms": prompt_init.norm(dim=2).mean(dim=1).tolist(),
               "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed,
               "losses": losses}
-    if args.test:
-        test_pixels, test_labels = load_images(args.test, vit.img_size)
-        result["test_top1"] = top1(model, test_pixels, test_labels, 256)
-    print(json.dumps(result), flush=True)
+    print_result(result, model, args.test, vit.img_size)
 
 
 def main():

@@ -91,7 +91,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from full_to_safetensors import read_safetensors, write_safetensors  # noqa: E402
-from reference import load_images, read_vpet, tensors_of  # noqa: E402
+from reference import load_images, print_result, read_vpet, tensors_of  # noqa: E402
 
 OPERATIONS = {"q": 0, "k": 1, "v": 2, "proj": 3, "fc1": 4, "fc2": 5}  # engine.py vit_operation_dict
 SKIPPED = ("head", "cls_token", "patch_embed", "pos_embed")  # engine.py grad_skip_kwd_list
@@ -307,11 +307,10 @@ def read_plan(path, budget):
     return record, {k[len("sparse."):]: v.long() for k, v in tensors_of(record).items()}
 
 
-def build_model(args, classes):
+def build_model(args, classes, depth):
     """train_spt.py main: the plan's modules, vectors and sparse entries on
     the model, then freeze_stages."""
     plan, sparse = read_plan(args.plan, args.budget)
-    depth = checkpoint_shape(args.model)[1]
     tuned_matrices = [[0] * 6 for _ in range(depth)]
     for name in plan["modules"]:
         attr = name.split(".")
@@ -388,34 +387,30 @@ def param_groups(model, weight_decay):
     return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def cosine(args, t, total):
+    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * t / total))
+
+
 def timm_cosine(args, t):
     """timm's CosineLRScheduler at epoch t (t_in_epochs, one cycle of --epochs)."""
     if t < args.warmup:
         return args.warmup_lr + t * (args.lr - args.warmup_lr) / args.warmup
     if t >= args.epochs:
         return args.min_lr
-    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * t / args.epochs))
+    return cosine(args, t, args.epochs)
 
 
 def rate(args, epoch, step, steps):
     if args.schedule == "timm-cosine":
         return timm_cosine(args, max(epoch - 1, 0))  # step(epoch) after epoch `epoch`
-    t, total = epoch * steps + step, args.epochs * steps
-    return args.min_lr + 0.5 * (args.lr - args.min_lr) * (1 + math.cos(math.pi * t / total))
-
-
-@torch.no_grad()
-def top1(model, pixels, labels, batch):
-    model.eval()
-    correct = sum((model(pixels[i:i + batch]).argmax(1) == labels[i:i + batch]).sum().item()
-                  for i in range(0, len(pixels), batch))
-    return 100.0 * correct / len(pixels)
+    return cosine(args, epoch * steps + step, args.epochs * steps)
 
 
 def train(args):
-    pixels, labels = load_images(args.data, checkpoint_shape(args.model)[0])
+    size, depth = checkpoint_shape(args.model)
+    pixels, labels = load_images(args.data, size)
     classes = int(labels.max()) + 1
-    model, plan, dropped = build_model(args, classes)
+    model, plan, dropped = build_model(args, classes, depth)
     if args.init:
         load_init(args.init, model)
     optimizer = torch.optim.AdamW(param_groups(model, args.wd), lr=args.lr, eps=1e-8,
@@ -442,10 +437,7 @@ def train(args):
               "sparse_norm_entries_dropped": dropped, "epochs": args.epochs, "batch": args.batch,
               "lr": args.lr, "wd": args.wd, "schedule": args.schedule, "seed": args.seed,
               "losses": losses}
-    if args.test:
-        test_pixels, test_labels = load_images(args.test, model.img_size)
-        result["test_top1"] = top1(model, test_pixels, test_labels, 256)
-    print(json.dumps(result), flush=True)
+    print_result(result, model, args.test, model.img_size)
 
 
 def sensitivity(args):

@@ -6,8 +6,8 @@ namespace vpet::spt {
 
 Sensitivity::Sensitivity(model::VisionTransformer vit, torch::nn::Linear head, double drop_path)
     : vit_(std::move(vit)), head_(std::move(head)), drop_path_(drop_path) {
-  if (head_->weight.dim() != 2 || head_->weight.size(1) != vit_->config().width) {
-    throw Error("the sensitivity head reads " + std::to_string(head_->weight.size(-1)) +
+  if (head_->weight.size(1) != vit_->config().width) {
+    throw Error("the sensitivity head reads " + std::to_string(head_->weight.size(1)) +
                 " features, but the model's width is " + std::to_string(vit_->config().width));
   }
   candidates_ = peft::spt::candidates(vit_->config());
