@@ -30,7 +30,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Debian's, with python3-torch; a GPU machine's PyTorch install through VPET_PYTHON.
 PYTHON = os.environ.get("VPET_PYTHON", "/usr/bin/python3")
-METHODS = ["linear", "full", "vpt-deep", "lora", "adapter", "memory", "spt-lora", "lion", "pgn"]
+METHODS = ["linear", "full", "vpt-deep", "lora", "dora", "ssf", "adapter", "memory", "spt-lora",
+           "lion", "pgn"]
 # Shapes, and run lengths that keep a 2-core CPU run in minutes.
 SCALES = {
     "small": dict(width=96, depth=6, heads=3, patch=4, img=28, batch=64, warmup=3, steps=10,

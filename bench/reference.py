@@ -15,7 +15,7 @@ times it.
         [--no-dropout]
         [--recompute]
 
---method: linear, full, vpt-deep, lora, adapter, memory (masked memory
+--method: linear, full, vpt-deep, lora, dora, ssf, adapter, memory (masked memory
 tokens), spt-lora, lion, pgn. --data: a folder of class folders or a
 'path label' list file of images already at the model's input size (they are
 normalised with ImageNet's mean and std, as peft-train's default; a
@@ -97,6 +97,10 @@ class Hooks:
         return x
 
     def tokens(self, x):
+        return x
+
+    def patches(self, x):
+        """The patch embedding's output [B, N, D], before the class token."""
         return x
 
     def block_input(self, block, x):
@@ -187,7 +191,7 @@ class ViT(torch.nn.Module):
         """The pooled feature [B, D] the head sees."""
         x = F.conv2d(hooks.pixels(pixels), self.p("patch_embed.proj.weight"),
                      self.p("patch_embed.proj.bias"), stride=self.patch)
-        x = x.flatten(2).transpose(1, 2)
+        x = hooks.patches(x.flatten(2).transpose(1, 2))
         x = torch.cat([self.p("cls_token").expand(x.shape[0], -1, -1), x], 1)
         x = hooks.tokens(x + self.p("pos_embed"))
         for i in range(self.depth):
@@ -295,6 +299,95 @@ class LoRA(Method):
         # peft's LoraLayer.update_layer: lora_alpha / r, or / sqrt(r) with use_rslora.
         scaling = self.alpha / (math.sqrt(self.rank) if self.args.lora_scale == "rs" else self.rank)
         return out + scaling * F.linear(F.linear(x, a), b)
+
+
+class DoRA(LoRA):
+    """DoRA as Hugging Face peft's use_dora computes it (src/peft/tuners/lora/
+    dora.py, DoraLinearLayer; tuners/lora/variants.py, DoraLinearVariant):
+    LoRA's factors and a magnitude per output row, started at the frozen
+    weight's row norms (DoraLinearLayer.update_layer with B = 0)."""
+
+    LINEARS = {"o": "attn.proj", "fc1": "mlp.fc1", "fc2": "mlp.fc2"}
+
+    def __init__(self, vit, args):
+        super().__init__(vit, args)
+        self.magnitudes = {
+            (i, site): self.add(f"blocks.{i}.lora_{site}.magnitude",
+                                torch.linalg.norm(self.frozen(i, site, "weight"), dim=1).clone())
+            for i, site in self.factors}
+
+    def frozen(self, block, site, kind):
+        """The frozen weight or bias of a target (q, k, v: rows of the fused qkv)."""
+        if site in ("q", "k", "v"):
+            return self.vit.p(f"blocks.{block}.attn.qkv.{kind}").chunk(3, 0)["qkv".index(site)]
+        return self.vit.p(f"blocks.{block}.{self.LINEARS[site]}.{kind}")
+
+    def linear(self, block, site, inp, out):
+        factors = self.factors.get((block, site))
+        if factors is None:
+            return out
+        a, b = factors
+        weight = self.frozen(block, site, "weight")
+        scaling = self.alpha / (math.sqrt(self.rank) if self.args.lora_scale == "rs" else self.rank)
+        # DoraLinearLayer.forward: get_weight_norm(W, lora_weight.detach(), scaling), detached.
+        weight_norm = torch.linalg.norm(weight + scaling * (b @ a).detach(), dim=1).detach()
+        mag_norm_scale = (self.magnitudes[block, site] / weight_norm).view(1, -1)
+        # DoraLinearVariant.forward: without dropout the base result (less its
+        # bias) is reused; with it, the dropped-out input goes through W again.
+        if self.dropout == 0 or not self.training:
+            x, base_result = inp, out - self.frozen(block, site, "bias")
+        else:
+            x = F.dropout(inp, self.dropout, True)
+            base_result = F.linear(x, weight)
+        lora_result = F.linear(F.linear(x, a), b)
+        return out + (mag_norm_scale - 1) * base_result + mag_norm_scale * lora_result * scaling
+
+
+class Ssf(Method):
+    """SSF where dongzelian/SSF's models/vision_transformer.py (tuning_mode
+    'ssf') puts ssf_ada(x, scale, shift) = x * scale + shift: after
+    PatchEmbed's proj (before the class token and position embedding), each
+    Block's norm1 and norm2, Attention's qkv (all 3D channels; the hooks see
+    q, k and v, each its third) and proj, Mlp's fc1 and fc2, and the model's
+    final norm; init_ssf_scale_shift draws scale N(1, .02), shift N(0, .02)."""
+
+    def __init__(self, vit, args):
+        super().__init__(vit, args)
+        d, hidden = vit.width, vit.p("blocks.0.mlp.fc1.weight").shape[0]
+
+        def scale_shift(prefix, index, channels):
+            self.add(f"{prefix}ssf_scale_{index}", torch.empty(channels).normal_(1, 0.02))
+            self.add(f"{prefix}ssf_shift_{index}", torch.empty(channels).normal_(std=0.02))
+
+        scale_shift("patch_embed.", "1", d)
+        scale_shift("", "1", d)
+        for i in range(vit.depth):
+            for prefix, index, channels in ((".attn.", "1", 3 * d), (".attn.", "2", d),
+                                            (".mlp.", "1", hidden), (".mlp.", "2", d),
+                                            (".", "1", d), (".", "2", d)):
+                scale_shift(f"blocks.{i}{prefix}", index, channels)
+
+    def ssf_ada(self, x, prefix, index, part=None):
+        scale, shift = self.params[prefix + "ssf_scale_" + index], self.params[
+            prefix + "ssf_shift_" + index]
+        if part is not None:
+            scale, shift = scale.chunk(3)[part], shift.chunk(3)[part]
+        return x * scale + shift
+
+    def patches(self, x):
+        return self.ssf_ada(x, "patch_embed.", "1")
+
+    def linear(self, block, site, inp, out):
+        prefix = f"blocks.{block}."
+        if site in ("q", "k", "v"):
+            return self.ssf_ada(out, prefix + "attn.", "1", "qkv".index(site))
+        where = {"o": ("attn.", "2"), "fc1": ("mlp.", "1"), "fc2": ("mlp.", "2")}.get(site)
+        return out if where is None else self.ssf_ada(out, prefix + where[0], where[1])
+
+    def norm(self, block, site, inp, out):
+        if block < 0:
+            return self.ssf_ada(out, "", "1")
+        return self.ssf_ada(out, f"blocks.{block}.", "1" if site == "norm1" else "2")
 
 
 class Adapter(Method):
@@ -710,8 +803,9 @@ class Pgn(Method):
         return x[:, :-self.prompts]
 
 
-METHODS = {"linear": LinearProbe, "full": Full, "vpt-deep": VptDeep, "lora": LoRA,
-           "adapter": Adapter, "memory": Memory, "spt-lora": SptLoRA, "lion": Lion, "pgn": Pgn}
+METHODS = {"linear": LinearProbe, "full": Full, "vpt-deep": VptDeep, "lora": LoRA, "dora": DoRA,
+           "ssf": Ssf, "adapter": Adapter, "memory": Memory, "spt-lora": SptLoRA, "lion": Lion,
+           "pgn": Pgn}
 
 
 def make_method(vit, args):

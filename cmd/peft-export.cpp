@@ -1,5 +1,5 @@
 // peft-export: adapter bundles out of vpet and back. --merge folds a method
-// whose update is linear in the weights (LoRA, SPT-LoRA, BitFit, full, the
+// whose update is linear in the weights (LoRA, DoRA, SSF, SPT-LoRA, BitFit, full, the
 // linear probe's head) into the backbone and writes a plain checkpoint that
 // timm, torchvision or transformers loads by name; --peft writes a LoRA
 // bundle as a Hugging Face peft adapter folder; --from-peft reads one back.
@@ -42,7 +42,7 @@ void declare(cxxopts::Options& options) {
      cxxopts::value<std::string>()->default_value("timm"),
      "NAME")
     ("peft",
-     "Write the LoRA adapter as a Hugging Face peft adapter folder (adapter_config.json, "
+     "Write the LoRA or DoRA adapter as a Hugging Face peft adapter folder (adapter_config.json, "
      "adapter_model.safetensors) for the base -m (timm or Hugging Face ViT)",
      cxxopts::value<std::string>(),
      "DIR")
@@ -122,7 +122,8 @@ int to_peft(const std::string& dir, const std::string& model_path, const std::st
   vpet::io::write_safetensors(weights, folder.weights);
   outputs.commit();
   cli::info("wrote " + std::to_string(folder.config["target_modules"].size()) +
-            " LoRA modules for peft to " + dir);
+            (folder.config["use_dora"] == true ? " DoRA" : " LoRA") + " modules for peft to " +
+            dir);
   return 0;
 }
 

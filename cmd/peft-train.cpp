@@ -99,7 +99,7 @@ void declare(cxxopts::Options& options) {
      "WD")
     ("wd-head", "Weight decay of the head's weight (default: --wd)", cxxopts::value<double>(), "WD")
     ("wd-prompts", "Also decay tokens and prompts (with --wd)")
-    ("lr-ratio-b", "LoRA+: the LoRA B factors learn at R times the rate (lora, spt-lora; the paper "
+    ("lr-ratio-b", "LoRA+: the LoRA B factors learn at R times the rate (lora, dora, spt-lora; the paper "
                    "suggests 16)", cxxopts::value<double>()->default_value("1"), "R")
     ("optimizer", "adamw or sgd", cxxopts::value<std::string>()->default_value("adamw"), "NAME")
     ("momentum", "SGD momentum", cxxopts::value<double>()->default_value("0.9"), "M")

@@ -36,7 +36,7 @@ _vpet_complete() {
         --per-class --limit --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm
         --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip
         --mixup --cutmix --mixup-prob --method --recipe --print-settings --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
-        --lora-scale --lora-dropout --targets --bottleneck --adapter-style --adapter-scale --memory
+        --lora-scale --lora-dropout --targets --layers --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
         --lion-input --lion-output --lion-channels --lion-token-width --lion-width
         --lion-activation --lion-contraction --lion-lipschitz --lion-groupnorm --lion-solver
@@ -99,7 +99,7 @@ _vpet_complete() {
       if [[ "$program" == prompt-init-proto ]]; then
         COMPREPLY=($(compgen -W "random mean max kmeans" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora adapter memory spt-lora spt-adapter lion pgn" -- "$cur"))
+        COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora dora ssf adapter memory spt-lora spt-adapter lion pgn" -- "$cur"))
       fi
       return ;;
     --recipe)
@@ -126,7 +126,7 @@ _vpet_complete() {
     --lion-input) COMPREPLY=($(compgen -W "pixel token none" -- "$cur")); return ;;
     --lion-activation) COMPREPLY=($(compgen -W "tanh relu" -- "$cur")); return ;;
     --lion-contraction) COMPREPLY=($(compgen -W "spectral weight" -- "$cur")); return ;;
-    --lion-solver) COMPREPLY=($(compgen -W "anderson fixed" -- "$cur")); return ;;
+    --lion-solver) COMPREPLY=($(compgen -W "anderson broyden fixed" -- "$cur")); return ;;
     --lion-grad)
       COMPREPLY=($(compgen -W "ift phantom:1" -- "$cur"))
       __ltrim_colon_completions "$cur"

@@ -77,6 +77,39 @@ PYTHON
   assert_success
 }
 
+# reference_steps METHOD OPTIONS...: three full-batch steps of peft-train
+# from a trained start (every tensor moved), with weight decay (which the
+# methods' vectors do not take), against bench/reference.py's METHOD from the
+# same bundle: every loss the same to 1e-5.
+reference_steps() {
+  local method=$1
+  shift
+  make_colour_task "$BATS_TEST_TMPDIR/task" 2
+  local model=$FIXTURES/vit/a_timm.safetensors dir=$BATS_TEST_TMPDIR
+  local train=("$BIN/peft-train" -q -m "$model" -d "$dir/task" --method "$method" -b 6 "$@")
+  "${train[@]}" --epochs 2 --lr 0.05 -o "$dir/start.vpet"
+  "${train[@]}" --epochs 3 --lr 0.01 --wd 0.1 --rewind-from "$dir/start.vpet" \
+    --metrics "$dir/metrics.jsonl" -o "$dir/trained.vpet"
+  "$PY" "$BATS_TEST_DIRNAME/../../bench/reference.py" --model "$model" --data "$dir/task" \
+    --method "$method" --init "$dir/start.vpet" --batch 6 --steps 3 --warmup 0 --lr 0.01 \
+    --wd 0.1 --no-dropout --threads 1 >"$dir/reference.json"
+  run same_losses "$dir/metrics.jsonl" "$dir/reference.json" 3 1e-5
+  echo "$output"
+  assert_success
+}
+
+# DoRA, as bench/reference.py writes it from peft's DoraLinearLayer (the
+# weight norm detached; a reference that keeps it in the graph fails here).
+@test "bench/reference.py computes peft-train's losses for DoRA (peft's use_dora)" {
+  reference_steps dora --rank 8 --lora-dropout 0
+}
+
+# SSF, as bench/reference.py places it from dongzelian/SSF's
+# models/vision_transformer.py.
+@test "bench/reference.py computes peft-train's losses for SSF (the released code's placement)" {
+  reference_steps ssf
+}
+
 @test "under bf16 autocast peft-train and torch.autocast agree to bf16 rounding (lora, lion)" {
   make_colour_task "$BATS_TEST_TMPDIR/task" 2
   run "$PY" "$BATS_TEST_DIRNAME/../../bench/bench.py" --parity-only --bin "$BIN" \

@@ -33,11 +33,14 @@ print(json.dumps(out, sort_keys=True))
 PYTHON
 }
 
-@test "LION trains and logs every step's residuals and evaluations" {
-  run train --epochs 1 --metrics "$BATS_TEST_TMPDIR/m.jsonl" -o "$BATS_TEST_TMPDIR/lion.vpet"
-  assert_success
-  run "$PY" -c '
-import json, sys
+@test "LION trains with each solver and logs every step's residuals and evaluations" {
+  local solver
+  for solver in anderson broyden fixed; do
+    run train --epochs 1 --lion-solver "$solver" --metrics "$BATS_TEST_TMPDIR/m.jsonl" \
+      -o "$BATS_TEST_TMPDIR/lion.vpet"
+    assert_success
+    run "$PY" -c '
+import json, sys, msgpack
 steps = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["type"] == "step"]
 assert len(steps) == 2, steps
 for s in steps:
@@ -45,8 +48,11 @@ for s in steps:
         assert s[f"lion_{layer}_evaluations"] >= 1
         assert s[f"lion_{layer}_residual"] < 1e-3, s
         assert s[f"lion_{layer}_backward_evaluations"] >= 1
-print("ok")' "$BATS_TEST_TMPDIR/m.jsonl"
-  assert_output "ok"
+header = next(iter(msgpack.Unpacker(open(sys.argv[2], "rb"))))
+assert header["config"]["lion_solver"] == sys.argv[3], header["config"]
+print("ok")' "$BATS_TEST_TMPDIR/m.jsonl" "$BATS_TEST_TMPDIR/lion.vpet" "$solver"
+    assert_output "ok"
+  done
 }
 
 @test "a solve that cannot converge is reported, not hidden" {

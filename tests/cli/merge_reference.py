@@ -4,7 +4,7 @@
 usage: merge_reference.py BASE BUNDLE TORCHVISION TIMM HF_DIR LIST OUT
 
 BASE         the backbone the bundle was trained on (timm layout safetensors)
-BUNDLE       a vpet adapter bundle (lora, spt-lora, bitfit or full), read with
+BUNDLE       a vpet adapter bundle (lora, dora, ssf, spt-lora, bitfit or full), read with
              msgpack_numpy
 TORCHVISION  peft-export --merge --layout torchvision's file: loaded by name
              into torchvision's VisionTransformer (load_state_dict, strict)
@@ -27,6 +27,12 @@ the frozen weights:
   lora      y = W x + b + (alpha / rank) * B (A x) at each target
             (alpha / sqrt(rank) with lora_scale "rs")
             (Hu et al. 2021; HF peft's LoRA forward)
+  dora      y = W x + b + (g - 1) * W x + g * s * B (A x), g = m / ||W + s B A||
+            (row norms): HF peft's DoraLinearLayer.forward
+            (src/peft/tuners/lora/dora.py), s as for lora
+  ssf       y * scale + shift after the patch embedding, norm1, q/k/v (thirds
+            of the qkv vectors), proj, norm2, fc1, fc2 and the final norm
+            (dongzelian/SSF, models/vision_transformer.py)
   spt-lora  W + scatter(indices, delta) for sparse and full deltas of
             weights, biases and LayerNorms, the class token's delta added
             after the position embedding, y += B (A x) at each module
@@ -105,23 +111,45 @@ def split_qkv(w):
     return out
 
 
-def timm_forward(w, x, heads, depth, eps=1e-6, branches=None, cls_delta=None):
+def dora_update(x, weight, a, b, scale, magnitude):
+    """What peft's DoraLinearLayer.forward adds to the base layer's output
+    (src/peft/tuners/lora/dora.py, base_result given): the weight norm of
+    W + scale·B·A per output row, detached; mag_norm_scale = m / norm;
+    (mag_norm_scale - 1)·(W x) + mag_norm_scale·B(A x)·scale."""
+    weight_norm = torch.linalg.norm(weight + scale * (b @ a), dim=1).detach()
+    mag_norm_scale = (magnitude / weight_norm).view(1, -1)
+    return (mag_norm_scale - 1) * F.linear(x, weight) + mag_norm_scale * F.linear(
+        F.linear(x, a), b) * scale
+
+
+def timm_forward(w, x, heads, depth, eps=1e-6, branches=None, cls_delta=None, dora=None,
+                 ssf=None):
     """timm VisionTransformer.forward (class token, token pooling, pre-norm
     blocks, GELU MLP) on weights with q, k, v split; `branches` maps a linear
-    ("blocks.0.attn.q") to [(A, B, scale)] added beside it: y += scale·B(A x)."""
-    branches = branches or {}
-    ln = lambda t, n: F.layer_norm(t, t.shape[-1:], w[n + ".weight"], w[n + ".bias"], eps)
+    ("blocks.0.attn.q") to [(A, B, scale)] added beside it: y += scale·B(A x);
+    `dora` maps one to (A, B, scale, magnitude): y += dora_update(...);
+    `ssf` maps a linear, a norm or "patch_embed.proj" to (scale, shift)
+    applied to its output: y * scale + shift."""
+    branches, dora, ssf = branches or {}, dora or {}, ssf or {}
+
+    def scaled(t, name):
+        return t * ssf[name][0] + ssf[name][1] if name in ssf else t
+
+    def ln(t, n):
+        return scaled(F.layer_norm(t, t.shape[-1:], w[n + ".weight"], w[n + ".bias"], eps), n)
 
     def linear(t, name):
-        y = F.linear(t, w[name + ".weight"], w.get(name + ".bias"))
+        y = scaled(F.linear(t, w[name + ".weight"], w.get(name + ".bias")), name)
         for a, b, scale in branches.get(name, []):
             y = y + scale * F.linear(F.linear(t, a), b)
+        if name in dora:
+            y = y + dora_update(t, w[name + ".weight"], *dora[name])
         return y
 
     patch = w["patch_embed.proj.weight"].shape[-1]
     B = x.shape[0]
     x = F.conv2d(x, w["patch_embed.proj.weight"], w["patch_embed.proj.bias"], stride=patch)
-    x = x.flatten(2).transpose(1, 2)
+    x = scaled(x.flatten(2).transpose(1, 2), "patch_embed.proj")
     x = torch.cat([w["cls_token"].expand(B, -1, -1), x], 1) + w["pos_embed"]
     if cls_delta is not None:
         x = torch.cat([x[:, :1] + cls_delta, x[:, 1:]], 1)
@@ -148,13 +176,13 @@ def adapted_logits(base, header, tensors, pixels, heads, depth):
     for name in [n for n in w if n.startswith("head.")]:
         del w[name]
     w["head.weight"], w["head.bias"] = tensors["head.weight"], tensors["head.bias"]
-    branches, cls_delta = {}, None
+    branches, dora, ssf, cls_delta = {}, {}, {}, None
     if method in ("bitfit", "full"):
         for name, t in tensors.items():
             if name.startswith("backbone."):
                 w[name[len("backbone."):]] = t.reshape(w[name[len("backbone."):]].shape)
         w = split_qkv(w)
-    elif method == "lora":
+    elif method in ("lora", "dora"):
         w = split_qkv(w)
         # rsLoRA (lora_scale "rs"): alpha / sqrt(rank), peft's use_rslora.
         rank = config["rank"] ** 0.5 if config.get("lora_scale") == "rs" else config["rank"]
@@ -162,8 +190,26 @@ def adapted_logits(base, header, tensors, pixels, heads, depth):
         for name, a in tensors.items():
             if name.endswith(".A") and ".lora_" in name:
                 block, site = name[:-2].split(".lora_")
-                branches.setdefault(block + "." + SITES[site], []).append(
-                    (a, tensors[name[:-2] + ".B"], scale))
+                linear, b = block + "." + SITES[site], tensors[name[:-2] + ".B"]
+                if method == "dora":
+                    dora[linear] = (a, b, scale, tensors[name[:-2] + ".magnitude"])
+                else:
+                    branches.setdefault(linear, []).append((a, b, scale))
+    elif method == "ssf":
+        w = split_qkv(w)
+
+        def pair(prefix, index):
+            return tensors[prefix + "ssf_scale_" + index], tensors[prefix + "ssf_shift_" + index]
+
+        ssf["patch_embed.proj"], ssf["norm"] = pair("patch_embed.", "1"), pair("", "1")
+        for i in range(depth):
+            p = f"blocks.{i}."
+            scales, shifts = (t.chunk(3) for t in pair(p + "attn.", "1"))
+            for part, scale, shift in zip("qkv", scales, shifts):
+                ssf[p + "attn." + part] = scale, shift
+            ssf[p + "attn.proj"] = pair(p + "attn.", "2")
+            ssf[p + "mlp.fc1"], ssf[p + "mlp.fc2"] = pair(p + "mlp.", "1"), pair(p + "mlp.", "2")
+            ssf[p + "norm1"], ssf[p + "norm2"] = pair(p, "1"), pair(p, "2")
     elif method == "spt-lora":
         w = split_qkv(w)
         for name, delta in tensors.items():
@@ -183,7 +229,8 @@ def adapted_logits(base, header, tensors, pixels, heads, depth):
                 branches.setdefault(matrix, []).append((delta, tensors[matrix + ".lora.B"], 1.0))
     else:
         sys.exit(f"merge_reference.py: no reference for method {method}")
-    return timm_forward(w, pixels, heads, depth, branches=branches, cls_delta=cls_delta)
+    return timm_forward(w, pixels, heads, depth, branches=branches, cls_delta=cls_delta, dora=dora,
+                        ssf=ssf)
 
 
 # ------------------------------------------------------------ the merged files

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# peft-export --merge: LoRA (q,v and every target), SPT-LoRA and BitFit
+# peft-export --merge: LoRA (q,v and every target), DoRA, SSF, SPT-LoRA and BitFit
 # bundles, merged and written in the timm, torchvision and HF layouts, give
 # the adapted model's logits in torchvision's VisionTransformer and in
 # forwards written from timm's and transformers' code (merge_reference.py),
@@ -29,6 +29,9 @@ setup_file() {
   train lora-all --method lora --rank 2 --targets q,k,v,o,fc1,fc2
   train lora-rs --method lora --rank 4 --alpha 2 --lora-scale rs --targets q,k,fc1 --lora-dropout 0
   train bitfit --method bitfit
+  train dora-qv --method dora --rank 2 --alpha 4 --targets q,v --lora-dropout 0
+  train dora-late --method dora --rank 2 --targets q,k,fc1 --layers 1
+  train ssf --method ssf
   "$BIN/spt-sensitivity" -q -m "$MODEL" -d "$d/task" "${PRE[@]}" --batches 2 -b 6 --budget 3k \
     -o "$d/plan.vpet"
   train spt-lora --method spt-lora --plan "$d/plan.vpet"
@@ -131,6 +134,34 @@ peft_round_trip() {
   merge_parity "$BATS_FILE_TMPDIR/lora-all.vpet" "$BATS_TEST_TMPDIR"
 }
 
+# DoRA: the merged files against merge_reference.py's unmerged DoRA, and
+# --peft's use_dora folder through peft_reference.py's DoraLinearLayer forward
+# (on qkv with a part left out, and in one block of two).
+@test "DoRA: merge parity in every layout, and peft's use_dora forward of --peft's folder" {
+  local d=$BATS_FILE_TMPDIR out=$BATS_TEST_TMPDIR name
+  for name in dora-qv dora-late; do
+    merge_parity "$d/$name.vpet" "$out/$name"
+    run "$BIN/peft-export" -m "$MODEL" -a "$d/$name.vpet" --peft "$out/$name/peft"
+    assert_success
+    assert_output --partial "DoRA modules for peft"
+    run "$PY" -c 'import json, sys; c = json.load(open(sys.argv[1])); sys.exit(0 if c["use_dora"] else 1)' \
+      "$out/$name/peft/adapter_config.json"
+    assert_success
+    run "$PY" "$BATS_TEST_DIRNAME/peft_reference.py" "$MODEL" "$out/$name/peft" "$d/list.txt" \
+      "$out/$name/ref.safetensors"
+    echo "$output"
+    assert_success
+  done
+  # Only block 1 is adapted: qkv and fc1 of block 1, nothing of block 0.
+  run "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["target_modules"])' \
+    "$out/dora-late/peft/adapter_config.json"
+  assert_output "['blocks.1.attn.qkv', 'blocks.1.mlp.fc1']"
+}
+
+@test "merge parity: SSF (each scale and shift folded into the weights before it)" {
+  merge_parity "$BATS_FILE_TMPDIR/ssf.vpet" "$BATS_TEST_TMPDIR"
+}
+
 @test "merge parity: SPT-LoRA" {
   merge_parity "$BATS_FILE_TMPDIR/spt-lora.vpet" "$BATS_TEST_TMPDIR"
 }
@@ -171,7 +202,7 @@ assert abs(c["alpha_pattern"]["attn.qkv"] - 2 * math.sqrt(2)) < 1e-12, c' \
   cd "$BATS_TEST_TMPDIR"
   run "$BIN/peft-export" -m "$MODEL" -a "$BATS_FILE_TMPDIR/bitfit.vpet" --peft peft
   assert_failure 1
-  assert_output --partial "bitfit.vpet: --peft exports LoRA bundles; this one is bitfit"
+  assert_output --partial "bitfit.vpet: --peft exports LoRA and DoRA bundles; this one is bitfit"
   run "$BIN/peft-export" -q -m "$MODEL" -a "$BATS_FILE_TMPDIR/lora-all.vpet" --peft peft
   assert_success
   # edit KEY=PYTHON-VALUE: a copy of the folder with adapter_config.json changed.

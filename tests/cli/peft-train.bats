@@ -50,7 +50,7 @@ assert "(default: 0)" in entry and "0: all" in entry, entry' <<<"$output"
   run "$BIN/peft-train" -m "$MODEL" -d x --method nope -o a.vpet
   assert_failure 2
   assert_output --partial "unknown method 'nope'"
-  assert_output --partial "bitfit, full, linear"
+  assert_output --partial "bitfit, dora, full, linear"
   run "$BIN/peft-train" -m "$MODEL" -d x --method linear --optimizer lamb -o a.vpet
   assert_failure 2
   run "$BIN/peft-train" -m "$MODEL" -d x --method linear --warmup 20 --epochs 10 -o a.vpet
@@ -220,12 +220,48 @@ PYTHON
   assert_output ok
 }
 
+@test "--layers adapts only the blocks it lists, records them, and refuses what is no block" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 2
+  cd "$BATS_TEST_TMPDIR"
+  local run=("$BIN/peft-train" -q -m "$MODEL" -d task --epochs 1 -b 6 -t 1)
+  local method
+  for method in lora dora adapter vpt-deep; do
+    run "${run[@]}" --method "$method" --layers 1 -o "$method.vpet"
+    assert_success
+  done
+  run "$PY" - <<'PYTHON'
+import msgpack, msgpack_numpy
+for method in ("lora", "dora", "adapter", "vpt-deep"):
+    header, record = msgpack.Unpacker(open(method + ".vpet", "rb"),
+                                      object_hook=msgpack_numpy.decode, raw=False)
+    assert header["config"]["layers"] == [1], (method, header["config"])
+    if method == "vpt-deep":
+        assert record["prompts"].shape == (1, 10, 48), record["prompts"].shape
+    else:
+        blocks = {n.split(".")[1] for n in record if n.startswith("blocks.")}
+        assert blocks == {"1"}, (method, list(record))
+print("ok")
+PYTHON
+  echo "$output"
+  assert_success
+  run "${run[@]}" --method lora --layers 2 -o bad.vpet
+  assert_failure 2
+  assert_output --partial "--layers names block 2, but the model has 2 blocks (0..1)"
+  run "${run[@]}" --method lora --layers 1-0 -o bad.vpet
+  assert_failure 2
+  assert_output --partial "--layers must be 'all' or block numbers and ranges"
+  run "${run[@]}" --method vpt-shallow --layers 1 -o bad.vpet
+  assert_failure 2
+  assert_output --partial "--layers is for vpt-deep"
+  [ ! -e bad.vpet ]
+}
+
 @test "--lr-ratio-b (LoRA+) and --lora-scale (rsLoRA) are refused where they cannot apply" {
   make_colour_task "$BATS_TEST_TMPDIR/task" 2
   local run=("$BIN/peft-train" -q -m "$MODEL" -d "$BATS_TEST_TMPDIR/task" --epochs 1 -b 6)
   run "${run[@]}" --method vpt-deep --lr-ratio-b 16 -o "$BATS_TEST_TMPDIR/a.vpet"
   assert_failure 2
-  assert_output --partial "scales the rate of LoRA B factors (lora, spt-lora); vpt-deep has none"
+  assert_output --partial "scales the rate of LoRA B factors (lora, dora, spt-lora); vpt-deep has none"
   [ ! -e "$BATS_TEST_TMPDIR/a.vpet" ]
   run "${run[@]}" --method lora --lr-ratio-b 0 -o "$BATS_TEST_TMPDIR/a.vpet"
   assert_failure 2

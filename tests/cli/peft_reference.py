@@ -10,7 +10,9 @@ PEFT_DIR  adapter_config.json + adapter_model.safetensors, read as Hugging
           "base_model.model.<module>.lora_A.weight" / ".lora_B.weight" pair
           adapts the base model's module <module>, with peft's documented
           forward  y = W x + b + (lora_alpha / r) * B (A x)  (/ sqrt(r) with
-          use_rslora) where r and
+          use_rslora; with use_dora, DoraLinearLayer.forward, as
+          merge_reference.dora_update, with the module's
+          "lora_magnitude_vector.weight") where r and
           lora_alpha are rank_pattern's and alpha_pattern's for the first key
           KEY whose regex "(.*\\.)?(KEY)$" matches the module name, else the
           config's (peft.utils.other.get_pattern_key); the head is
@@ -51,7 +53,6 @@ def main():
     torch.set_num_threads(1)
     config = json.load(open(os.path.join(folder, "adapter_config.json")))
     assert config["peft_type"] == "LORA" and config["bias"] == "none", config
-    assert not config.get("use_dora"), config
     weights, _ = read_safetensors(os.path.join(folder, "adapter_model.safetensors"))
     base, metadata = read_safetensors(base_path)
     heads = int(metadata["num_heads"])
@@ -62,7 +63,7 @@ def main():
     w["head.weight"], w["head.bias"] = weights[PREFIX + "head.weight"], weights[PREFIX + "head.bias"]
     w = split_qkv(w)
     D = w["cls_token"].shape[-1]
-    branches = {}
+    branches, dora = {}, {}
     for key, a in weights.items():
         if not key.endswith(".lora_A.weight"):
             continue
@@ -74,16 +75,26 @@ def main():
         assert a.shape[0] == r, (module, a.shape, r)
         # peft's LoraLayer.update_layer: lora_alpha / sqrt(r) with use_rslora.
         scale = alpha / (math.sqrt(r) if config.get("use_rslora") else r)
+        # DoRA (use_dora): the module's "lora_magnitude_vector.weight", one
+        # per output row; row norms are per row, so a fused qkv splits too.
+        magnitude = weights.get(PREFIX + module + ".lora_magnitude_vector.weight")
+        assert (magnitude is not None) == bool(config.get("use_dora")), module
+        parts = [("", b, magnitude)]
         if module.endswith(".attn.qkv"):
-            for part, rows in zip("qkv", b.split(D, 0)):
-                branches.setdefault(module[:-3] + part, []).append((a, rows, scale))
-        else:
-            branches.setdefault(module, []).append((a, b, scale))
+            parts = [(part, rows, None if magnitude is None else magnitude.split(D, 0)[i])
+                     for i, (part, rows) in enumerate(zip("qkv", b.split(D, 0)))]
+        for part, rows, m in parts:
+            linear = module[:-3] + part if part else module
+            if m is None:
+                branches.setdefault(linear, []).append((a, rows, scale))
+            else:
+                dora[linear] = (a, rows, scale, m)
     with torch.no_grad():
-        logits = timm_forward(w, images(list_path), heads, depth, branches=branches)
+        logits = timm_forward(w, images(list_path), heads, depth, branches=branches, dora=dora)
     expected, _ = read_safetensors(expected_path)
     diff = (logits - expected["ref"]).abs().max().item()
-    print(f"peft: max |peft forward - vpet| = {diff:.3g} over {len(branches)} adapted linears")
+    print(f"peft: max |peft forward - vpet| = {diff:.3g} over {len(branches) + len(dora)} "
+          "adapted linears")
     sys.exit(0 if diff <= 1e-4 else 1)
 
 

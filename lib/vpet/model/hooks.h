@@ -3,7 +3,8 @@
 // and nothing else. The model knows no method; a method implements the
 // points it needs and leaves the others as the identity.
 //
-//   pixels ─► patch embed ─► + pos embed ─► [norm_pre] ─► tokens() ─► for
+//   pixels ─► patch embed ─► patches() ─► + prefix tokens, pos embed ─►
+//     [norm_pre] ─► tokens() ─► for
 //     each block i: block_input(i) ─► norm1 ─► q,k,v = linear(Q/K/V) ─►
 //     attention(i): extra keys/values, mask ─► attend ─► linear(O) ─►
 //     + residual ─► norm2 ─► linear(Fc1) ─► gelu ─► linear(Fc2) ─►
@@ -50,6 +51,9 @@ class ForwardHooks {
   // [B, C, H, W] normalised pixels before the patch embedding (LION's input
   // layer; PGN's generator reads them).
   virtual torch::Tensor pixels(const torch::Tensor& x) { return x; }
+  // [B, N, D] the patch embedding's output, before the prefix tokens and
+  // the position embedding (SSF scales and shifts it).
+  virtual torch::Tensor patches(const torch::Tensor& x) { return x; }
   // [B, T, D] after the position embedding (and norm_pre): the input of
   // block 0 (VPT-shallow inserts, PGN appends, memory adds task tokens).
   virtual torch::Tensor tokens(const torch::Tensor& x) { return x; }

@@ -164,23 +164,36 @@ BlockImpl::BlockImpl(const VitConfig& config) {
 }
 
 torch::Tensor BlockImpl::weight_of(Site site) const {
+  return parameter_of(site, false);
+}
+
+torch::Tensor BlockImpl::bias_of(Site site) const {
+  return parameter_of(site, true);
+}
+
+torch::Tensor BlockImpl::parameter_of(Site site, bool bias) const {
+  torch::nn::Linear linear{nullptr};
   switch (site) {
     case Site::Q:
-      return attn->weight_of(QkvPart::Q);
     case Site::K:
-      return attn->weight_of(QkvPart::K);
-    case Site::V:
-      return attn->weight_of(QkvPart::V);
+    case Site::V: {
+      // Site::Q, K, V are the fused qkv's row blocks in order.
+      const auto part = QkvPart(int(site) - int(Site::Q));
+      return bias ? attn->bias_of(part) : attn->weight_of(part);
+    }
     case Site::O:
-      return attn->proj->weight;
-    case Site::Fc1:
-      return mlp->fc1->weight;
-    case Site::Fc2:
-      return mlp->fc2->weight;
-    case Site::Mlp:
+      linear = attn->proj;
       break;
+    case Site::Fc1:
+      linear = mlp->fc1;
+      break;
+    case Site::Fc2:
+      linear = mlp->fc2;
+      break;
+    case Site::Mlp:
+      throw std::logic_error("the whole MLP is no one linear");
   }
-  throw std::logic_error("the whole MLP has no one weight");
+  return bias ? linear->bias : linear->weight;
 }
 
 namespace {
@@ -299,7 +312,11 @@ torch::Tensor VisionTransformerImpl::patch_tokens(const torch::Tensor& pixels) {
 }
 
 torch::Tensor VisionTransformerImpl::tokens(const torch::Tensor& pixels) {
-  const torch::Tensor patches = patch_tokens(pixels);
+  return tokens(pixels, no_hooks());
+}
+
+torch::Tensor VisionTransformerImpl::tokens(const torch::Tensor& pixels, ForwardHooks& hooks) {
+  const torch::Tensor patches = hooks.patches(patch_tokens(pixels));
   const std::int64_t batch = patches.size(0);
   std::vector<torch::Tensor> parts;
   if (cls_token.defined()) parts.push_back(cls_token.expand({batch, -1, -1}));
@@ -382,7 +399,7 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixels) {
 
 torch::Tensor VisionTransformerImpl::features(const torch::Tensor& pixels, ForwardHooks& hooks,
                                               const ForwardOptions& options) {
-  torch::Tensor x = hooks.tokens(add_pos_embed(tokens(hooks.pixels(pixels)), hooks));
+  torch::Tensor x = hooks.tokens(add_pos_embed(tokens(hooks.pixels(pixels), hooks), hooks));
   const std::int64_t depth = config_.depth;
   const OutputRows last_rows =
       class_token_only(hooks.reads_all_final_tokens()) ? OutputRows::First : OutputRows::All;

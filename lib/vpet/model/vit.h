@@ -104,11 +104,16 @@ class BlockImpl : public torch::nn::Module {
   // The weight [out, in] of linear `site` (q, k, v: views into the fused
   // qkv). Throws std::logic_error for Site::Mlp, which is no one linear.
   torch::Tensor weight_of(Site site) const;
+  // Its bias [out], undefined for a linear without one (qkv_bias off).
+  torch::Tensor bias_of(Site site) const;
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   Attention attn{nullptr};
   Mlp mlp{nullptr};
   LayerScale ls1{nullptr}, ls2{nullptr};  // null without layer scale
+
+ private:
+  torch::Tensor parameter_of(Site site, bool bias) const;
 };
 TORCH_MODULE(Block);
 
@@ -150,6 +155,8 @@ class VisionTransformerImpl : public torch::nn::Module {
   torch::Tensor patch_tokens(const torch::Tensor& pixels);
   // [cls, dist, reg..., patches] before any position embedding: [B, prefix + N, D].
   torch::Tensor tokens(const torch::Tensor& pixels);
+  // The same with the patch embedding's output passed through the hooks.
+  torch::Tensor tokens(const torch::Tensor& pixels, ForwardHooks& hooks);
   // + position embedding (timm _pos_embed: prefix tokens included unless
   // no_embed_class), then norm_pre: the input of block 0.
   torch::Tensor add_pos_embed(const torch::Tensor& tokens);

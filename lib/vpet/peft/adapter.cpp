@@ -16,7 +16,7 @@ constexpr double kHoulsbyInitStd = 1e-3;
 
 }  // namespace
 
-Adapter::Adapter(const nlohmann::json& config) {
+Adapter::Adapter(const nlohmann::json& config) : layers_(Settings(config)) {
   const Settings settings(config);
   bottleneck_ = settings.integer("bottleneck", 8, 1);
   const std::string style = settings.choice(
@@ -42,14 +42,17 @@ const MethodOptions& Adapter::options() {
        {"sequential", "parallel", "parallel-released", "houlsby"}},
       {"adapter-scale", "adapter_scale", MethodOption::Type::Number, "0.1", "Adapter: output scale",
        "S"},
+      LayerSet::option(),
   };
   return table;
 }
 
 nlohmann::json Adapter::config() const {
-  return {{"bottleneck", bottleneck_},
-          {"adapter_style", kStyleNames[std::size_t(style_)]},
-          {"adapter_scale", scale_}};
+  nlohmann::json config = {{"bottleneck", bottleneck_},
+                           {"adapter_style", kStyleNames[std::size_t(style_)]},
+                           {"adapter_scale", scale_}};
+  layers_.add_to(config);
+  return config;
 }
 
 Adapter::Layers Adapter::make_layers(std::int64_t width, torch::Generator& generator) const {
@@ -71,13 +74,15 @@ void Adapter::attach(model::VisionTransformer& vit, torch::Generator& generator)
     return Layers{trainable_like(layers.down_weight, like), trainable_like(layers.down_bias, like),
                   trainable_like(layers.up_weight, like), trainable_like(layers.up_bias, like)};
   };
-  mlp_adapters_.clear();
-  attn_adapters_.clear();
-  for (std::int64_t i = 0; i < vit->config().depth; ++i) {
+  const std::int64_t depth = vit->config().depth;
+  layers_.check(depth);
+  mlp_adapters_.assign(std::size_t(depth), {});
+  attn_adapters_.assign(style_ == Style::kHoulsby ? std::size_t(depth) : 0, {});
+  for (std::int64_t block : layers_.blocks(depth)) {
+    const auto i = std::size_t(block);
     // Houlsby's attention adapter first: the one nearer the block's input.
-    if (style_ == Style::kHoulsby)
-      attn_adapters_.push_back(trainable(make_layers(width, generator)));
-    mlp_adapters_.push_back(trainable(make_layers(width, generator)));
+    if (style_ == Style::kHoulsby) attn_adapters_[i] = trainable(make_layers(width, generator));
+    mlp_adapters_[i] = trainable(make_layers(width, generator));
   }
 }
 
@@ -90,6 +95,7 @@ NamedTensors Adapter::trainable() const {
     tensors.emplace_back(prefix + "up.bias", layers.up_bias);
   };
   for (std::size_t i = 0; i < mlp_adapters_.size(); ++i) {
+    if (!layers_.contains(std::int64_t(i))) continue;
     const std::string block = "blocks." + std::to_string(i) + ".";
     if (style_ == Style::kHoulsby) add(block + "attn_adapter.", attn_adapters_[i]);
     add(block + "adapter.", mlp_adapters_[i]);
@@ -104,6 +110,7 @@ torch::Tensor Adapter::Layers::apply(const torch::Tensor& h, bool gelu) const {
 
 torch::Tensor Adapter::linear(std::int64_t block, model::Site site, const torch::Tensor& input,
                               const torch::Tensor& output) {
+  if (!layers_.contains(block)) return output;
   const auto i = std::size_t(block);
   switch (style_) {
     case Style::kSequential:
@@ -124,7 +131,7 @@ torch::Tensor Adapter::linear(std::int64_t block, model::Site site, const torch:
 
 torch::Tensor Adapter::block_output(std::int64_t block, const torch::Tensor& residual,
                                     const torch::Tensor& output) {
-  if (style_ != Style::kParallelReleased) return output;
+  if (style_ != Style::kParallelReleased || !layers_.contains(block)) return output;
   return output + scale_ * mlp_adapters_[std::size_t(block)].apply(residual, false);
 }
 

@@ -23,15 +23,17 @@
 // 1e-3 (cut at ±2σ, TensorFlow's truncated_normal), biases zeros.
 //
 // Config keys: bottleneck (8), adapter_style (sequential), adapter_scale (0.1,
-// AdaptFormer's s; houlsby ignores it). Trainable:
-// "blocks.<i>.adapter.{down,up}.{weight,bias}" (2·D·b + b + D per block), and
-// for houlsby also "blocks.<i>.attn_adapter.{down,up}.{weight,bias}".
+// AdaptFormer's s; houlsby ignores it), layers (every block; layer_set.h).
+// Trainable: "blocks.<i>.adapter.{down,up}.{weight,bias}" (2·D·b + b + D per
+// adapted block), and for houlsby also
+// "blocks.<i>.attn_adapter.{down,up}.{weight,bias}".
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "vpet/peft/layer_set.h"
 #include "vpet/peft/method.h"
 #include "vpet/peft/method_option.h"
 
@@ -69,6 +71,8 @@ class Adapter final : public Method {
   std::int64_t bottleneck_;
   Style style_ = Style::kSequential;
   double scale_;
+  LayerSet layers_;
+  // Per block, empty outside layers_.
   std::vector<Layers> mlp_adapters_;   // every style
   std::vector<Layers> attn_adapters_;  // houlsby
 };

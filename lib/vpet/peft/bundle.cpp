@@ -126,6 +126,8 @@ std::unique_ptr<Method> rebuild_method(const Bundle& bundle, const std::string& 
     method->restore_structure(bundle.structure);
     method->attach(backbone.vit, generator);
     method->load(bundle.tensors);
+  } catch (const SettingError& e) {
+    throw Error(bundle_path + ": config key '" + e.key + "' " + e.problem);
   } catch (const Error& e) {
     throw Error(bundle_path + ": " + e.what());
   }

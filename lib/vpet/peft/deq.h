@@ -3,11 +3,12 @@
 // does not store the solver's iterations (LION, reference/lion-pgn-memory.md
 // §3.2; the practice of locuslab/deq and torchdeq).
 //
-// Forward solvers: plain fixed-point iteration, or Anderson acceleration
+// Forward solvers: plain fixed-point iteration, Anderson acceleration
 // (Walker & Ni: memory m, mixing β, a ridge λ relative to the largest
-// squared residual in memory), from z⁰ = 0, until the
-// relative residual ‖f(z) − z‖ / ‖f(z)‖ falls below the tolerance or the
-// evaluations run out.
+// squared residual in memory), or Broyden's method in the limited-memory
+// form of the DEQ/MDEQ code (locuslab/deq lib/solvers.py, their default),
+// from z⁰ = 0, until the relative residual ‖f(z) − z‖ / ‖f(z)‖ falls below
+// the tolerance or the evaluations run out.
 //
 // Gradients:
 //   ift         implicit differentiation: the output is f(z*) recomputed once
@@ -29,7 +30,7 @@
 
 namespace vpet::peft {
 
-enum class DeqSolver { FixedPoint, Anderson };
+enum class DeqSolver { FixedPoint, Anderson, Broyden };
 enum class DeqGradient { Ift, Phantom };
 
 struct DeqOptions {
@@ -46,7 +47,7 @@ struct DeqOptions {
   double backward_tol = 1e-6;
 };
 
-// "fixed" / "anderson"; "ift" / "phantom:K". Throw vpet::UsageError naming `option`.
+// "fixed" / "anderson" / "broyden"; "ift" / "phantom:K". Throw vpet::UsageError naming `option`.
 DeqSolver parse_deq_solver(const std::string& name, const std::string& option);
 std::string deq_solver_name(DeqSolver solver);
 void parse_deq_gradient(const std::string& text, const std::string& option, DeqOptions& options);

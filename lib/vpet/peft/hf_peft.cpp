@@ -121,14 +121,44 @@ bool targeted(const nlohmann::json& targets, const std::string& module) {
   return false;
 }
 
+// One vpet LoRA site of a peft module.
+struct Part {
+  std::int64_t block;
+  Site site;
+  torch::Tensor a, b;
+};
+
+// DoRA's magnitude vector of a peft module: its parts' magnitudes, and on
+// timm's fused qkv the row norms of W for a part vpet did not adapt (which
+// makes peft's m / ‖W + 0‖ exactly 1 there: those rows unchanged).
+torch::Tensor module_magnitude(const model::Backbone& backbone, Layout layout,
+                               const std::vector<Part>& parts,
+                               const std::map<std::string, torch::Tensor>& tensors) {
+  const auto magnitude_of = [&](const Part& part) {
+    return tensors.at("blocks." + std::to_string(part.block) + ".lora_" +
+                      model::site_name(part.site) + ".magnitude");
+  };
+  if (!is_qkv(parts[0].site) || layout != Layout::Timm) return magnitude_of(parts[0]);
+  const model::Block& block = backbone.vit->blocks.at(std::size_t(parts[0].block));
+  std::vector<torch::Tensor> rows;
+  for (Site site : {Site::Q, Site::K, Site::V}) {
+    const auto part =
+        std::find_if(parts.begin(), parts.end(), [&](const Part& p) { return p.site == site; });
+    rows.push_back(part != parts.end() ? magnitude_of(*part)
+                                       : stored(block->weight_of(site).norm(2, {1})));
+  }
+  return torch::cat(rows).contiguous();
+}
+
 }  // namespace
 
 PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
                    const model::Backbone& backbone) {
-  if (bundle.method != "lora") {
-    throw Error(bundle_path + ": --peft exports LoRA bundles; this one is " + bundle.method +
-                " (--merge folds it into the backbone where it is linear)");
+  if (bundle.method != "lora" && bundle.method != "dora") {
+    throw Error(bundle_path + ": --peft exports LoRA and DoRA bundles; this one is " +
+                bundle.method + " (--merge folds it into the backbone where it is linear)");
   }
+  const bool dora = bundle.method == "dora";
   const Layout layout = peft_layout(backbone, bundle_path);
   const model::VitConfig& c = backbone.vit->config();
   const std::int64_t rank = bundle.config.at("rank").get<std::int64_t>();
@@ -139,10 +169,6 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
   for (const auto& [name, tensor] : bundle.tensors) tensors[name] = stored(tensor);
 
   // Per module, in model order: its parts (site, A, B).
-  struct Part {
-    Site site;
-    torch::Tensor a, b;
-  };
   std::vector<std::pair<std::string, std::vector<Part>>> modules;
   std::map<std::string, std::size_t> index;
   for (std::int64_t block = 0; block < c.depth; ++block) {
@@ -155,7 +181,7 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
         modules.push_back({place.module, {}});
       }
       modules[index[place.module]].second.push_back(
-          {site, a->second, tensors.at(lora_name(block, site, "B"))});
+          {block, site, a->second, tensors.at(lora_name(block, site, "B"))});
     }
   }
   PeftFolder folder;
@@ -179,6 +205,10 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
     }
     folder.weights.add(kPeftKeyPrefix + module + ".lora_A.weight", a.contiguous());
     folder.weights.add(kPeftKeyPrefix + module + ".lora_B.weight", b.contiguous());
+    if (dora) {
+      folder.weights.add(kPeftKeyPrefix + module + ".lora_magnitude_vector.weight",
+                         module_magnitude(backbone, layout, parts, tensors));
+    }
   }
   const std::string head = head_module(layout);
   folder.weights.add(kPeftKeyPrefix + head + ".weight", stored(bundle.head_weight));
@@ -209,7 +239,7 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
                    {"bias", "none"},
                    {"fan_in_fan_out", false},
                    {"use_rslora", rslora},
-                   {"use_dora", false},
+                   {"use_dora", dora},
                    {"init_lora_weights", true},
                    {"inference_mode", true},
                    {"layers_to_transform", nullptr},
@@ -249,7 +279,9 @@ Bundle from_peft(const PeftFolder& folder, const std::string& dir,
     throw config_error("peft_type is " + shown(type) + "; vpet imports LoRA adapters only");
   }
   if (cfg.value("use_dora", nlohmann::json(false)) != false) {
-    throw config_error("DoRA (use_dora) has no vpet equivalent");
+    throw config_error(
+        "DoRA (use_dora): --from-peft reads LoRA adapters only (vpet's dora bundles export to "
+        "peft with --peft)");
   }
   if (cfg.value("fan_in_fan_out", nlohmann::json(false)) != false) {
     throw config_error("fan_in_fan_out (GPT-2's Conv1D) does not apply to a ViT");

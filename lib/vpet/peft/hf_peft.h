@@ -1,4 +1,4 @@
-// Hugging Face peft LoRA adapter folders, as peft's save_pretrained writes
+// Hugging Face peft LoRA (and DoRA) adapter folders, as peft's save_pretrained writes
 // them (huggingface/peft: LoraConfig, utils/save_and_load.py): both ways
 // between them and vpet's LoRA bundles (peft-export --peft, --from-peft).
 //
@@ -22,8 +22,10 @@
 // (rank r, scale alpha/r each) is one peft LoRA of rank t·r: A stacks the
 // parts' A, B is block-diagonal (part p's B in its rows and its columns),
 // and lora_alpha is t·alpha (alpha_pattern), so that peft's scale
-// t·alpha / (t·r) is vpet's. vpet's classes and preprocessing ride in
-// adapter_model.safetensors' __metadata__ (vpet_classes, vpet_preprocess),
+// t·alpha / (t·r) is vpet's. A DoRA bundle exports with use_dora and each
+// module's "lora_magnitude_vector.weight" [out] (peft's DoraLinearLayer; on
+// the fused qkv, a part vpet did not adapt gets W's row norms: unchanged). vpet's classes and
+// preprocessing ride in adapter_model.safetensors' __metadata__ (vpet_classes, vpet_preprocess),
 // which peft does not read.
 #pragma once
 
@@ -41,7 +43,7 @@ struct PeftFolder {
   io::TensorMap weights;  // adapter_model.safetensors
 };
 
-// The peft folder of a LoRA bundle for `backbone` (timm or Hugging Face ViT
+// The peft folder of a LoRA or DoRA bundle for `backbone` (timm or Hugging Face ViT
 // layout). Throws vpet::Error naming the bundle for another method, and for
 // a base whose layout peft could not target.
 PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,

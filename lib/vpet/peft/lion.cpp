@@ -42,8 +42,9 @@ Lion::Lion(const nlohmann::json& config) {
   spectral_ = settings.choice("lion_contraction", "spectral", {"spectral", "weight"}) == "spectral";
   lipschitz_ = settings.positive("lion_lipschitz", 0.9);
   groupnorm_ = settings.boolean("lion_groupnorm", false);
-  deq_.solver = parse_deq_solver(settings.choice("lion_solver", "anderson", {"anderson", "fixed"}),
-                                 "--lion-solver");
+  deq_.solver =
+      parse_deq_solver(settings.choice("lion_solver", "anderson", {"anderson", "broyden", "fixed"}),
+                       "--lion-solver");
   deq_.tol = settings.number("lion_tol", 1e-3, 0.0, inf);
   deq_.max_iter = settings.integer("lion_max_iter", 30, 1);
   parse_deq_gradient(settings.text("lion_grad", "ift"), "--lion-grad", deq_);
@@ -93,9 +94,10 @@ const MethodOptions& Lion::options() {
        "lion_solver",
        MethodOption::Type::Text,
        "anderson",
-       "LION: forward solver, anderson or fixed",
+       "LION: forward and backward solver: anderson, broyden (the DEQ/MDEQ code's limited-memory "
+       "form) or fixed",
        "NAME",
-       {"anderson", "fixed"}},
+       {"anderson", "broyden", "fixed"}},
       {"lion-tol", "lion_tol", MethodOption::Type::Number, "0.001",
        "LION: relative residual that ends a forward solve", "TOL"},
       {"lion-max-iter", "lion_max_iter", MethodOption::Type::Integer, "30",

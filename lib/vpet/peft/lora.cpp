@@ -25,7 +25,7 @@ std::vector<std::string> site_names() {
 
 }  // namespace
 
-LoRA::LoRA(const nlohmann::json& config) {
+LoRA::LoRA(const nlohmann::json& config) : layers_(Settings(config)) {
   const Settings settings(config);
   rank_ = settings.integer("rank", 8, 1);
   alpha_ = settings.number("alpha", double(rank_), 0.0, std::numeric_limits<double>::infinity());
@@ -54,6 +54,7 @@ const MethodOptions& LoRA::options() {
        "LoRA: dropout on the LoRA input", "F"},
       {"targets", "targets", MethodOption::Type::List, "q,v",
        "LoRA: linears to adapt, from q,k,v,o,fc1,fc2", "LIST"},
+      LayerSet::option(),
   };
   return table;
 }
@@ -63,11 +64,13 @@ nlohmann::json LoRA::config() const {
   for (Site site : kTargetable) {
     if (targeted_[std::size_t(site)]) targets.push_back(model::site_name(site));
   }
-  return {{"rank", rank_},
-          {"alpha", alpha_},
-          {"lora_scale", rank_stabilised_ ? "rs" : "standard"},
-          {"lora_dropout", dropout_},
-          {"targets", targets}};
+  nlohmann::json config = {{"rank", rank_},
+                           {"alpha", alpha_},
+                           {"lora_scale", rank_stabilised_ ? "rs" : "standard"},
+                           {"lora_dropout", dropout_},
+                           {"targets", targets}};
+  layers_.add_to(config);
+  return config;
 }
 
 double LoRA::scale() const {
@@ -76,8 +79,10 @@ double LoRA::scale() const {
 
 void LoRA::attach(model::VisionTransformer& vit, torch::Generator& generator) {
   const std::int64_t width = vit->config().width, hidden = vit->config().mlp_hidden;
+  layers_.check(vit->config().depth);
   blocks_.assign(std::size_t(vit->config().depth), {});
-  for (auto& factors : blocks_) {
+  for (std::int64_t block : layers_.blocks(vit->config().depth)) {
+    auto& factors = blocks_[std::size_t(block)];
     for (Site site : kTargetable) {
       if (!targeted_[std::size_t(site)]) continue;
       const std::int64_t in = site == Site::Fc2 ? hidden : width;
@@ -89,17 +94,29 @@ void LoRA::attach(model::VisionTransformer& vit, torch::Generator& generator) {
   }
 }
 
-NamedTensors LoRA::trainable() const {
-  NamedTensors tensors;
+const LoRA::Factors* LoRA::factors(std::int64_t block, Site site) const {
+  if (site == Site::Mlp) return nullptr;
+  const Factors& found = blocks_[std::size_t(block)][std::size_t(site)];
+  return found.a.defined() ? &found : nullptr;
+}
+
+std::vector<std::pair<std::int64_t, Site>> LoRA::adapted() const {
+  std::vector<std::pair<std::int64_t, Site>> pairs;
   for (std::size_t i = 0; i < blocks_.size(); ++i) {
     for (Site site : kTargetable) {
-      const Factors& factors = blocks_[i][std::size_t(site)];
-      if (!factors.a.defined()) continue;
-      const std::string prefix =
-          "blocks." + std::to_string(i) + ".lora_" + model::site_name(site) + ".";
-      tensors.emplace_back(prefix + "A", factors.a);
-      tensors.emplace_back(prefix + "B", factors.b);
+      if (factors(std::int64_t(i), site)) pairs.emplace_back(std::int64_t(i), site);
     }
+  }
+  return pairs;
+}
+
+NamedTensors LoRA::trainable() const {
+  NamedTensors tensors;
+  for (const auto& [block, site] : adapted()) {
+    const std::string prefix =
+        "blocks." + std::to_string(block) + ".lora_" + model::site_name(site) + ".";
+    tensors.emplace_back(prefix + "A", factors(block, site)->a);
+    tensors.emplace_back(prefix + "B", factors(block, site)->b);
   }
   return tensors;
 }
@@ -110,21 +127,19 @@ bool LoRA::is_lora_b(const std::string& name) const {
 
 torch::Tensor LoRA::linear(std::int64_t block, Site site, const torch::Tensor& input,
                            const torch::Tensor& output) {
-  if (site == Site::Mlp) return output;
-  const Factors& factors = blocks_[std::size_t(block)][std::size_t(site)];
-  if (!factors.a.defined()) return output;
+  const Factors* lora = factors(block, site);
+  if (!lora) return output;
   const torch::Tensor x = torch::dropout(input, dropout_, training());
-  return output + scale() * torch::linear(torch::linear(x, factors.a), factors.b);
+  return output + scale() * torch::linear(torch::linear(x, lora->a), lora->b);
 }
 
 void LoRA::merge_into(model::VisionTransformer& vit) const {
   torch::NoGradGuard no_grad;
-  for (std::size_t i = 0; i < blocks_.size(); ++i) {
-    for (Site site : kTargetable) {
-      const Factors& factors = blocks_[i][std::size_t(site)];
-      if (!factors.a.defined()) continue;
-      vit->blocks.at(i)->weight_of(site).add_(torch::matmul(factors.b, factors.a), scale());
-    }
+  for (const auto& [block, site] : adapted()) {
+    const Factors* lora = factors(block, site);
+    vit->blocks.at(std::size_t(block))
+        ->weight_of(site)
+        .add_(torch::matmul(lora->b, lora->a), scale());
   }
 }
 

@@ -14,21 +14,23 @@
 // Config keys: rank (8), alpha (= rank, i.e. no scaling, as SPT's LoRA),
 // lora_scale ("standard" or "rs"; a bundle without it is standard),
 // lora_dropout (0.1, SPT §1.3; HF peft draws one sample per adapted linear,
-// and so does this), targets (["q", "v"], from q, k, v, o, fc1, fc2).
+// and so does this), targets (["q", "v"], from q, k, v, o, fc1, fc2),
+// layers (every block; layer_set.h).
 // Trainable: "blocks.<i>.lora_<site>.A" and ".B"; r·(in + out) per target
-// per block.
+// per adapted block.
 #pragma once
 
 #include <array>
 #include <cstdint>
 #include <vector>
 
+#include "vpet/peft/layer_set.h"
 #include "vpet/peft/method.h"
 #include "vpet/peft/method_option.h"
 
 namespace vpet::peft {
 
-class LoRA final : public Method {
+class LoRA : public Method {
  public:
   explicit LoRA(const nlohmann::json& config);
   // The options peft-train offers for it (method_option.h).
@@ -47,18 +49,27 @@ class LoRA final : public Method {
   // s: alpha / rank, or alpha / √rank with lora_scale "rs".
   double scale() const;
 
- private:
-  // The linears LoRA can target: Site::Q .. Site::Fc2, indexed by the enum.
-  static constexpr std::size_t kSites = 6;
+ protected:
   struct Factors {
     torch::Tensor a, b;  // undefined where the site is not targeted
   };
+  // The factors at `site` of `block`, or nullptr where LoRA is not (Site::Mlp,
+  // an untargeted linear, a block outside --layers).
+  const Factors* factors(std::int64_t block, model::Site site) const;
+  // The adapted (block, site) pairs in model order.
+  std::vector<std::pair<std::int64_t, model::Site>> adapted() const;
+  double dropout() const { return dropout_; }
+
+ private:
+  // The linears LoRA can target: Site::Q .. Site::Fc2, indexed by the enum.
+  static constexpr std::size_t kSites = 6;
 
   std::int64_t rank_;
   double alpha_;
   bool rank_stabilised_;
   double dropout_;
   std::array<bool, kSites> targeted_{};
+  LayerSet layers_;
   std::vector<std::array<Factors, kSites>> blocks_;
 };
 

@@ -97,9 +97,9 @@ class Method : public model::ForwardHooks {
 
   // Folds what the method learnt into `vit`'s own weights, so that the plain
   // ViT, with no hooks, computes what the ViT with this method computes at
-  // inference (peft-export --merge): possible where the update is linear in
-  // the weights (LoRA, SPT-LoRA, BitFit, full; the linear probe has nothing
-  // to fold). Afterwards the method must not be applied to `vit` again.
+  // inference (peft-export --merge): possible where each adapted map is still
+  // one linear map (LoRA, DoRA, SSF, SPT-LoRA, BitFit, full; the linear probe
+  // has nothing to fold). Afterwards the method must not be applied to `vit` again.
   // Throws vpet::Error saying why for a method that cannot be folded.
   virtual void merge_into(model::VisionTransformer& vit) const;
 

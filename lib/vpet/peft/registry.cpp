@@ -8,6 +8,7 @@
 // One include and one table line per method.
 #include "vpet/peft/adapter.h"
 #include "vpet/peft/bitfit.h"
+#include "vpet/peft/dora.h"
 #include "vpet/peft/full.h"
 #include "vpet/peft/linear.h"
 #include "vpet/peft/lion.h"
@@ -15,6 +16,7 @@
 #include "vpet/peft/memory.h"
 #include "vpet/peft/pgn.h"
 #include "vpet/peft/spt.h"
+#include "vpet/peft/ssf.h"
 #include "vpet/peft/vpt.h"
 
 namespace vpet::peft {
@@ -34,6 +36,8 @@ const std::map<std::string, Entry>& entries() {
       {"adapter",
        {[](const nlohmann::json& c) { return std::make_unique<Adapter>(c); }, Adapter::options()}},
       {"bitfit", {[](const nlohmann::json& c) { return std::make_unique<BitFit>(c); }, kNoOptions}},
+      {"dora",
+       {[](const nlohmann::json& c) { return std::make_unique<DoRA>(c); }, LoRA::options()}},
       {"full",
        {[](const nlohmann::json& c) { return std::make_unique<FullFineTuning>(c); }, kNoOptions}},
       {"linear",
@@ -51,6 +55,7 @@ const std::map<std::string, Entry>& entries() {
       {"spt-lora",
        {[](const nlohmann::json& c) { return std::make_unique<Spt>(spt::Structure::LoRA, c); },
         Spt::options()}},
+      {"ssf", {[](const nlohmann::json& c) { return std::make_unique<Ssf>(c); }, kNoOptions}},
       {"vpt-deep",
        {[](const nlohmann::json& c) { return std::make_unique<Vpt>(Vpt::Depth::Deep, c); },
         Vpt::options()}},

@@ -134,4 +134,46 @@ std::vector<std::string> Settings::choices(const std::string& key,
   return picked;
 }
 
+std::vector<std::int64_t> Settings::block_numbers(const std::string& key) const {
+  if (!has(key)) return {};
+  const auto& value = config_.at(key);
+  const std::string expected = "must be 'all' or block numbers and ranges such as 6-11 or 0,2,4-6";
+  std::vector<std::int64_t> blocks;
+  const auto add = [&](std::int64_t first, std::int64_t last) {
+    if (first < 0 || last < first || last >= kMaxInteger) bad(key, expected);
+    for (std::int64_t block = first; block <= last; ++block) blocks.push_back(block);
+  };
+  if (value.is_array()) {
+    for (const auto& item : value) {
+      if (!item.is_number_integer()) bad(key, expected);
+      add(item.get<std::int64_t>(), item.get<std::int64_t>());
+    }
+  } else if (value.is_string()) {
+    const std::string text = value.get<std::string>();
+    if (text == "all") return {};
+    std::istringstream list(text);
+    for (std::string item; std::getline(list, item, ',');) {
+      const std::size_t dash = item.find('-', 1);
+      const std::string first = item.substr(0, dash);
+      const std::string last = dash == std::string::npos ? first : item.substr(dash + 1);
+      const auto digits = [](const std::string& s) {
+        return !s.empty() && s.size() <= 6 &&
+               std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+      };
+      if (!digits(first) || !digits(last)) bad(key, expected + ", got '" + text + "'");
+      add(std::stoll(first), std::stoll(last));
+    }
+    if (text.empty() || text.back() == ',') bad(key, expected + ", got '" + text + "'");
+  } else {
+    bad(key, expected);
+  }
+  if (blocks.empty()) bad(key, expected);
+  std::sort(blocks.begin(), blocks.end());
+  if (std::adjacent_find(blocks.begin(), blocks.end()) != blocks.end()) {
+    bad(key, "names block " + std::to_string(*std::adjacent_find(blocks.begin(), blocks.end())) +
+                 " twice");
+  }
+  return blocks;
+}
+
 }  // namespace vpet::peft

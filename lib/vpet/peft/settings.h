@@ -52,6 +52,10 @@ class Settings {
   // comma-separated string ("q,v").
   std::vector<std::string> choices(const std::string& key, const std::vector<std::string>& fallback,
                                    const std::vector<std::string>& choices) const;
+  // Block numbers, sorted and distinct, as a JSON array of integers or text
+  // of numbers and ranges ("6-11", "0,2,4-6"); empty for a missing key or
+  // "all" (every block).
+  std::vector<std::int64_t> block_numbers(const std::string& key) const;
 
  private:
   // The number at `key`, which must satisfy in_range ("must be RANGE").

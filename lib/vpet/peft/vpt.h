@@ -17,18 +17,26 @@
 // with fan_in = 3·patch², fan_out = D), or as given by an `init_prompts`
 // file (Self-Prompt Tuning, same spec §2).
 //
+// With layers (vpt-deep only; layer_set.h) the prompts are inserted before
+// the first of those blocks and replaced before each later one; the blocks
+// in between pass the previous block's prompt outputs on (VPT's
+// NUM_DEEP_LAYERS is layers 0..k−1).
+//
 // Config keys: prompts (P; 10, or the init file's), prompt_dropout (0),
-// prompts_in_pool (false),
+// prompts_in_pool (false), layers (every block),
 // init_prompts (a vpet file of kind "prompts": one record whose tensor
 // "prompts" is [L, P, D] for deep or [1, P, D] for shallow; read when the
 // method is built; check_backbone() refuses one made for another backbone).
+// With layers, the file holds the adapted blocks' prompts or every block's.
 // init_prompts only initialises: it is not part of config(), and a method
-// rebuilt from a bundle does not need the file. Trainable: "prompts", [1, P, D] shallow or [L, P,
-// D] deep.
+// rebuilt from a bundle does not need the file. Trainable: "prompts", [1, P,
+// D] shallow or [L, P, D] deep (L the adapted blocks).
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "vpet/peft/layer_set.h"
 #include "vpet/peft/method.h"
 #include "vpet/peft/method_option.h"
 
@@ -62,6 +70,9 @@ class Vpt final : public Method {
   bool deep() const { return depth_ == Depth::Deep; }
   // Layer `layer`'s prompts, dropped out when training, for a batch of `batch`.
   torch::Tensor inserted(std::int64_t layer, std::int64_t batch) const;
+  // x with layer `layer`'s prompts after the prefix, in place of the old
+  // ones where `replace`.
+  torch::Tensor with_prompts(std::int64_t layer, const torch::Tensor& x, bool replace) const;
 
   Depth depth_;
   std::int64_t count_;  // P
@@ -72,6 +83,8 @@ class Vpt final : public Method {
   std::string init_made_for_;  // the backbone fingerprint init_prompts names
   torch::Tensor prompts_;      // [1 or L, P, D]
   std::int64_t prefix_ = 0;
+  LayerSet layers_;
+  std::vector<std::int64_t> blocks_;  // where the prompts go in: layer l's before blocks_[l]
 };
 
 }  // namespace vpet::peft

@@ -194,8 +194,9 @@ Trainer::Trainer(model::VisionTransformer vit, peft::Method& method, torch::nn::
   if (options_.groups.lora_b_lr_ratio != 1.0 &&
       std::none_of(optimizer_.params().begin(), optimizer_.params().end(),
                    [](const ParamEntry& p) { return p.lr_scale != 1.0; })) {
-    throw UsageError("--lr-ratio-b (LoRA+) scales the rate of LoRA B factors (lora, spt-lora); " +
-                     method_.name() + " has none");
+    throw UsageError(
+        "--lr-ratio-b (LoRA+) scales the rate of LoRA B factors (lora, dora, spt-lora); " +
+        method_.name() + " has none");
   }
   if (options_.keep == Keep::BestVal && !val_) throw UsageError("--keep best-val needs --val");
   if (options_.keep == Keep::BestTest && !test_) throw UsageError("--keep best-test needs --test");

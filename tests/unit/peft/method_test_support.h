@@ -29,6 +29,16 @@ inline std::unique_ptr<Method> attached(const std::string& name, const nlohmann:
   return method;
 }
 
+// The tensor called `name` among the method's trainable ones (a test
+// failure, and an undefined tensor, where there is none).
+inline torch::Tensor named(const Method& method, const std::string& name) {
+  for (const auto& [tensor_name, tensor] : method.trainable()) {
+    if (tensor_name == name) return tensor;
+  }
+  ADD_FAILURE() << "no " << name;
+  return {};
+}
+
 // The frozen model's pooled features (no method).
 inline torch::Tensor frozen_features(model::VisionTransformer& vit, const torch::Tensor& pixels) {
   model::ForwardHooks none;
@@ -42,6 +52,7 @@ class Recorder : public model::ForwardHooks {
  public:
   explicit Recorder(model::ForwardHooks& inner) : inner_(inner) {}
 
+  torch::Tensor patches(const torch::Tensor& x) override { return inner_.patches(x); }
   torch::Tensor tokens(const torch::Tensor& x) override { return first = inner_.tokens(x); }
   torch::Tensor block_input(std::int64_t block, const torch::Tensor& x) override {
     inputs.push_back(inner_.block_input(block, x));

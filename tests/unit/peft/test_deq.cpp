@@ -2,7 +2,9 @@
 // f(z) = tanh(z Wᵀ + x Uᵀ + b), ‖W‖₂ = 0.6, in double precision.
 #include <gtest/gtest.h>
 
+#include "../fixture_paths.h"
 #include "vpet/error.h"
+#include "vpet/io/safetensors.h"
 #include "vpet/peft/deq.h"
 
 namespace vpet::peft {
@@ -65,6 +67,43 @@ TEST(Deq, SolvesBelowTheToleranceAndAndersonNeedsFewerEvaluations) {
   EXPECT_LT(anderson.residual, 1e-6);
 }
 
+// Broyden against tests/fixtures/make_deq_fixtures.py, the DEQ/MDEQ code's
+// broyden (locuslab/deq lib/solvers.py) written out in PyTorch: the same
+// iterate, the same number of evaluations and the same lowest residual, on
+// a map it solves and on one whose budget runs out first.
+TEST(Deq, BroydenIsTheDeqCodesBroyden) {
+  const io::TensorMap fixture = io::read_safetensors(vpet::test::kVit + "broyden.safetensors");
+  for (const std::string name : {"linear", "budget"}) {
+    const auto at = [&](const std::string& key) {
+      const torch::Tensor* found = fixture.find(name + "/" + key);
+      if (!found) throw std::runtime_error("broyden.safetensors has no " + name + "/" + key);
+      return *found;
+    };
+    const torch::Tensor w = at("w"), u = at("u"), b = at("b"), x = at("x");
+    const FixedPointMap f = [w, u, b, x](const torch::Tensor& z) {
+      return torch::tanh(torch::linear(z, w) + torch::linear(x, u, b));
+    };
+    const auto settings = at("settings");
+    SolveStats stats;
+    const torch::Tensor z = solve_fixed_point(
+        f, torch::zeros({4, 6}, torch::kFloat64), DeqSolver::Broyden,
+        std::int64_t(settings[0].item<double>()), settings[1].item<double>(), DeqOptions(), stats);
+    EXPECT_TRUE(torch::allclose(z, at("result"), 1e-9, 1e-12)) << name;
+    EXPECT_EQ(stats.evaluations, at("evaluations")[0].item<std::int64_t>()) << name;
+    EXPECT_NEAR(stats.residual, at("residual")[0].item<double>(),
+                1e-6 * at("residual")[0].item<double>())
+        << name;
+    EXPECT_EQ(stats.converged, name == "linear");
+  }
+  // On the slow map of the first test, fewer evaluations than plain iteration.
+  const SmallMap m(1, 0.95, 0.1);
+  SolveStats fixed, broyden;
+  solve_fixed_point(m.map(), m.start(), DeqSolver::FixedPoint, 200, 1e-8, DeqOptions(), fixed);
+  solve_fixed_point(m.map(), m.start(), DeqSolver::Broyden, 200, 1e-8, DeqOptions(), broyden);
+  EXPECT_TRUE(broyden.converged);
+  EXPECT_LT(broyden.evaluations, fixed.evaluations);
+}
+
 TEST(Deq, ReportsASolveThatDoesNotConverge) {
   const SmallMap m(2);
   DeqOptions options;
@@ -82,7 +121,7 @@ TEST(Deq, ImplicitGradientMatchesALongUnrolledSolve) {
     for (int k = 0; k < 200; ++k) z = m.map()(z);
     return z;
   });
-  for (DeqSolver solver : {DeqSolver::FixedPoint, DeqSolver::Anderson}) {
+  for (DeqSolver solver : {DeqSolver::FixedPoint, DeqSolver::Anderson, DeqSolver::Broyden}) {
     DeqOptions options;
     options.solver = solver;
     options.tol = 1e-10;
@@ -127,7 +166,9 @@ TEST(Deq, ParsesItsOptions) {
   EXPECT_EQ(deq_gradient_name(options), "phantom:5");
   EXPECT_THROW(parse_deq_gradient("phantom:0", "--lion-grad", options), UsageError);
   EXPECT_THROW(parse_deq_gradient("broyden", "--lion-grad", options), UsageError);
-  EXPECT_THROW(parse_deq_solver("broyden", "--lion-solver"), UsageError);
+  EXPECT_EQ(parse_deq_solver("broyden", "--lion-solver"), DeqSolver::Broyden);
+  EXPECT_EQ(deq_solver_name(DeqSolver::Broyden), "broyden");
+  EXPECT_THROW(parse_deq_solver("newton", "--lion-solver"), UsageError);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Method::merge_into: with random trained tensors, the plain ViT after the
 // merge gives the features the ViT with the method's hooks gave (LoRA on
-// every target with alpha ≠ rank, SPT-LoRA with modules and sparse, full and
+// every target with alpha ≠ rank, DoRA, SSF, SPT-LoRA with modules and sparse, full and
 // norm deltas, BitFit, full); methods whose update is not linear refuse.
 #include <gtest/gtest.h>
 
@@ -51,6 +51,15 @@ TEST(Merge, LoRAOnEveryTargetWithScaling) {
   expect_merge_parity(
       "lora", {{"rank", 3}, {"alpha", 7.0}, {"targets", {"q", "k", "v", "o", "fc1", "fc2"}}});
   expect_merge_parity("lora", {{"rank", 2}, {"targets", {"q", "v"}}});
+}
+
+TEST(Merge, DoRAWeightIsMagnitudeTimesUnitDirection) {
+  expect_merge_parity("dora", {{"rank", 3}, {"alpha", 5.0}, {"targets", {"q", "k", "o", "fc2"}}});
+  expect_merge_parity("dora", {{"rank", 2}, {"layers", "1"}});
+}
+
+TEST(Merge, SsfScalesAndShiftsFoldIntoTheWeightsBefore) {
+  expect_merge_parity("ssf", nlohmann::json::object());
 }
 
 TEST(Merge, SptLoRAModulesAndDeltas) {
