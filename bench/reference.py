@@ -789,9 +789,14 @@ class Pgn(Method):
         self.generator.train(training)
 
     def pixels(self, x):
-        size = self.input_size
-        resized = x if x.shape[-1] == size and x.shape[-2] == size else F.interpolate(
-            x, size=(size, size), mode="bilinear", align_corners=False)
+        # tlpgn.py: torchvision's resize(images, S), the shorter side to S
+        # (torchvision 0.13: bilinear, no antialiasing on tensors).
+        h, w = x.shape[-2:]
+        short, long = min(h, w), max(h, w)
+        size = (self.input_size, int(self.input_size * long / short))
+        size = size if h <= w else size[::-1]
+        resized = x if (h, w) == size else F.interpolate(
+            x, size=size, mode="bilinear", align_corners=False)
         logits = self.generator(resized).view(x.shape[0], self.prompts, self.library_size)
         self.weights = logits.softmax(-1)
         return x

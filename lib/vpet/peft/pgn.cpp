@@ -1,5 +1,8 @@
 #include "vpet/peft/pgn.h"
 
+#include <algorithm>
+#include <array>
+
 #include "vpet/error.h"
 #include "vpet/io/tensor_text.h"
 #include "vpet/peft/parameter_init.h"
@@ -128,12 +131,13 @@ void Pgn::set_training(bool training) {
 torch::Tensor Pgn::pixels(const torch::Tensor& x) {
   if (fixed_) return x;
   torch::Tensor input = x;
-  if (x.size(2) != input_size_ || x.size(3) != input_size_) {
-    input = torch::nn::functional::interpolate(
-        x, torch::nn::functional::InterpolateFuncOptions()
-               .size(std::vector<std::int64_t>{input_size_, input_size_})
-               .mode(torch::kBilinear)
-               .align_corners(false));
+  const auto size = generator_input_size(x.size(2), x.size(3), input_size_);
+  if (x.size(2) != size[0] || x.size(3) != size[1]) {
+    input =
+        torch::nn::functional::interpolate(x, torch::nn::functional::InterpolateFuncOptions()
+                                                  .size(std::vector<std::int64_t>{size[0], size[1]})
+                                                  .mode(torch::kBilinear)
+                                                  .align_corners(false));
   }
   weights_ = generator_->forward(input).view({x.size(0), count_, library_size_}).softmax(-1);
   return x;
@@ -160,6 +164,15 @@ torch::Tensor Pgn::tokens(const torch::Tensor& x) {
 torch::Tensor Pgn::final_tokens(const torch::Tensor& x) {
   if (x.size(1) == 1) return x;  // the class token alone; the prompts come last
   return x.narrow(1, 0, x.size(1) - count_);
+}
+
+std::array<std::int64_t, 2> generator_input_size(std::int64_t height, std::int64_t width,
+                                                 std::int64_t side) {
+  const std::int64_t shorter = std::min(height, width), longer = std::max(height, width);
+  // torchvision's _compute_resized_output_size: int(size * long / short).
+  const auto scaled = std::int64_t(double(side) * double(longer) / double(shorter));
+  return height <= width ? std::array<std::int64_t, 2>{side, scaled}
+                         : std::array<std::int64_t, 2>{scaled, side};
 }
 
 }  // namespace vpet::peft

@@ -4,6 +4,11 @@
 //
 //   w = softmax over N of g_θ(resize(x, S)) reshaped [K, N];  P = w · L  [K, D]
 //
+// where resize(x, S) brings the shorter side to S and keeps the aspect, as
+// the released code's torchvision.transforms.functional.resize(images, S)
+// does (pgn/pgn_models/tlpgn.py; bilinear, no antialiasing for tensors in
+// its torchvision 0.13).
+//
 // appended after the patch tokens, after the position embedding (prompts
 // get none; a model with norm_pre passes them through it, as CLIP's ln_pre).
 // After the last block they are removed again, so pooling sees the model's
@@ -29,6 +34,7 @@
 // count: 307,312 + 129·K·N + N·D.
 #pragma once
 
+#include <array>
 #include <cstdint>
 
 #include "vpet/peft/method.h"
@@ -36,6 +42,11 @@
 #include "vpet/peft/pgn_generator.h"
 
 namespace vpet::peft {
+
+// The generator's input [height', width'] for an image of height × width:
+// the shorter side `side`, the longer int(side · longer / shorter).
+std::array<std::int64_t, 2> generator_input_size(std::int64_t height, std::int64_t width,
+                                                 std::int64_t side);
 
 class Pgn final : public Method {
  public:

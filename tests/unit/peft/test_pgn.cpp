@@ -23,6 +23,18 @@ std::int64_t count_on(std::int64_t width, std::int64_t prompts, std::int64_t lib
   return pgn->parameter_count();
 }
 
+// The released code's torchvision.transforms.functional.resize(images, S)
+// (pgn/pgn_models/tlpgn.py): the shorter side to S, the aspect kept; the
+// expected sizes are torchvision 0.14's output shapes for these inputs.
+TEST(Pgn, ResizesTheGeneratorsInputByTheShorterSide) {
+  using Size = std::array<std::int64_t, 2>;
+  EXPECT_EQ(generator_input_size(480, 640, 224), (Size{224, 298}));
+  EXPECT_EQ(generator_input_size(640, 480, 224), (Size{298, 224}));
+  EXPECT_EQ(generator_input_size(384, 384, 224), (Size{224, 224}));
+  EXPECT_EQ(generator_input_size(32, 48, 32), (Size{32, 48}));
+  EXPECT_EQ(generator_input_size(100, 333, 64), (Size{64, 213}));
+}
+
 TEST(Pgn, CountsTheReferenceConfigurations) {
   EXPECT_EQ(count_on(768, 16, 256), 1032304);  // CLIP ViT-B/32
   EXPECT_EQ(count_on(384, 16, 128), 620656);   // DINO ViT-S/16
