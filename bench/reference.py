@@ -15,7 +15,7 @@ times it.
         [--no-dropout]
         [--recompute]
 
---method: linear, full, vpt-deep, lora, dora, ssf, adapter, memory (masked memory
+--method: linear, full, vpt-deep, lora, dora, ssf, adapter, head-class, memory (masked memory
 tokens), spt-lora, lion, pgn. --data: a folder of class folders or a
 'path label' list file of images already at the model's input size (they are
 normalised with ImageNet's mean and std, as peft-train's default; a
@@ -409,6 +409,22 @@ class Adapter(Method):
             return out
         down_w, down_b, up_w, up_b = self.layers[block]
         return out + self.scale * F.linear(F.relu(F.linear(out, down_w, down_b)), up_w, up_b)
+
+
+class HeadClass(Method):
+    """The memory paper's "head + class token" baseline (Sandler et al., Fig. 1):
+    the model's class token trained, from the pretrained one, beside the head."""
+
+    def __init__(self, vit, args):
+        super().__init__(vit, args)
+        self.token = self.add("class_token", vit.p("cls_token").detach().clone())
+
+    def is_prompt(self, name):
+        return True
+
+    def tokens(self, x):
+        embedded = (self.token + self.vit.p("pos_embed")[:, :1]).expand(x.shape[0], -1, -1)
+        return torch.cat([embedded, x[:, 1:]], 1)
 
 
 class TaskRows(Hooks):
@@ -809,8 +825,8 @@ class Pgn(Method):
 
 
 METHODS = {"linear": LinearProbe, "full": Full, "vpt-deep": VptDeep, "lora": LoRA, "dora": DoRA,
-           "ssf": Ssf, "adapter": Adapter, "memory": Memory, "spt-lora": SptLoRA, "lion": Lion,
-           "pgn": Pgn}
+           "ssf": Ssf, "adapter": Adapter, "head-class": HeadClass, "memory": Memory,
+           "spt-lora": SptLoRA, "lion": Lion, "pgn": Pgn}
 
 
 def make_method(vit, args):

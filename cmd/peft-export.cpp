@@ -1,8 +1,9 @@
 // peft-export: adapter bundles out of vpet and back. --merge folds a method
-// whose update is linear in the weights (LoRA, DoRA, SSF, SPT-LoRA, BitFit, full, the
-// linear probe's head) into the backbone and writes a plain checkpoint that
-// timm, torchvision or transformers loads by name; --peft writes a LoRA
-// bundle as a Hugging Face peft adapter folder; --from-peft reads one back.
+// whose update a plain ViT can hold (LoRA, DoRA, SSF, head-class, SPT-LoRA,
+// BitFit, full, the linear probe's head) into the backbone and writes a plain
+// checkpoint that timm, torchvision or transformers loads by name; --peft
+// writes a LoRA or DoRA bundle as a Hugging Face peft adapter folder;
+// --from-peft reads a LoRA one back.
 #include <sys/stat.h>
 #include <cerrno>
 #include <cstring>

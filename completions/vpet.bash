@@ -38,7 +38,7 @@ _vpet_complete() {
         --mixup --cutmix --mixup-prob --method --recipe --print-settings --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-scale --lora-dropout --targets --layers --bottleneck --adapter-style --adapter-scale --memory
         --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
-        --lion-input --lion-output --lion-channels --lion-token-width --lion-width
+        --lion-input --lion-output --lion-output-from --lion-channels --lion-token-width --lion-width
         --lion-activation --lion-contraction --lion-lipschitz --lion-groupnorm --lion-solver
         --lion-tol --lion-max-iter --lion-grad --lion-tau --lion-backward-tol
         --lion-backward-max-iter --lion-prune-reg --lion-prune-sparsity --pgn-prompts
@@ -99,7 +99,7 @@ _vpet_complete() {
       if [[ "$program" == prompt-init-proto ]]; then
         COMPREPLY=($(compgen -W "random mean max kmeans" -- "$cur"))
       else
-        COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora dora ssf adapter memory spt-lora spt-adapter lion pgn" -- "$cur"))
+        COMPREPLY=($(compgen -W "linear full bitfit vpt-shallow vpt-deep lora dora ssf adapter head-class memory spt-lora spt-adapter lion pgn" -- "$cur"))
       fi
       return ;;
     --recipe)
@@ -126,6 +126,7 @@ _vpet_complete() {
     --lion-input) COMPREPLY=($(compgen -W "pixel token none" -- "$cur")); return ;;
     --lion-activation) COMPREPLY=($(compgen -W "tanh relu" -- "$cur")); return ;;
     --lion-contraction) COMPREPLY=($(compgen -W "spectral weight" -- "$cur")); return ;;
+    --lion-output-from) COMPREPLY=($(compgen -W "feature image" -- "$cur")); return ;;
     --lion-solver) COMPREPLY=($(compgen -W "anderson broyden fixed" -- "$cur")); return ;;
     --lion-grad)
       COMPREPLY=($(compgen -W "ift phantom:1" -- "$cur"))

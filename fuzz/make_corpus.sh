@@ -87,8 +87,13 @@ train bitfit --method bitfit --export-backbone "$OUT/safetensors/backbone.safete
 train adapter --method adapter --bottleneck 2
 train houlsby --method adapter --bottleneck 2 --adapter-style houlsby
 train memory --method memory --memory 2
+train memory-unmasked --method memory --memory 2 --memory-mode unmasked
+train dora --method dora --rank 2 --layers 1
+train ssf --method ssf
+train head-class --method head-class
 train vpt-deep --method vpt-deep --prompts 2 --init-prompts "$OUT/prompts/deep.vpet"
 train vpt-shallow --method vpt-shallow --prompts 2
+train vpt-late --method vpt-deep --prompts 2 --layers 1 --init-prompts "$OUT/prompts/deep.vpet"
 train spt-lora --method spt-lora --plan "$OUT/plan/plans.vpet" --budget 300
 train lion --method lion --lion-channels 2 --lion-token-width 4 --lion-width 4 --lion-max-iter 3
 train pgn-fixed --method pgn --pgn-fixed --pgn-prompts 2

@@ -110,6 +110,11 @@ reference_steps() {
   reference_steps ssf
 }
 
+# The memory paper's "head + class token" baseline.
+@test "bench/reference.py computes peft-train's losses for head-class" {
+  reference_steps head-class
+}
+
 @test "under bf16 autocast peft-train and torch.autocast agree to bf16 rounding (lora, lion)" {
   make_colour_task "$BATS_TEST_TMPDIR/task" 2
   run "$PY" "$BATS_TEST_DIRNAME/../../bench/bench.py" --parity-only --bin "$BIN" \

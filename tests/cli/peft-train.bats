@@ -50,7 +50,7 @@ assert "(default: 0)" in entry and "0: all" in entry, entry' <<<"$output"
   run "$BIN/peft-train" -m "$MODEL" -d x --method nope -o a.vpet
   assert_failure 2
   assert_output --partial "unknown method 'nope'"
-  assert_output --partial "bitfit, dora, full, linear"
+  assert_output --partial "bitfit, dora, full, head-class, linear"
   run "$BIN/peft-train" -m "$MODEL" -d x --method linear --optimizer lamb -o a.vpet
   assert_failure 2
   run "$BIN/peft-train" -m "$MODEL" -d x --method linear --warmup 20 --epochs 10 -o a.vpet

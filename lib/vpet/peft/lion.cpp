@@ -35,6 +35,12 @@ Lion::Lion(const nlohmann::json& config) {
   if (input_ == Input::None && !output_) {
     throw UsageError("--lion-input none and --lion-output=false leave LION nothing to train");
   }
+  output_from_image_ =
+      settings.choice("lion_output_from", "feature", {"feature", "image"}) == "image";
+  if (output_from_image_ && !output_) {
+    throw SettingError("lion_output_from", "--lion-output-from",
+                       "image is for the output layer, which --lion-output=false turns off");
+  }
   channels_ = settings.integer("lion_channels", 8, 1);
   token_width_ = settings.integer("lion_token_width", 64, 1);
   width_ = settings.integer("lion_width", 256, 1);
@@ -66,6 +72,14 @@ const MethodOptions& Lion::options() {
        {"pixel", "token", "none"}},
       {"lion-output", "lion_output", MethodOption::Type::Bool, "true",
        "LION: output layer on the pooled feature (=false: none)", "BOOL"},
+      {"lion-output-from",
+       "lion_output_from",
+       MethodOption::Type::Text,
+       "feature",
+       "LION: what drives the output layer: the pooled feature, or the image (its patch "
+       "embedding's mean)",
+       "FROM",
+       {"feature", "image"}},
       {"lion-channels", "lion_channels", MethodOption::Type::Integer, "8",
        "LION: channels of the pixel-space state", "C"},
       {"lion-token-width", "lion_token_width", MethodOption::Type::Integer, "64",
@@ -123,6 +137,7 @@ nlohmann::json Lion::config() const {
                          : input_ == Input::Token ? "token"
                                                   : "none"},
           {"lion_output", output_},
+          {"lion_output_from", output_from_image_ ? "image" : "feature"},
           {"lion_channels", channels_},
           {"lion_token_width", token_width_},
           {"lion_width", width_},
@@ -143,6 +158,7 @@ nlohmann::json Lion::config() const {
 
 void Lion::attach(model::VisionTransformer& vit, torch::Generator& generator) {
   const model::VitConfig& c = vit->config();
+  patch_embed_ = vit->patch_embed;
   const torch::Tensor& like = vit->pos_embed;
   auto weight = [&](std::int64_t out, std::int64_t fan_in) {
     return trainable_like(linear_weight(out, fan_in, generator), like);
@@ -346,6 +362,10 @@ torch::Tensor Lion::prompt_of(Layer& layer, const torch::Tensor& drive) {
 }
 
 torch::Tensor Lion::pixels(const torch::Tensor& x) {
+  // The image as the output layer sees it: the frozen patch embedding of
+  // the un-prompted input, averaged over the patches ([B, D], as the pooled
+  // feature is).
+  if (output_from_image_) image_drive_ = patch_embed_->forward(x).mean(1);
   if (input_ != Input::Pixel) return x;
   return x + prompt_of(layers_.front(), x);
 }
@@ -357,7 +377,8 @@ torch::Tensor Lion::tokens(const torch::Tensor& x) {
 
 torch::Tensor Lion::pooled(const torch::Tensor& feature) {
   if (!output_) return feature;
-  return feature + prompt_of(layers_.back(), feature);
+  const torch::Tensor drive = output_from_image_ ? image_drive_.to(feature.scalar_type()) : feature;
+  return feature + prompt_of(layers_.back(), drive);
 }
 
 std::map<std::string, torch::Tensor> Lion::prune_targets() const {

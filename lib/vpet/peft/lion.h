@@ -9,6 +9,11 @@
 //   output (pooled feature h)          u* = σ(u* W_uᵀ + h Uᵀ + b)
 //                                      h̃ = h + u* Vᵀ                 before the head
 //
+// With output_from "image" the output layer is driven by the image instead
+// of h (a reading of the paper's data flow, which third-party notes give as
+// image-driven): u* = σ(u* W_uᵀ + ē Uᵀ + b), ē the mean over the patches of
+// the frozen patch embedding of the un-prompted input; h̃ = h + u* Vᵀ still.
+//
 // The paper's f, widths, solver, gradient and pruning schedule are not
 // public: every choice below is an option (the spec's §3.2 design). The
 // recurrent weight is kept contractive: spectral (scaled to Lipschitz ρ
@@ -29,10 +34,11 @@
 // ends they are zeroed and masked.
 //
 // Config keys (defaults): input ("pixel" | "token" | "none"; pixel), output
-// (true), channels (8: pixel state), token_width (64), width (256: output
-// state), activation ("tanh" | "relu"; tanh), contraction ("spectral" |
+// (true), output_from ("feature" | "image"; feature), channels (8: pixel state), token_width (64),
+// width (256: output state), activation ("tanh" | "relu"; tanh), contraction ("spectral" |
 // "weight"; spectral), lipschitz (0.9), groupnorm (false; pixel state,
-// the most groups up to 4 that divide the channels), solver ("anderson" | "fixed"), tol
+// the most groups up to 4 that divide the channels), solver ("anderson" |
+// "broyden" | "fixed"), tol
 // (1e-3), max_iter (30), grad ("ift" | "phantom:K"; ift), tau (0.5),
 // backward_tol (1e-6), backward_max_iter (40), prune_reg (0: off),
 // prune_sparsity (0.5), all under the prefix "lion_".
@@ -62,7 +68,11 @@ class Lion final : public Method {
   nlohmann::json config() const override;
   void attach(model::VisionTransformer& vit, torch::Generator& generator) override;
   NamedTensors trainable() const override;
-  bool changes_backbone_features() const override { return input_ != Input::None; }
+  // The image-driven output layer reads the pixels, so features cannot be
+  // cached either.
+  bool changes_backbone_features() const override {
+    return input_ != Input::None || output_from_image_;
+  }
   NamedTensors structure() const override;
   void restore_structure(const NamedTensors& tensors) override;
   void load(const NamedTensors& tensors) override;
@@ -114,6 +124,9 @@ class Lion final : public Method {
 
   Input input_;
   bool output_;
+  bool output_from_image_ = false;
+  model::PatchEmbed patch_embed_{nullptr};  // the frozen one, for the image drive
+  torch::Tensor image_drive_;               // this batch's, from pixels()
   std::int64_t channels_, token_width_, width_;
   bool relu_, spectral_, groupnorm_;
   double lipschitz_;

@@ -1,5 +1,7 @@
 #include "vpet/peft/memory.h"
 
+#include <algorithm>
+
 #include "vpet/error.h"
 #include "vpet/io/tensor_text.h"
 #include "vpet/peft/parameter_init.h"
@@ -87,12 +89,8 @@ MemoryTasks::MemoryTasks(model::VisionTransformer vit, std::vector<MemoryTask> t
 torch::Tensor MemoryTasks::tokens(const torch::Tensor& x) {
   std::vector<torch::Tensor> task_tokens;
   for (const auto& task : tasks_) task_tokens.push_back(task.task_token);
-  // Embedded as the original class token is (timm _pos_embed): position
-  // index 0 unless the model gives prefix tokens none, then norm_pre.
-  torch::Tensor embedded = torch::cat(task_tokens, 1);
-  if (!vit_->config().no_embed_class) embedded = embedded + vit_->pos_embed.narrow(1, 0, 1);
-  if (vit_->norm_pre) embedded = vit_->norm_pre->forward(embedded);
-  state_ = embedded.expand({x.size(0), -1, -1});
+  // Embedded as the original class token is (class_token.h).
+  state_ = embed_class_token(vit_, torch::cat(task_tokens, 1)).expand({x.size(0), -1, -1});
   return x;
 }
 
@@ -156,7 +154,10 @@ void Memory::attach(model::VisionTransformer& vit, torch::Generator& generator) 
   const auto& c = vit->config();
   // N(0, 0.02²): the paper's init (§2.3).
   memory_ = trainable_like(normal({c.depth, count_, c.width}, 0.02, generator), vit->pos_embed);
-  if (!masked_) return;
+  if (!masked_) {
+    class_token_.attach(vit, "unmasked memory");
+    return;
+  }
   if (!vit->cls_token.defined()) {
     throw Error(
         "masked memory tokens need a model with a class token (use --memory-mode unmasked)");
@@ -167,12 +168,27 @@ void Memory::attach(model::VisionTransformer& vit, torch::Generator& generator) 
 
 NamedTensors Memory::trainable() const {
   NamedTensors tensors{{"memory", memory_}};
-  if (masked_) tensors.emplace_back("task_token", task_token_);
+  if (masked_) {
+    tensors.emplace_back("task_token", task_token_);
+  } else {
+    tensors.emplace_back("class_token", class_token_.token());
+  }
   return tensors;
 }
 
 bool Memory::is_prompt(const std::string& name) const {
-  return name == "memory" || name == "task_token";
+  return name == "memory" || name == "task_token" || name == "class_token";
+}
+
+void Memory::load(const NamedTensors& tensors) {
+  const bool has_class_token = std::any_of(
+      tensors.begin(), tensors.end(), [](const auto& item) { return item.first == "class_token"; });
+  if (masked_ || has_class_token) return Method::load(tensors);
+  // An unmasked bundle from before the class token was trained: it was
+  // trained with the pretrained one, which attach() put in place.
+  NamedTensors with_pretrained = tensors;
+  with_pretrained.emplace_back("class_token", class_token_.token().detach().clone());
+  Method::load(with_pretrained);
 }
 
 MemoryTask Memory::task() const {
@@ -185,7 +201,7 @@ MemoryTask Memory::task() const {
 }
 
 torch::Tensor Memory::tokens(const torch::Tensor& x) {
-  return masked_ ? pass_->tokens(x) : x;
+  return masked_ ? pass_->tokens(x) : class_token_.replace(x);
 }
 
 void Memory::attention(std::int64_t block, const model::BlockImpl& module,

@@ -8,7 +8,9 @@
 //
 // Two modes (memory_mode):
 //
-//   unmasked  every token may attend to the memory; pooling as the model's.
+//   unmasked  every token may attend to the memory, and the class token is
+//             trained too (the paper's Fig. 1 trains it with the memory;
+//             class_token.h); pooling as the model's.
 //   masked    a new task class token C is added, at position-embedding
 //             index 0 (it gets pos_embed[0], as the original class token,
 //             and starts as a copy of the pretrained class token), and the
@@ -33,7 +35,9 @@
 //
 // Config keys: memory (M; 5), memory_mode ("masked" | "unmasked"; masked),
 // memory_norm (true). Trainable: "memory" [L, M, D], plus "task_token"
-// [1, 1, D] in masked mode; L·M·D (+ D). Both are tokens: is_prompt().
+// [1, 1, D] in masked mode or "class_token" [1, 1, D] unmasked; L·M·D + D.
+// All are tokens: is_prompt(). An unmasked bundle from before the class
+// token was trained loads with the pretrained one.
 //
 // Several tasks in one pass (the paper's "concatenation", Fig. 3): masked
 // memory methods trained independently on the same backbone run together in
@@ -55,6 +59,7 @@
 #include <memory>
 #include <vector>
 
+#include "vpet/peft/class_token.h"
 #include "vpet/peft/method.h"
 #include "vpet/peft/method_option.h"
 
@@ -108,6 +113,7 @@ class Memory final : public Method {
   void attach(model::VisionTransformer& vit, torch::Generator& generator) override;
   NamedTensors trainable() const override;
   bool is_prompt(const std::string& name) const override;
+  void load(const NamedTensors& tensors) override;
 
   torch::Tensor tokens(const torch::Tensor& x) override;
   void attention(std::int64_t block, const model::BlockImpl& module,
@@ -132,6 +138,7 @@ class Memory final : public Method {
   bool norm_;
   torch::Tensor memory_;               // [L, M, D]
   torch::Tensor task_token_;           // [1, 1, D], masked mode
+  TrainableClassToken class_token_;    // unmasked mode
   std::unique_ptr<MemoryTasks> pass_;  // masked mode: this one task
 };
 

@@ -10,6 +10,7 @@
 #include "vpet/peft/bitfit.h"
 #include "vpet/peft/dora.h"
 #include "vpet/peft/full.h"
+#include "vpet/peft/head_class.h"
 #include "vpet/peft/linear.h"
 #include "vpet/peft/lion.h"
 #include "vpet/peft/lora.h"
@@ -40,6 +41,8 @@ const std::map<std::string, Entry>& entries() {
        {[](const nlohmann::json& c) { return std::make_unique<DoRA>(c); }, LoRA::options()}},
       {"full",
        {[](const nlohmann::json& c) { return std::make_unique<FullFineTuning>(c); }, kNoOptions}},
+      {"head-class",
+       {[](const nlohmann::json& c) { return std::make_unique<HeadClass>(c); }, kNoOptions}},
       {"linear",
        {[](const nlohmann::json& c) { return std::make_unique<LinearProbe>(c); }, kNoOptions}},
       {"lion",

@@ -27,6 +27,46 @@ TEST(Lion, LearnsInPixelAndTokenSpace) {
       small({{"lion_input", "none"}, {"lion_solver", "fixed"}, {"lion_grad", "phantom:3"}}));
 }
 
+// --lion-output-from image: the output layer's prompt is the equilibrium
+// driven by the mean patch embedding of the image, whatever the backbone's
+// feature.
+TEST(Lion, TheOutputLayerCanBeDrivenByTheImage) {
+  model::Backbone backbone = test::tiny_backbone();
+  const nlohmann::json config = small({{"lion_input", "none"}, {"lion_output_from", "image"}});
+  nlohmann::json exact = config;
+  exact.update({{"lion_tol", 1e-10}, {"lion_max_iter", 200}});
+  auto by_image = test::attached("lion", exact, backbone.vit);
+  auto by_feature = test::attached("lion", small({{"lion_input", "none"}}), backbone.vit);
+  EXPECT_TRUE(by_image->changes_backbone_features());  // it reads the pixels
+  EXPECT_EQ(by_image->parameter_count(), by_feature->parameter_count());
+  EXPECT_THROW(
+      create_method("lion", small({{"lion_output", false}, {"lion_output_from", "image"}})),
+      SettingError);
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : by_image->trainable()) tensor.normal_(0.0, 0.1);
+  const torch::Tensor pixels = test::colour_task(2, backbone.vit->config().img_size, 5).pixels;
+  by_image->pixels(pixels);
+  const std::int64_t batch = pixels.size(0);
+  const torch::Tensor a = torch::randn({batch, 48}), b = torch::randn({batch, 48});
+  const torch::Tensor prompt = by_image->pooled(a) - a;
+  EXPECT_TRUE(torch::allclose(by_image->pooled(b) - b, prompt, 1e-6, 1e-6));
+  // The prompt solves u = tanh(u Wᵀ + ē Uᵀ + c), projected by V.
+  const torch::Tensor drive = backbone.vit->patch_embed->forward(pixels).mean(1);
+  const auto get = [&](const std::string& name) { return test::named(*by_image, name); };
+  torch::Tensor w = get("output.recurrent.weight");
+  w = w * std::min(1.0, 0.9 / torch::linalg_svdvals(w).max().item<double>());
+  torch::Tensor u = torch::zeros({batch, 32});
+  for (int k = 0; k < 200; ++k) {
+    u = torch::tanh(torch::linear(u, w) + torch::linear(drive, get("output.injection.weight"),
+                                                        get("output.injection.bias")));
+  }
+  EXPECT_TRUE(torch::allclose(prompt, torch::linear(u, get("output.prompt.weight")), 1e-5, 1e-6));
+}
+
+TEST(Lion, LearnsWithTheImageDrivenOutputLayer) {
+  test::expect_learns("lion", small({{"lion_input", "none"}, {"lion_output_from", "image"}}));
+}
+
 TEST(Lion, StartsAsTheFrozenModelAndReportsItsSolves) {
   model::Backbone backbone = test::tiny_backbone();
   auto lion = test::attached("lion", kSmallLion, backbone.vit);

@@ -63,18 +63,37 @@ class MemoryTest : public ::testing::Test {
   torch::Tensor pixels = test::colour_task(3, {32, 32}, 5).pixels;
 };
 
-TEST_F(MemoryTest, CountIsLayersTimesMemoryTimesWidthPlusTheTaskToken) {
+TEST_F(MemoryTest, CountIsLayersTimesMemoryTimesWidthPlusATaskOrClassToken) {
   const auto& c = backbone.vit->config();
   auto masked = test::attached("memory", {{"memory", 3}}, backbone.vit);
   auto unmasked =
       test::attached("memory", {{"memory", 3}, {"memory_mode", "unmasked"}}, backbone.vit);
   EXPECT_EQ(masked->parameter_count(), c.depth * 3 * c.width + c.width);
-  EXPECT_EQ(unmasked->parameter_count(), c.depth * 3 * c.width);
+  EXPECT_EQ(unmasked->parameter_count(), c.depth * 3 * c.width + c.width);
   EXPECT_EQ(masked->config(),
             nlohmann::json({{"memory", 3}, {"memory_mode", "masked"}, {"memory_norm", true}}));
   // The task token starts as the pretrained class token.
   EXPECT_TRUE(torch::equal(masked->trainable()[1].second, backbone.vit->cls_token));
   EXPECT_TRUE(masked->is_prompt("memory") && masked->is_prompt("task_token"));
+  // Unmasked, the model's class token is trained, from the pretrained one.
+  EXPECT_EQ(unmasked->trainable()[1].first, "class_token");
+  EXPECT_TRUE(torch::equal(unmasked->trainable()[1].second, backbone.vit->cls_token));
+  EXPECT_TRUE(unmasked->is_prompt("class_token"));
+}
+
+// The trained class token is the one the unmasked model runs with; a bundle
+// from before it was trained (no "class_token") loads with the pretrained one.
+TEST_F(MemoryTest, UnmaskedTrainsTheClassTokenAndLoadsOlderBundles) {
+  const nlohmann::json config = {{"memory", 2}, {"memory_mode", "unmasked"}};
+  auto trained = test::attached("memory", config, backbone.vit);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor before = backbone.vit->features(pixels, *trained);
+  trained->trainable()[1].second.add_(0.5);
+  EXPECT_FALSE(torch::allclose(backbone.vit->features(pixels, *trained), before));
+  auto old = test::attached("memory", config, backbone.vit);
+  old->load({{"memory", trained->trainable()[0].second.clone()}});
+  trained->trainable()[1].second.sub_(0.5);
+  EXPECT_TRUE(torch::equal(backbone.vit->features(pixels, *old), before));
 }
 
 TEST_F(MemoryTest, MaskedKeepsTheOriginalTokensAndHeadBitIdentical) {

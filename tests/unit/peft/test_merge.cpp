@@ -62,6 +62,10 @@ TEST(Merge, SsfScalesAndShiftsFoldIntoTheWeightsBefore) {
   expect_merge_parity("ssf", nlohmann::json::object());
 }
 
+TEST(Merge, HeadClassTokenReplacesTheCheckpoints) {
+  expect_merge_parity("head-class", nlohmann::json::object());
+}
+
 TEST(Merge, SptLoRAModulesAndDeltas) {
   spt::Plan plan;
   plan.structure = spt::Structure::LoRA;
