@@ -120,7 +120,14 @@ std::vector<Result> evaluate(std::vector<vpet::eval::Task>& tasks, vpet::model::
   progress.finish();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (Result& result : results) {
+  for (std::size_t t = 0; t < results.size(); ++t) {
+    Result& result = results[t];
+    // What the method measured on the way (LION's last solves, the error of
+    // PGN's 8-bit prompts), where it measures anything.
+    if (tasks[t].hooks) {
+      const nlohmann::json diagnostics = tasks[t].hooks->diagnostics();
+      if (!diagnostics.empty()) result.report["diagnostics"] = diagnostics;
+    }
     result.report.update(result.accuracy.to_json(result.classes));
     result.report["images_per_second"] =
         seconds > 0 ? double(result.accuracy.count()) / seconds : 0.0;

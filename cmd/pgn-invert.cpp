@@ -31,7 +31,8 @@ void declare(cxxopts::Options& options) {
     ("i,input", "The PGN adapter bundle (latent library)", cxxopts::value<std::string>(), "BUNDLE");
   options.add_options("Method")
     ("rgb8",
-     "Deploy the 8-bit RGB prompts: clip to the valid range and quantise before use");
+     "Deploy 8-bit RGB prompts: each image's mixed prompt patches are clipped to the valid range "
+     "and quantised before the patch embedding, as a client sending RGB would");
   // clang-format on
   cli::add_output_option(options, "Pixel-prompts bundle");
   cli::add_runtime_options(options);
@@ -104,26 +105,35 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   const torch::Tensor rgb = pixels * spread + mean;
   const double clipped = (rgb.lt(0) | rgb.gt(1)).to(torch::kFloat64).mean().item<double>();
   const torch::Tensor rgb8 = (rgb.clamp(0, 1) * 255.0).round();
-  const torch::Tensor deployed = quantise ? (rgb8 / 255.0 - mean) / spread : pixels;
+  // With --rgb8 the library stays exact: each image's mixture of it is what
+  // gets quantised, at deployment (peft-eval reports that error). Here: the
+  // error of each token sent alone as 8-bit RGB.
+  const torch::Tensor sent_alone = quantise ? (rgb8 / 255.0 - mean) / spread : pixels;
   const double deployed_error =
-      (torch::matmul(deployed.flatten(1), w.t()) + b - library).abs().max().item<double>();
+      (torch::matmul(sent_alone.flatten(1), w.t()) + b - library).abs().max().item<double>();
 
-  char line[200];
+  char line[240];
   std::snprintf(line, sizeof line,
-                "latent reconstruction max |error| %.3g (exact pixels), %.3g as deployed; %.1f%% "
-                "of the RGB values fall outside [0, 1]",
-                latent_error, deployed_error, 100.0 * clipped);
+                "latent reconstruction max |error| %.3g (exact pixels), %.3g %s; %.1f%% of the "
+                "RGB values fall outside [0, 1]",
+                latent_error, deployed_error,
+                quantise ? "for a token sent alone as 8-bit RGB" : "as deployed", 100.0 * clipped);
   cli::info(line);
 
   for (auto& [name, tensor] : bundle.tensors) {
     if (name == "library") {
       name = "pixel_library";
-      tensor = deployed.to(torch::kFloat32);
+      tensor = pixels.to(torch::kFloat32);
     }
   }
   bundle.structure.emplace_back("pixel_library_rgb8",
                                 rgb8.permute({0, 2, 3, 1}).to(torch::kUInt8).contiguous());
   bundle.config["pgn_pixels"] = true;
+  if (quantise) {
+    bundle.config["pgn_rgb8"] = true;
+    bundle.structure.emplace_back("pixel_mean", mean.flatten().to(torch::kFloat32));
+    bundle.structure.emplace_back("pixel_std", spread.flatten().to(torch::kFloat32));
+  }
   // The pixel library replaces the latent one: N·C·p² trained values, not N·D.
   std::int64_t params = 0;
   for (const auto& [name, tensor] : bundle.tensors) params += tensor.numel();

@@ -54,6 +54,28 @@ PYTHON
   exact=$("$BIN/peft-eval" -q -m "$MODEL" -d "$TASK" -a "$BATS_TEST_TMPDIR/exact.vpet" --json |
     "$PY" -c 'import json, sys; print(json.load(sys.stdin)["top1"])')
   assert_equal "$exact" "$latent"
+  # --rgb8: the library stays exact, the normalisation rides along, and
+  # peft-eval reports the error of what each image's 8-bit prompts send.
+  "$BIN/peft-eval" -q -m "$MODEL" -d "$TASK" -a "$BATS_TEST_TMPDIR/rgb8.vpet" --json \
+    >"$BATS_TEST_TMPDIR/rgb8.json"
+  run "$PY" - "$BATS_TEST_TMPDIR" <<'PYTHON'
+import json, sys, msgpack, msgpack_numpy, numpy as np
+d = sys.argv[1]
+def read(name):
+    with open(f"{d}/{name}.vpet", "rb") as f:
+        return list(msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False))
+(header, record), (_, exact) = read("rgb8"), read("exact")
+assert header["config"]["pgn_rgb8"] and header["training"]["inversion"]["pixels"] == "rgb8"
+assert np.array_equal(record["pixel_library"], exact["pixel_library"])
+pre = header["preprocess"]
+assert np.allclose(record["structure.pixel_mean"], pre["mean"][:3]), record["structure.pixel_mean"]
+assert np.allclose(record["structure.pixel_std"], pre["std"][:3]), record["structure.pixel_std"]
+error = json.load(open(f"{d}/rgb8.json"))["diagnostics"]["pgn_rgb8_max_abs_error"]
+assert 0 < error < 10, error
+print("ok")
+PYTHON
+  echo "$output"
+  assert_output "ok"
 }
 
 @test "the fixed-prompt baseline trains, and pgn-invert refuses what it cannot invert" {

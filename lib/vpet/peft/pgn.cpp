@@ -14,6 +14,9 @@ namespace {
 constexpr const char* kGeneratorPrefix = "generator.";
 // pgn-invert's 8-bit RGB patches [N, p, p, C], for users; not used by the method.
 constexpr const char* kRgb8 = "pixel_library_rgb8";
+// pgn-invert --rgb8: the normalisation that maps 8-bit RGB to the model's input.
+constexpr const char* kPixelMean = "pixel_mean";
+constexpr const char* kPixelStd = "pixel_std";
 
 }  // namespace
 
@@ -25,6 +28,10 @@ Pgn::Pgn(const nlohmann::json& config) {
   input_size_ = settings.integer("pgn_input_size", 224, 8);
   pixel_space_ = settings.boolean("pgn_pixels", false);
   if (fixed_ && pixel_space_) throw UsageError("fixed PGN prompts have no library to invert");
+  rgb8_prompts_ = settings.boolean("pgn_rgb8", false);
+  if (rgb8_prompts_ && !pixel_space_) {
+    throw SettingError("pgn_rgb8", "--pgn-rgb8", "needs a pixel-space library (pgn_pixels)");
+  }
 }
 
 const MethodOptions& Pgn::options() {
@@ -42,11 +49,9 @@ const MethodOptions& Pgn::options() {
 }
 
 nlohmann::json Pgn::config() const {
-  return {{"pgn_prompts", count_},
-          {"pgn_library", library_size_},
-          {"pgn_fixed", fixed_},
-          {"pgn_input_size", input_size_},
-          {"pgn_pixels", pixel_space_}};
+  return {{"pgn_prompts", count_},      {"pgn_library", library_size_},
+          {"pgn_fixed", fixed_},        {"pgn_input_size", input_size_},
+          {"pgn_pixels", pixel_space_}, {"pgn_rgb8", rgb8_prompts_}};
 }
 
 void Pgn::attach(model::VisionTransformer& vit, torch::Generator& generator) {
@@ -84,6 +89,17 @@ void Pgn::attach(model::VisionTransformer& vit, torch::Generator& generator) {
     }
   }
   generator_->train(training());
+  if (rgb8_prompts_) {
+    const auto fits = [&](const torch::Tensor& t) {
+      return t.defined() && t.dim() == 1 && t.size(0) == c.in_chans;
+    };
+    if (!fits(pixel_mean_) || !fits(pixel_std_) || !pixel_std_.gt(0).all().item<bool>()) {
+      throw Error("8-bit PGN prompts need the structure tensors 'pixel_mean' and 'pixel_std' [" +
+                  std::to_string(c.in_chans) + "], the std positive");
+    }
+    pixel_mean_ = pixel_mean_.to(like.device()).view({1, -1, 1, 1});
+    pixel_std_ = pixel_std_.to(like.device()).view({1, -1, 1, 1});
+  }
 }
 
 NamedTensors Pgn::trainable() const {
@@ -99,6 +115,10 @@ NamedTensors Pgn::trainable() const {
 NamedTensors Pgn::structure() const {
   NamedTensors tensors;
   if (rgb8_.defined()) tensors.emplace_back(kRgb8, rgb8_);
+  if (pixel_mean_.defined()) {
+    tensors.emplace_back(kPixelMean, pixel_mean_);
+    tensors.emplace_back(kPixelStd, pixel_std_);
+  }
   if (!generator_) return tensors;
   for (const auto& item : generator_->named_buffers()) {
     tensors.emplace_back(kGeneratorPrefix + item.key(), item.value());
@@ -111,6 +131,8 @@ void Pgn::restore_structure(const NamedTensors& tensors) {
   for (const auto& [name, tensor] : tensors) {
     if (pixel_space_ && name == kRgb8) {
       rgb8_ = tensor;
+    } else if (rgb8_prompts_ && (name == kPixelMean || name == kPixelStd)) {
+      (name == kPixelMean ? pixel_mean_ : pixel_std_) = tensor.to(torch::kFloat32);
     } else if (!fixed_ && name.rfind(kGeneratorPrefix, 0) == 0) {
       statistics_.emplace_back(name, tensor);
     } else {
@@ -143,16 +165,32 @@ torch::Tensor Pgn::pixels(const torch::Tensor& x) {
   return x;
 }
 
-torch::Tensor Pgn::prompts(std::int64_t batch) const {
+torch::Tensor Pgn::prompts(std::int64_t batch) {
   if (fixed_) return library_.unsqueeze(0).expand({batch, -1, -1});
   if (!pixel_space_) return torch::matmul(weights_, library_);
   // Mix in pixel units, then the model's own patch embedding: K extra patches.
   const torch::Tensor mixed = torch::matmul(weights_, library_.flatten(1));  // [B, K, C·p·p]
   const auto patch = library_.sizes();
-  const torch::Tensor embedded =
-      torch::conv2d(mixed.view({batch * count_, patch[1], patch[2], patch[3]}),
-                    patch_embed_->weight, patch_embed_->bias, patch[2]);
-  return embedded.view({batch, count_, -1});
+  const auto embed = [&](const torch::Tensor& patches) {
+    return torch::conv2d(patches, patch_embed_->weight, patch_embed_->bias, patch[2])
+        .view({batch, count_, -1});
+  };
+  const torch::Tensor exact = mixed.view({batch * count_, patch[1], patch[2], patch[3]});
+  if (!rgb8_prompts_) return embed(exact);
+  // What an 8-bit client sends: each image's K mixed patches as RGB, clipped
+  // and rounded after the mixing, read back as the model's normalised input.
+  const torch::Tensor mean = pixel_mean_.to(exact.scalar_type());
+  const torch::Tensor spread = pixel_std_.to(exact.scalar_type());
+  const torch::Tensor rgb8 = ((exact * spread + mean).clamp(0, 1) * 255.0).round();
+  const torch::Tensor sent = embed((rgb8 / 255.0 - mean) / spread);
+  sent_error_ =
+      std::max(sent_error_, (sent - embed(exact)).abs().max().to(torch::kFloat64).item<double>());
+  return sent;
+}
+
+nlohmann::json Pgn::diagnostics() const {
+  if (!rgb8_prompts_) return nlohmann::json::object();
+  return {{"pgn_rgb8_max_abs_error", sent_error_}};
 }
 
 torch::Tensor Pgn::tokens(const torch::Tensor& x) {

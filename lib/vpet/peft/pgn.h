@@ -28,10 +28,14 @@
 // pgn_pixels (false; set by pgn-invert: the library is in pixel space).
 // Trainable: "generator.<name>" (g_θ's parameters) and "library" [N, D]
 // ("pixel_library" [N, C, p, p] in pixel space), or "prompts" [K, D].
+// pgn_rgb8 (false; set by pgn-invert --rgb8): the client sends each image's
+// mixed prompt patches as 8-bit RGB, so they are clipped to [0, 1] and
+// rounded to 1/255 after the mixing, per image, before the patch embedding.
 // Structure: g_θ's BatchNorm statistics, "generator.<buffer>", and in pixel
 // space pgn-invert's 8-bit RGB patches "pixel_library_rgb8" [N, p, p, C]
-// (uint8, for users to look at; the method uses "pixel_library"). Parameter
-// count: 307,312 + 129·K·N + N·D.
+// (uint8, for users to look at; the method uses "pixel_library"); with
+// pgn_rgb8, "pixel_mean" and "pixel_std" [C], the normalisation between RGB
+// and the model's input. Parameter count: 307,312 + 129·K·N + N·D.
 #pragma once
 
 #include <array>
@@ -62,6 +66,9 @@ class Pgn final : public Method {
   void restore_structure(const NamedTensors& tensors) override;
   bool is_prompt(const std::string& name) const override;
   void set_training(bool training) override;
+  // With pgn_rgb8: the largest |prompt sent − exact prompt| of the
+  // embedded prompts over every image so far.
+  nlohmann::json diagnostics() const override;
 
   torch::Tensor pixels(const torch::Tensor& x) override;
   torch::Tensor tokens(const torch::Tensor& x) override;
@@ -75,15 +82,18 @@ class Pgn final : public Method {
 
  private:
   // The prompts of the images last seen by pixels(): [B, K, D].
-  torch::Tensor prompts(std::int64_t batch) const;
+  torch::Tensor prompts(std::int64_t batch);
 
   std::int64_t count_, library_size_, input_size_;
   bool fixed_, pixel_space_;
   PgnGenerator generator_{nullptr};
-  torch::Tensor library_;    // [N, D], or [N, C, p, p] in pixel space, or the fixed [K, D]
-  torch::Tensor weights_;    // [B, K, N] of the current batch
-  NamedTensors statistics_;  // BatchNorm statistics given before attach()
-  torch::Tensor rgb8_;       // pgn-invert's 8-bit patches, kept for the bundle
+  torch::Tensor library_;      // [N, D], or [N, C, p, p] in pixel space, or the fixed [K, D]
+  torch::Tensor weights_;      // [B, K, N] of the current batch
+  NamedTensors statistics_;    // BatchNorm statistics given before attach()
+  torch::Tensor rgb8_;         // pgn-invert's 8-bit patches, kept for the bundle
+  bool rgb8_prompts_ = false;  // each image's prompts sent as 8-bit RGB
+  torch::Tensor pixel_mean_, pixel_std_;  // [C] from the bundle, [1, C, 1, 1] once attached
+  double sent_error_ = 0.0;
   torch::nn::LayerNorm norm_pre_{nullptr};
   torch::nn::Conv2d patch_embed_{nullptr};
 };

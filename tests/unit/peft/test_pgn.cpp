@@ -94,5 +94,46 @@ TEST(Pgn, PixelLibraryGivesTheLatentPromptsThroughThePatchEmbedding) {
       torch::allclose(vit->features(pixels, *deployed), vit->features(pixels, *latent), 0.0, 1e-4));
 }
 
+// pgn_rgb8: each image's mixed prompt patches are clipped and rounded to
+// 8-bit RGB after the mixing, then embedded. With a library of one token the
+// mixture is that token exactly (softmax of one logit), so the sent prompt
+// can be written out: conv(((Q·std + mean).clamp(0, 1)·255).round()/255 −
+// mean)/std).
+TEST(Pgn, EightBitPromptsAreQuantisedAfterTheMixing) {
+  model::Backbone backbone = test::tiny_backbone();
+  model::VisionTransformer& vit = backbone.vit;
+  const torch::Tensor mean = torch::tensor({0.485, 0.456, 0.406}, torch::kFloat32);
+  const torch::Tensor spread = torch::tensor({0.229, 0.224, 0.225}, torch::kFloat32);
+  const nlohmann::json config = {{"pgn_prompts", 2},
+                                 {"pgn_library", 1},
+                                 {"pgn_input_size", 32},
+                                 {"pgn_pixels", true},
+                                 {"pgn_rgb8", true}};
+  auto pgn = create_method("pgn", config);
+  pgn->restore_structure({{"pixel_mean", mean}, {"pixel_std", spread}});
+  torch::Generator generator = at::detail::createCPUGenerator(3);
+  pgn->attach(vit, generator);
+  pgn->set_training(false);
+  torch::NoGradGuard no_grad;
+  const torch::Tensor library = test::named(*pgn, "pixel_library");
+  library.normal_(0.0, 1.5);  // some values fall outside [0, 1] as RGB
+  const torch::Tensor pixels = torch::randn({3, 3, 32, 32}), x = torch::randn({3, 17, 48});
+  pgn->pixels(pixels);
+  const torch::Tensor prompts = pgn->tokens(x).narrow(1, 17, 2);
+  const torch::Tensor rgb = library * spread.view({1, 3, 1, 1}) + mean.view({1, 3, 1, 1});
+  const torch::Tensor sent = ((rgb.clamp(0, 1) * 255.0).round() / 255.0 - mean.view({1, 3, 1, 1})) /
+                             spread.view({1, 3, 1, 1});
+  const auto& proj = vit->patch_embed->proj;
+  const torch::Tensor expected = torch::conv2d(sent, proj->weight, proj->bias, 8).flatten(1);
+  EXPECT_TRUE(torch::allclose(prompts, expected.expand({3, 2, 48}), 1e-5, 1e-5));
+  const torch::Tensor exact = torch::conv2d(library, proj->weight, proj->bias, 8).flatten(1);
+  EXPECT_NEAR(pgn->diagnostics().at("pgn_rgb8_max_abs_error").get<double>(),
+              (expected - exact).abs().max().item<double>(), 1e-5);
+  // Without its normalisation the 8-bit library is refused.
+  auto bare = create_method("pgn", config);
+  EXPECT_THROW(bare->attach(vit, generator), Error);
+  EXPECT_THROW(create_method("pgn", {{"pgn_rgb8", true}}), SettingError);
+}
+
 }  // namespace
 }  // namespace vpet::peft
