@@ -3,6 +3,14 @@
 # of them. The including Makefile sets TASKS, METHODS, SEEDS and OUT, the
 # rules that make each run's .json, and TABLE_GROUPS (vpet-report's --group
 # options, or --no-groups).
+#
+# LAUNCH prefixes every training, evaluation and extraction (not the cheap
+# vpet-info and vpet-report), so that `make -j 64 LAUNCH="srun -n1 -c4
+# --quit-on-interrupt"` spreads a sweep over a Slurm cluster, with OUT on a
+# shared filesystem. Every output is written atomically and each run is a file
+# target, so an interrupted sweep continues where it stopped: make redoes only
+# what has no output yet. A pipeline's stages are launched one by one.
+LAUNCH ?=
 
 .PHONY: all runs table
 .DELETE_ON_ERROR:

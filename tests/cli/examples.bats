@@ -72,10 +72,25 @@ make_vtab() {
 @test "vtab1k/Makefile: tasks x methods with make -j, both means labelled" {
   make_vtab cifar dmlab
   cd "$BATS_TEST_TMPDIR"
-  run make -s -j2 -f "$EXAMPLES/vtab1k/Makefile" BIN="$BIN" VTAB=vtab MODEL="$MODEL" OUT=res \
-    NATURAL=cifar SPECIALIZED= STRUCTURED=dmlab METHODS="linear self-prompt" SEEDS=0 \
+  # LAUNCH: every step through a launcher (here one that logs and runs it,
+  # as srun would run it on a cluster).
+  printf '#!/bin/sh\necho "$(basename "$1")" >>"%s/launched"\nexec "$@"\n' "$PWD" >launch
+  chmod +x launch
+  local sweep=(make -s -j2 -f "$EXAMPLES/vtab1k/Makefile" BIN="$BIN" VTAB=vtab MODEL="$MODEL"
+    OUT=res NATURAL=cifar SPECIALIZED= STRUCTURED=dmlab METHODS="linear self-prompt" SEEDS=0
     THREADS=1 PROMPTS=2 PREPROCESS="--img-size 32" TRAIN_OPTIONS="--epochs 1 --warmup 0 -b 8"
+    LAUNCH="$PWD/launch")
+  run "${sweep[@]}"
   assert_success
+  # 2 tasks x 2 methods trained and evaluated, 2 prototype pipelines.
+  [ "$(sort launched | uniq -c | awk '{printf "%s:%s ", $2, $1}')" = \
+    "peft-eval:4 peft-train:4 prompt-init-proto:2 vit-extract:2 " ]
+  # Interrupted before its last evaluation and the table: run again, the
+  # sweep does those alone.
+  rm res/dmlab/linear-s0.json res/table.tsv launched
+  run "${sweep[@]}"
+  assert_success
+  [ "$(cat launched)" = peft-eval ]
   assert_output --partial "mean of 2 group means"
   assert_output --partial "mean of 2 tasks"
   [ "$(wc -l <res/table.tsv)" -eq 3 ]
