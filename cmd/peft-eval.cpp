@@ -139,14 +139,14 @@ std::vector<Result> evaluate(std::vector<vpet::eval::Task>& tasks, vpet::model::
 }
 
 // Masked memory-token tasks trained on one backbone share a single forward
-// pass (Sandler et al.'s concatenation); every other method changes what the
-// backbone computes for all tokens, so its tasks run one by one.
+// pass (Sandler et al.'s concatenation, and their extension); every other
+// method changes what the backbone computes for all tokens, so its tasks run
+// one by one.
 bool share_one_pass(const std::vector<vpet::peft::Bundle>& bundles) {
   if (bundles.size() < 2) return false;
   for (const vpet::peft::Bundle& bundle : bundles) {
-    if (bundle.method != "memory" || bundle.config.value("memory_mode", "") != "masked") {
-      return false;
-    }
+    const std::string mode = bundle.config.value("memory_mode", "");
+    if (bundle.method != "memory" || (mode != "masked" && mode != "extend")) return false;
   }
   return true;
 }
@@ -260,10 +260,13 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   if (share_one_pass(bundles)) {
     vpet::model::Backbone backbone = load_for(0, bundles.size());
     std::vector<vpet::eval::Task> tasks;
+    // Each task's row in the pass: extensions bring their parents (shared
+    // with a parent given here too).
     std::vector<vpet::peft::MemoryTask> memories;
+    std::vector<std::size_t> rows;
     for (std::size_t i = 0; i < bundles.size(); ++i) {
       tasks.push_back(vpet::eval::adapter_task(bundles[i], adapters[i], backbone));
-      memories.push_back(vpet::peft::memory_task(*tasks.back().hooks));
+      rows.push_back(vpet::peft::add_memory_tasks(*tasks.back().hooks, memories));
     }
     vpet::peft::MemoryTasks pass(backbone.vit, memories);
     results = evaluate(tasks, backbone, dataset, preprocess_for(0, backbone), loader_options,
@@ -271,7 +274,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
                          backbone.vit->features(pixels, pass);
                          std::vector<torch::Tensor> logits;
                          for (std::size_t t = 0; t < tasks.size(); ++t) {
-                           logits.push_back(tasks[t].head->forward(pass.features()[t]));
+                           logits.push_back(tasks[t].head->forward(pass.features()[rows[t]]));
                          }
                          return logits;
                        });

@@ -37,7 +37,7 @@ _vpet_complete() {
         --mean --std --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip
         --mixup --cutmix --mixup-prob --method --recipe --print-settings --prompts --prompt-dropout --init-prompts --prompts-in-pool --rank --alpha
         --lora-scale --lora-dropout --targets --layers --bottleneck --adapter-style --adapter-scale --memory
-        --memory-mode --memory-norm --plan --budget --module-dropout --module-drop-path
+        --memory-mode --extends --memory-norm --plan --budget --module-dropout --module-drop-path
         --lion-input --lion-output --lion-output-from --lion-channels --lion-token-width --lion-width
         --lion-activation --lion-contraction --lion-lipschitz --lion-groupnorm --lion-solver
         --lion-tol --lion-max-iter --lion-grad --lion-tau --lion-backward-tol
@@ -119,7 +119,7 @@ _vpet_complete() {
       return ;;
     --head-bias) COMPREPLY=($(compgen -W "zero uniform" -- "$cur")); return ;;
     --adapter-style) COMPREPLY=($(compgen -W "sequential parallel parallel-released houlsby" -- "$cur")); return ;;
-    --memory-mode) COMPREPLY=($(compgen -W "masked unmasked" -- "$cur")); return ;;
+    --memory-mode) COMPREPLY=($(compgen -W "masked extend unmasked" -- "$cur")); return ;;
     --lora-scale) COMPREPLY=($(compgen -W "standard rs" -- "$cur")); return ;;
     --structured) COMPREPLY=($(compgen -W "lora adapter" -- "$cur")); return ;;
     --scope) COMPREPLY=($(compgen -W "global layer" -- "$cur")); return ;;

@@ -129,6 +129,55 @@ PY
   assert_output "ok"
 }
 
+# Extension (the memory paper's Table 1, starred cells): the child's class
+# token also attends to its parent's; it carries the parent, so it runs
+# alone, and beside the parent (in either order) the parent is shared.
+@test "an extending memory task scores beside its parent as alone" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 4 0
+  local m=$FIXTURES/vit/a_timm.safetensors d=$BATS_TEST_TMPDIR
+  local train=("$BIN/peft-train" -q -m "$m" -d "$d/task" --method memory --memory 2 -b 6
+    --epochs 2)
+  "${train[@]}" -o "$d/parent.vpet"
+  "${train[@]}" --memory-mode extend --extends "$d/parent.vpet" --seed 1 -o "$d/child.vpet"
+  run "${train[@]}" --memory-mode extend --extends "$d/nothing.vpet" -o "$d/bad.vpet"
+  assert_failure 1
+  assert_output --partial "nothing.vpet"
+  run "${train[@]}" --memory-mode extend -o "$d/bad.vpet"
+  assert_failure 2
+  assert_output --partial "--extends"
+  run "${train[@]}" --extends "$d/parent.vpet" -o "$d/bad.vpet"
+  assert_failure 2
+  assert_output --partial "--extends is for --memory-mode extend"
+  run "${train[@]}" --memory-mode extend --extends "$d/child.vpet" -o "$d/bad.vpet"
+  assert_failure 1
+  assert_output --partial "child.vpet: --extends takes masked memory bundles"
+  [ ! -e "$d/bad.vpet" ]
+  local eval=("$BIN/peft-eval" -q -m "$m" -d "$d/task" --json)
+  "${eval[@]}" -a "$d/parent.vpet" >"$d/parent.json"
+  "${eval[@]}" -a "$d/child.vpet" >"$d/child.json"
+  "${eval[@]}" -a "$d/parent.vpet" -a "$d/child.vpet" >"$d/both.json"
+  "${eval[@]}" -a "$d/child.vpet" -a "$d/parent.vpet" >"$d/reversed.json"
+  run "$PY" - "$d" <<'PY'
+import json, sys, msgpack, msgpack_numpy
+d = sys.argv[1]
+alone = {name: json.load(open(f"{d}/{name}.json")) for name in ("parent", "child")}
+both = [json.loads(line) for line in open(f"{d}/both.json")]
+rev = [json.loads(line) for line in open(f"{d}/reversed.json")]
+for got, name in [(both[0], "parent"), (both[1], "child"), (rev[0], "child"), (rev[1], "parent")]:
+    assert got["top1"] == alone[name]["top1"] and got["per_class"] == alone[name]["per_class"], name
+header, record = msgpack.Unpacker(open(f"{d}/child.vpet", "rb"),
+                                  object_hook=msgpack_numpy.decode, raw=False)
+parents = header["config"]["parents"]
+assert len(parents) == 1 and parents[0]["fingerprint"].startswith("sha256:"), parents
+assert "extends" not in header["config"], header["config"]
+assert record["structure.parent.0.memory"].shape == (2, 2, 48), record.keys()
+assert header["training"]["params_trainable"] == 2 * 2 * 48 + 48
+print("ok")
+PY
+  echo "$output"
+  assert_output "ok"
+}
+
 @test "class names in list files: val and test sets in another order map onto the training classes" {
   make_colour_task "$BATS_TEST_TMPDIR/task" 6
   local t=$BATS_TEST_TMPDIR name

@@ -1,9 +1,12 @@
 #include "vpet/peft/memory.h"
 
 #include <algorithm>
+#include <sstream>
 
 #include "vpet/error.h"
 #include "vpet/io/tensor_text.h"
+#include "vpet/model/fingerprint.h"
+#include "vpet/peft/bundle.h"
 #include "vpet/peft/parameter_init.h"
 #include "vpet/peft/settings.h"
 
@@ -74,14 +77,28 @@ MemoryTasks::MemoryTasks(model::VisionTransformer vit, std::vector<MemoryTask> t
     total += task.memory.size(1);
   }
   // Table 1 under concatenation: task t sees its own token and its own
-  // memory block, no other task's.
-  own_mask_ = torch::zeros({k, k + total}, torch::kBool);
+  // memory block, no other task's; under extension also those of the tasks
+  // it sees.
+  std::vector<std::int64_t> offsets;  // each task's memory block, in columns
   std::int64_t offset = k;
+  for (const auto& task : tasks_) {
+    offsets.push_back(offset);
+    offset += task.memory.size(1);
+  }
+  own_mask_ = torch::zeros({k, k + total}, torch::kBool);
   for (std::int64_t t = 0; t < k; ++t) {
-    const std::int64_t m = tasks_[std::size_t(t)].memory.size(1);
-    own_mask_[t][t] = true;
-    own_mask_[t].narrow(0, offset, m).fill_(true);
-    offset += m;
+    std::vector<std::size_t> visible = tasks_[std::size_t(t)].sees;
+    for (std::size_t seen : visible) {
+      if (seen >= tasks_.size() || std::int64_t(seen) == t) {
+        throw Error("memory task " + std::to_string(t) + " extends task " + std::to_string(seen) +
+                    ", which is not another task of the pass");
+      }
+    }
+    visible.push_back(std::size_t(t));
+    for (std::size_t seen : visible) {
+      own_mask_[t][std::int64_t(seen)] = true;
+      own_mask_[t].narrow(0, offsets[seen], tasks_[seen].memory.size(1)).fill_(true);
+    }
   }
   own_mask_ = own_mask_.to(vit_->pos_embed.device());
 }
@@ -121,11 +138,81 @@ torch::Tensor MemoryTasks::final_tokens(const torch::Tensor& x) {
   return x;
 }
 
+std::string memory_task_fingerprint(const MemoryTask& task) {
+  return model::backbone_fingerprint({{"memory", task.memory}, {"task_token", task.task_token}});
+}
+
+namespace {
+
+// The parents an extension is built on: from the --extends bundles (their
+// tensors), or from a bundle's "parents" (fingerprints and shapes; the
+// tensors follow through restore_structure()).
+[[noreturn]] void bad_parents(const std::string& problem) {
+  throw SettingError("parents", "--extends", problem);
+}
+
+}  // namespace
+
 Memory::Memory(const nlohmann::json& config) {
   const Settings settings(config);
   count_ = settings.integer("memory", 5, 1);
-  masked_ = settings.choice("memory_mode", "masked", {"masked", "unmasked"}) == "masked";
+  const std::string mode =
+      settings.choice("memory_mode", "masked", {"masked", "extend", "unmasked"});
+  mode_ = mode == "masked" ? Mode::Masked : mode == "extend" ? Mode::Extend : Mode::Unmasked;
   norm_ = settings.boolean("memory_norm", true);
+  const std::string extends = settings.text("extends", "");
+  if (mode_ != Mode::Extend) {
+    if (!extends.empty() || settings.has("parents")) {
+      throw SettingError("extends", "--extends", "is for --memory-mode extend");
+    }
+    return;
+  }
+  if (!extends.empty()) {
+    std::istringstream list(extends);
+    for (std::string path; std::getline(list, path, ',');) {
+      const Bundle parent = read_bundle(path);
+      if (parent.method != "memory" || parent.config.value("memory_mode", "") != "masked") {
+        throw Error(path + ": --extends takes masked memory bundles; this one is " + parent.method +
+                    (parent.method == "memory"
+                         ? " in mode " + parent.config.value("memory_mode", std::string("?"))
+                         : std::string()));
+      }
+      const auto tensor = [&](const std::string& name) {
+        for (const auto& [tensor_name, value] : parent.tensors) {
+          if (tensor_name == name) return value.to(torch::kFloat32);
+        }
+        throw Error(path + ": the memory bundle has no '" + name + "' tensor");
+      };
+      if (parents_made_for_.empty()) {
+        parents_made_for_ = parent.fingerprint();
+        parents_source_ = path;
+      } else if (parent.fingerprint() != parents_made_for_) {
+        throw Error(path + ": trained on backbone " + parent.fingerprint() + ", but " +
+                    parents_source_ + " on " + parents_made_for_);
+      }
+      Parent entry;
+      entry.task = {tensor("task_token"), tensor("memory"),
+                    parent.config.value("memory_norm", true)};
+      entry.fingerprint = memory_task_fingerprint(entry.task);
+      parents_.push_back(entry);
+    }
+    if (parents_.empty()) throw SettingError("extends", "--extends", "names no bundle");
+    return;
+  }
+  const nlohmann::json recorded = config.value("parents", nlohmann::json());
+  if (!recorded.is_array() || recorded.empty()) {
+    throw SettingError("extends", "--extends",
+                       "must name the bundles that --memory-mode extend builds on");
+  }
+  for (const auto& item : recorded) {
+    if (!item.is_object() || !item.contains("fingerprint") || !item["fingerprint"].is_string()) {
+      bad_parents("must list {fingerprint, memory, memory_norm} objects");
+    }
+    Parent entry;
+    entry.fingerprint = item["fingerprint"].get<std::string>();
+    entry.task.memory_norm = item.value("memory_norm", true);
+    parents_.push_back(entry);
+  }
 }
 
 const MethodOptions& Memory::options() {
@@ -136,9 +223,13 @@ const MethodOptions& Memory::options() {
        "memory_mode",
        MethodOption::Type::Text,
        "masked",
-       "Memory: masked (original task unchanged) or unmasked",
+       "Memory: masked (original task unchanged), extend (masked, also attending to the "
+       "--extends tasks) or unmasked",
        "MODE",
-       {"masked", "unmasked"}},
+       {"masked", "extend", "unmasked"}},
+      {"extends", "extends", MethodOption::Type::Text, "",
+       "Memory: with --memory-mode extend, the masked memory bundles the new task builds on",
+       "FILES"},
       {"memory-norm", "memory_norm", MethodOption::Type::Bool, "true",
        "Memory: apply the block's first LayerNorm to the memory tokens (=false: not)", "BOOL"},
   };
@@ -146,15 +237,65 @@ const MethodOptions& Memory::options() {
 }
 
 nlohmann::json Memory::config() const {
-  return {
-      {"memory", count_}, {"memory_mode", masked_ ? "masked" : "unmasked"}, {"memory_norm", norm_}};
+  const char* mode = mode_ == Mode::Masked   ? "masked"
+                     : mode_ == Mode::Extend ? "extend"
+                                             : "unmasked";
+  nlohmann::json config = {{"memory", count_}, {"memory_mode", mode}, {"memory_norm", norm_}};
+  if (mode_ == Mode::Extend) {
+    nlohmann::json parents = nlohmann::json::array();
+    for (const Parent& parent : parents_) {
+      parents.push_back({{"fingerprint", parent.fingerprint},
+                         {"memory", parent.task.memory.defined() ? parent.task.memory.size(1) : 0},
+                         {"memory_norm", parent.task.memory_norm}});
+    }
+    config["parents"] = parents;
+  }
+  return config;
+}
+
+NamedTensors Memory::structure() const {
+  NamedTensors tensors;
+  for (std::size_t i = 0; i < parents_.size(); ++i) {
+    const std::string prefix = "parent." + std::to_string(i) + ".";
+    tensors.emplace_back(prefix + "task_token", parents_[i].task.task_token);
+    tensors.emplace_back(prefix + "memory", parents_[i].task.memory);
+  }
+  return tensors;
+}
+
+void Memory::restore_structure(const NamedTensors& tensors) {
+  for (const auto& [name, tensor] : tensors) {
+    const std::string prefix = "parent.";
+    const std::size_t dot = name.find('.', prefix.size());
+    std::size_t index = parents_.size();
+    if (mode_ == Mode::Extend && name.rfind(prefix, 0) == 0 && dot != std::string::npos) {
+      const std::string digits = name.substr(prefix.size(), dot - prefix.size());
+      if (!digits.empty() && digits.size() < 6 &&
+          std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        index = std::size_t(std::stoul(digits));
+      }
+    }
+    const std::string field = dot == std::string::npos ? "" : name.substr(dot + 1);
+    if (index >= parents_.size() || (field != "task_token" && field != "memory")) {
+      throw Error("the bundle holds structure tensor '" + name + "', which memory does not use");
+    }
+    (field == "memory" ? parents_[index].task.memory : parents_[index].task.task_token) =
+        tensor.to(torch::kFloat32);
+  }
+}
+
+void Memory::check_backbone(const std::string& fingerprint) const {
+  if (!parents_made_for_.empty() && parents_made_for_ != fingerprint) {
+    throw Error(parents_source_ + ": a memory bundle of backbone " + parents_made_for_ +
+                ", not of this model (" + fingerprint + ")");
+  }
 }
 
 void Memory::attach(model::VisionTransformer& vit, torch::Generator& generator) {
   const auto& c = vit->config();
   // N(0, 0.02²): the paper's init (§2.3).
   memory_ = trainable_like(normal({c.depth, count_, c.width}, 0.02, generator), vit->pos_embed);
-  if (!masked_) {
+  if (mode_ == Mode::Unmasked) {
     class_token_.attach(vit, "unmasked memory");
     return;
   }
@@ -163,12 +304,26 @@ void Memory::attach(model::VisionTransformer& vit, torch::Generator& generator) 
         "masked memory tokens need a model with a class token (use --memory-mode unmasked)");
   }
   task_token_ = trainable_like(vit->cls_token.detach().clone(), vit->pos_embed);
-  pass_ = std::make_unique<MemoryTasks>(vit, std::vector<MemoryTask>{task()});
+  for (std::size_t i = 0; i < parents_.size(); ++i) {
+    Parent& parent = parents_[i];
+    if (!parent.task.memory.defined() || !parent.task.task_token.defined()) {
+      throw Error("the bundle lacks the structure tensors of parent " + std::to_string(i));
+    }
+    if (memory_task_fingerprint(parent.task) != parent.fingerprint) {
+      throw Error("parent " + std::to_string(i) + "'s tensors do not have its fingerprint " +
+                  parent.fingerprint);
+    }
+    parent.task.task_token = parent.task.task_token.to(vit->pos_embed.device());
+    parent.task.memory = parent.task.memory.to(vit->pos_embed.device());
+  }
+  std::vector<MemoryTask> tasks;
+  own_index_ = add_to(tasks);
+  pass_ = std::make_unique<MemoryTasks>(vit, tasks);
 }
 
 NamedTensors Memory::trainable() const {
   NamedTensors tensors{{"memory", memory_}};
-  if (masked_) {
+  if (masked()) {
     tensors.emplace_back("task_token", task_token_);
   } else {
     tensors.emplace_back("class_token", class_token_.token());
@@ -183,7 +338,7 @@ bool Memory::is_prompt(const std::string& name) const {
 void Memory::load(const NamedTensors& tensors) {
   const bool has_class_token = std::any_of(
       tensors.begin(), tensors.end(), [](const auto& item) { return item.first == "class_token"; });
-  if (masked_ || has_class_token) return Method::load(tensors);
+  if (masked() || has_class_token) return Method::load(tensors);
   // An unmasked bundle from before the class token was trained: it was
   // trained with the pretrained one, which attach() put in place.
   NamedTensors with_pretrained = tensors;
@@ -191,22 +346,41 @@ void Memory::load(const NamedTensors& tensors) {
   Method::load(with_pretrained);
 }
 
-MemoryTask Memory::task() const {
-  if (!masked_) {
+std::size_t Memory::add_to(std::vector<MemoryTask>& tasks) const {
+  if (!masked()) {
     throw UsageError(
         "an unmasked memory adapter changes the original tokens, so it cannot run "
         "beside other tasks in one pass");
   }
-  return {task_token_, memory_, norm_};
+  // A task already in the pass with this fingerprint and no parents of its
+  // own computes the same rows: share it.
+  const auto find = [&](const std::string& fingerprint) {
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      if (tasks[i].sees.empty() && memory_task_fingerprint(tasks[i]) == fingerprint) return i;
+    }
+    return tasks.size();
+  };
+  MemoryTask own{task_token_, memory_, norm_};
+  for (const Parent& parent : parents_) {
+    std::size_t index = find(parent.fingerprint);
+    if (index == tasks.size()) tasks.push_back(parent.task);
+    own.sees.push_back(index);
+  }
+  if (mode_ == Mode::Masked) {
+    const std::size_t index = find(memory_task_fingerprint(own));
+    if (index < tasks.size()) return index;
+  }
+  tasks.push_back(own);
+  return tasks.size() - 1;
 }
 
 torch::Tensor Memory::tokens(const torch::Tensor& x) {
-  return masked_ ? pass_->tokens(x) : class_token_.replace(x);
+  return masked() ? pass_->tokens(x) : class_token_.replace(x);
 }
 
 void Memory::attention(std::int64_t block, const model::BlockImpl& module,
                        model::AttentionInputs& inputs) {
-  if (masked_) return pass_->attention(block, module, inputs);
+  if (masked()) return pass_->attention(block, module, inputs);
   // Unmasked: every token may attend to the memory.
   const KeysValues memory = memory_keys_values(module, memory_[block], norm_);
   const std::int64_t batch = inputs.q.size(0);
@@ -215,21 +389,38 @@ void Memory::attention(std::int64_t block, const model::BlockImpl& module,
 }
 
 torch::Tensor Memory::final_tokens(const torch::Tensor& x) {
-  return masked_ ? pass_->final_tokens(x) : x;
+  return masked() ? pass_->final_tokens(x) : x;
 }
 
 torch::Tensor Memory::pooled(const torch::Tensor& feature) {
-  return masked_ ? pass_->features().front() : feature;
+  return masked() ? pass_->features().at(own_index_) : feature;
 }
 
-MemoryTask memory_task(const Method& method) {
+namespace {
+
+const Memory& memory_method(const Method& method) {
   const auto* memory = dynamic_cast<const Memory*>(&method);
   if (!memory) {
     throw UsageError("a " + method.name() +
                      " adapter cannot run beside other adapters in one pass: only masked memory "
                      "adapters can");
   }
-  return memory->task();
+  return *memory;
+}
+
+}  // namespace
+
+MemoryTask memory_task(const Method& method) {
+  std::vector<MemoryTask> tasks;
+  const std::size_t index = memory_method(method).add_to(tasks);
+  if (tasks.size() != 1) {
+    throw UsageError("an extending memory adapter runs with its parents (add_memory_tasks)");
+  }
+  return tasks[index];
+}
+
+std::size_t add_memory_tasks(const Method& method, std::vector<MemoryTask>& tasks) {
+  return memory_method(method).add_to(tasks);
 }
 
 }  // namespace vpet::peft

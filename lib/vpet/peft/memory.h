@@ -8,6 +8,10 @@
 //
 // Two modes (memory_mode):
 //
+//   extend    masked, and the task's class token also attends to the class
+//             tokens and memories of the tasks it extends (Table 1's
+//             starred cells: a new task builds on earlier ones), whose rows
+//             run beside it, frozen; those parents attend as masked tasks.
 //   unmasked  every token may attend to the memory, and the class token is
 //             trained too (the paper's Fig. 1 trains it with the memory;
 //             class_token.h); pooling as the model's.
@@ -33,8 +37,13 @@
 // luck of floating-point summation order. Drop-path is not applied to the
 // task path.
 //
-// Config keys: memory (M; 5), memory_mode ("masked" | "unmasked"; masked),
-// memory_norm (true). Trainable: "memory" [L, M, D], plus "task_token"
+// Config keys: memory (M; 5), memory_mode ("masked" | "extend" | "unmasked";
+// masked), memory_norm (true); for extend, extends (the parents' bundle
+// paths, comma-separated: masked memory bundles of the same backbone, read
+// when the method is built, like VPT's init_prompts) or, in a bundle,
+// parents ([{fingerprint, memory, memory_norm}] in order), with the parents'
+// tensors as structure "parent.<i>.task_token" and "parent.<i>.memory", so
+// that an extension runs alone. Trainable: "memory" [L, M, D], plus "task_token"
 // [1, 1, D] in masked mode or "class_token" [1, 1, D] unmasked; L·M·D + D.
 // All are tokens: is_prompt(). An unmasked bundle from before the class
 // token was trained loads with the pretrained one.
@@ -57,6 +66,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "vpet/peft/class_token.h"
@@ -71,7 +81,14 @@ struct MemoryTask {
   torch::Tensor task_token;  // [1, 1, D], before the position embedding
   torch::Tensor memory;      // [L, M, D]
   bool memory_norm = true;   // norm1 applied to the memory before k/v
+  // Extension (Table 1's starred cells): the tasks of the same pass, by
+  // index, whose class token and memory this one attends to as well.
+  std::vector<std::size_t> sees = {};
 };
+
+// The fingerprint of a task's token and memory (model::backbone_fingerprint
+// of them): how an extension names its parents.
+std::string memory_task_fingerprint(const MemoryTask& task);
 
 // Hooks that run N masked memory tasks beside the frozen model in one pass.
 // The pooled feature features() returns through them is the frozen model's;
@@ -79,7 +96,8 @@ struct MemoryTask {
 class MemoryTasks : public model::ForwardHooks {
  public:
   // Throws vpet::Error when a task does not fit the model (its memory is not
-  // [depth, M, width]) or the model has no class token to stand beside.
+  // [depth, M, width]), sees a task that is not in the pass or itself, or
+  // the model has no class token to stand beside.
   MemoryTasks(model::VisionTransformer vit, std::vector<MemoryTask> tasks);
 
   torch::Tensor tokens(const torch::Tensor& x) override;
@@ -127,15 +145,30 @@ class Memory final : public Method {
         "plain ViT holds");
   }
 
-  bool masked() const { return masked_; }
-  // This method as one task of a MemoryTasks pass. Throws vpet::UsageError
-  // in unmasked mode (it changes the original tokens, so it cannot share).
-  MemoryTask task() const;
+  // Masked or extend: the original tokens stay the frozen model's.
+  bool masked() const { return mode_ != Mode::Unmasked; }
+  // This method as one task of a MemoryTasks pass, its parents (extend) as
+  // tasks of their own before it. Throws vpet::UsageError in unmasked mode
+  // (it changes the original tokens, so it cannot share).
+  std::size_t add_to(std::vector<MemoryTask>& tasks) const;
+  NamedTensors structure() const override;
+  void restore_structure(const NamedTensors& tensors) override;
+  void check_backbone(const std::string& fingerprint) const override;
 
  private:
+  enum class Mode { Masked, Extend, Unmasked };
+  struct Parent {
+    std::string fingerprint;
+    MemoryTask task;  // frozen
+  };
+
   std::int64_t count_;  // M
-  bool masked_;
+  Mode mode_;
   bool norm_;
+  std::vector<Parent> parents_;   // extend mode
+  std::string parents_made_for_;  // the backbone the --extends bundles were trained on
+  std::string parents_source_;
+  std::size_t own_index_ = 0;          // this task's place in pass_
   torch::Tensor memory_;               // [L, M, D]
   torch::Tensor task_token_;           // [1, 1, D], masked mode
   TrainableClassToken class_token_;    // unmasked mode
@@ -143,7 +176,14 @@ class Memory final : public Method {
 };
 
 // `method` as a task of a MemoryTasks pass. Throws vpet::UsageError, naming
-// the method, unless it is a masked memory method.
+// the method, unless it is a masked memory method (not an extension, which
+// needs its parents: add_memory_tasks).
 MemoryTask memory_task(const Method& method);
+
+// Adds `method`'s task to `tasks`, after its parents where it extends some
+// (a parent already there, by fingerprint, is shared, not repeated), and
+// returns its index. Throws vpet::UsageError unless `method` is a masked or
+// extending memory method.
+std::size_t add_memory_tasks(const Method& method, std::vector<MemoryTask>& tasks);
 
 }  // namespace vpet::peft

@@ -18,42 +18,62 @@ void randomise(const Method& method, std::uint64_t seed) {
   for (const auto& [name, tensor] : method.trainable()) tensor.normal_(0.0, 0.5, generator);
 }
 
-// The paper's §2.2 computation spelled out: the task token appended to the
-// sequence at position-embedding index 0, the memory appended to the keys
-// and values, the Table 1 mask over the full sequence.
-class FullSequenceMasked : public model::ForwardHooks {
+// The paper's §2.2 computation spelled out: the task tokens [C_0, ...,
+// C_k-1] appended to the sequence at position-embedding index 0, the
+// memories [M_0, ..., M_k-1] appended to the keys and values, and Table 1's
+// mask over the full sequence with its extension cells: C_t attends to the originals, to C_s and
+// M_s for s = t and for each s in sees[t]. The pooled feature is the last task's.
+class FullSequenceTasks : public model::ForwardHooks {
  public:
-  FullSequenceMasked(model::VisionTransformer vit, MemoryTask task)
-      : vit_(std::move(vit)), task_(std::move(task)) {}
+  FullSequenceTasks(model::VisionTransformer vit, std::vector<MemoryTask> tasks)
+      : vit_(std::move(vit)), tasks_(std::move(tasks)) {}
 
   torch::Tensor tokens(const torch::Tensor& x) override {
-    const torch::Tensor token = task_.task_token + vit_->pos_embed.narrow(1, 0, 1);
-    return torch::cat({x, token.expand({x.size(0), 1, -1})}, 1);
+    std::vector<torch::Tensor> rows{x};
+    for (const auto& task : tasks_) {
+      rows.push_back(
+          (task.task_token + vit_->pos_embed.narrow(1, 0, 1)).expand({x.size(0), 1, -1}));
+    }
+    return torch::cat(rows, 1);
   }
   void attention(std::int64_t block, const model::BlockImpl& module,
                  model::AttentionInputs& inputs) override {
-    const torch::Tensor memory = module.norm1.ptr()->forward(task_.memory[block]);
-    const auto kv =
-        module.attn.ptr()->project(memory.unsqueeze(0).expand({inputs.q.size(0), -1, -1}));
-    const std::int64_t n = inputs.q.size(1), m = memory.size(0);
-    inputs.k = torch::cat({inputs.k, kv.k}, 1);
-    inputs.v = torch::cat({inputs.v, kv.v}, 1);
-    torch::Tensor mask = torch::zeros({n, n + m}, torch::kBool);
-    mask.narrow(0, 0, n - 1).narrow(1, 0, n - 1).fill_(true);  // originals: originals only
-    mask[n - 1].fill_(true);                                   // the task token: everything
+    const std::int64_t n = inputs.q.size(1), k = std::int64_t(tasks_.size()), originals = n - k;
+    std::vector<std::int64_t> offsets;
+    std::int64_t columns = n;
+    for (const auto& task : tasks_) {
+      const torch::Tensor memory =
+          task.memory_norm ? module.norm1.ptr()->forward(task.memory[block]) : task.memory[block];
+      const auto kv =
+          module.attn.ptr()->project(memory.unsqueeze(0).expand({inputs.q.size(0), -1, -1}));
+      inputs.k = torch::cat({inputs.k, kv.k}, 1);
+      inputs.v = torch::cat({inputs.v, kv.v}, 1);
+      offsets.push_back(columns);
+      columns += memory.size(0);
+    }
+    torch::Tensor mask = torch::zeros({n, columns}, torch::kBool);
+    mask.narrow(0, 0, originals).narrow(1, 0, originals).fill_(true);
+    for (std::int64_t t = 0; t < k; ++t) {
+      mask[originals + t].narrow(0, 0, originals).fill_(true);
+      std::vector<std::size_t> visible = tasks_[std::size_t(t)].sees;
+      visible.push_back(std::size_t(t));
+      for (std::size_t s : visible) {
+        mask[originals + t][originals + std::int64_t(s)] = true;
+        mask[originals + t].narrow(0, offsets[s], tasks_[s].memory.size(1)).fill_(true);
+      }
+    }
     inputs.mask = mask;
   }
   torch::Tensor final_tokens(const torch::Tensor& x) override {
     task_feature_ = vit_->final_norm(x.select(1, x.size(1) - 1));
-    return x.narrow(1, 0, x.size(1) - 1);
+    return x.narrow(1, 0, x.size(1) - std::int64_t(tasks_.size()));
   }
   torch::Tensor pooled(const torch::Tensor&) override { return task_feature_; }
-  // The task token is the last row, not the class token the model pools.
   bool reads_all_final_tokens() const override { return true; }
 
  private:
   model::VisionTransformer vit_;
-  MemoryTask task_;
+  std::vector<MemoryTask> tasks_;
   torch::Tensor task_feature_;
 };
 
@@ -120,7 +140,7 @@ TEST_F(MemoryTest, MaskedEqualsTheFullSequenceWithTheTableOneMask) {
   torch::NoGradGuard no_grad;
   auto memory = test::attached("memory", {{"memory", 4}}, backbone.vit);
   randomise(*memory, 8);
-  FullSequenceMasked reference(backbone.vit, memory_task(*memory));
+  FullSequenceTasks reference(backbone.vit, {memory_task(*memory)});
   EXPECT_TRUE(torch::allclose(backbone.vit->features(pixels, *memory),
                               backbone.vit->features(pixels, reference), 1e-5, 1e-5));
 }
@@ -162,6 +182,71 @@ TEST_F(MemoryTest, OnlyMaskedMemoryJoinsAPass) {
   MemoryTask wrong = memory_task(*memory);
   wrong.memory = torch::zeros({3, 2, 48});
   EXPECT_THROW(MemoryTasks(backbone.vit, {wrong}), Error);
+}
+
+// Extension: the child, rebuilt as from its bundle (parents' fingerprints in
+// its config, their tensors as structure), attends to its parent's class
+// token and memory as the full sequence with Table 1's starred cells does;
+// beside the parent in one pass, the parent is shared and each gives what it
+// gives alone; the parent's tensors are not trained or counted.
+TEST_F(MemoryTest, AnExtensionAttendsToItsParentAsTheFullSequenceDoes) {
+  auto parent = test::attached("memory", {{"memory", 3}}, backbone.vit, 1);
+  randomise(*parent, 5);
+  const MemoryTask parent_task = memory_task(*parent);
+  const nlohmann::json config = {
+      {"memory", 2},
+      {"memory_mode", "extend"},
+      {"parents", {{{"fingerprint", memory_task_fingerprint(parent_task)}, {"memory", 3}}}}};
+  auto child = create_method("memory", config);
+  child->restore_structure({{"parent.0.task_token", parent_task.task_token.detach().clone()},
+                            {"parent.0.memory", parent_task.memory.detach().clone()}});
+  torch::Generator generator = at::detail::createCPUGenerator(2);
+  child->attach(backbone.vit, generator);
+  randomise(*child, 6);
+  EXPECT_EQ(child->parameter_count(), 2 * 2 * 48 + 48);
+  EXPECT_EQ(child->config().at("parents")[0].at("memory"), 3);
+  ASSERT_EQ(child->structure().size(), 2u);
+  torch::NoGradGuard no_grad;
+
+  std::vector<MemoryTask> tasks;
+  EXPECT_EQ(add_memory_tasks(*parent, tasks), 0u);
+  EXPECT_EQ(add_memory_tasks(*child, tasks), 1u);  // the parent shared, not repeated
+  ASSERT_EQ(tasks.size(), 2u);
+  EXPECT_EQ(tasks[1].sees, std::vector<std::size_t>{0});
+  FullSequenceTasks reference(backbone.vit, tasks);
+  const torch::Tensor alone = backbone.vit->features(pixels, *child);
+  EXPECT_TRUE(torch::allclose(alone, backbone.vit->features(pixels, reference), 1e-5, 1e-5));
+
+  MemoryTasks pass(backbone.vit, tasks);
+  EXPECT_TRUE(torch::equal(backbone.vit->features(pixels, pass),
+                           test::frozen_features(backbone.vit, pixels)));
+  EXPECT_TRUE(
+      torch::allclose(pass.features()[0], backbone.vit->features(pixels, *parent), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::allclose(pass.features()[1], alone, 1e-5, 1e-5));
+  // It reads the parent: a child of another parent differs.
+  std::vector<MemoryTask> orphaned = {tasks[1]};
+  orphaned[0].sees.clear();
+  MemoryTasks without(backbone.vit, orphaned);
+  backbone.vit->features(pixels, without);
+  EXPECT_FALSE(torch::allclose(without.features()[0], alone, 1e-4, 1e-4));
+  EXPECT_THROW(memory_task(*child), UsageError);
+}
+
+TEST_F(MemoryTest, AnExtensionRefusesParentsThatAreNotWhatItRecorded) {
+  auto parent = test::attached("memory", {{"memory", 3}}, backbone.vit, 1);
+  const MemoryTask parent_task = memory_task(*parent);
+  const nlohmann::json config = {{"memory", 2},
+                                 {"memory_mode", "extend"},
+                                 {"parents", {{{"fingerprint", "sha256:0000"}, {"memory", 3}}}}};
+  torch::Generator generator = at::detail::createCPUGenerator(2);
+  auto child = create_method("memory", config);
+  EXPECT_THROW(child->attach(backbone.vit, generator), Error);  // no parent tensors
+  child->restore_structure({{"parent.0.task_token", parent_task.task_token.detach().clone()},
+                            {"parent.0.memory", parent_task.memory.detach().clone()}});
+  EXPECT_THROW(child->attach(backbone.vit, generator), Error);  // another fingerprint
+  EXPECT_THROW(child->restore_structure({{"parent.1.memory", torch::zeros({1})}}), Error);
+  EXPECT_THROW(create_method("memory", {{"memory_mode", "extend"}}), SettingError);
+  EXPECT_THROW(create_method("memory", {{"extends", "a.vpet"}}), SettingError);
 }
 
 TEST(Memory, LearnsWithTheBackboneFrozen) {

@@ -64,6 +64,8 @@ TEST(MethodOptions, EveryOfferedValueIsAccepted) {
       for (const std::string& value : option.values) {
         nlohmann::json config = required(name);
         config[option.key] = value;
+        // An extension needs its parents (a bundle's record of them).
+        if (value == "extend") config["parents"] = {{{"fingerprint", "sha256:0"}}};
         EXPECT_NO_THROW(create_method(name, config))
             << name << " --" << option.flag << " " << value;
       }
