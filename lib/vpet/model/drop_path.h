@@ -11,4 +11,10 @@ namespace vpet::model {
 // expectation is unchanged. Otherwise `branch` itself.
 torch::Tensor drop_path(const torch::Tensor& branch, double rate, bool training);
 
+// The per-sample factor drop_path applies, [B, 1, ...] (0 or 1/(1-rate)),
+// drawn as drop_path draws it; undefined when nothing is dropped.
+torch::Tensor drop_path_scale(const torch::Tensor& branch, double rate, bool training);
+// `branch` times a drop_path_scale (itself where `scale` is undefined).
+torch::Tensor scaled_branch(const torch::Tensor& branch, const torch::Tensor& scale);
+
 }  // namespace vpet::model

@@ -230,6 +230,17 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& input, OutputRows rows) {
 torch::Tensor BlockImpl::forward(const torch::Tensor& input, std::int64_t index,
                                  ForwardHooks& hooks, double drop_rate, bool training,
                                  OutputRows rows) {
+  return hooked_forward(input, index, hooks, drop_rate, training, nullptr, rows);
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& input, std::int64_t index,
+                                 ForwardHooks& hooks, const BranchScales& scales, OutputRows rows) {
+  return hooked_forward(input, index, hooks, 0.0, false, &scales, rows);
+}
+
+torch::Tensor BlockImpl::hooked_forward(const torch::Tensor& input, std::int64_t index,
+                                        ForwardHooks& hooks, double drop_rate, bool training,
+                                        const BranchScales* scales, OutputRows rows) {
   const torch::Tensor normed = hooked_norm(norm1, input, hooks, index, NormSite::Norm1);
   const AttentionImpl::Qkv projected = attn->project(normed);
   AttentionInputs inputs{hooks.linear(index, Site::Q, normed, projected.q),
@@ -242,16 +253,22 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& input, std::int64_t index,
   const Queried queried = queried_rows(inputs.q, input, inputs.mask, rows);
   const torch::Tensor attended = attn->attend({queried.q, inputs.k, inputs.v}, queried.mask);
   torch::Tensor branch = hooks.linear(index, Site::O, attended, attn->proj->forward(attended));
-  const torch::Tensor x =
-      queried.residual + drop_path(ls1 ? ls1->forward(branch) : branch, drop_rate, training);
+  if (ls1) branch = ls1->forward(branch);
+  // Drawn where drop_path drew them, so that the random stream is the same.
+  const torch::Tensor attention_scale =
+      scales ? scales->attention : drop_path_scale(branch, drop_rate, training);
+  const torch::Tensor x = queried.residual + scaled_branch(branch, attention_scale);
 
   const torch::Tensor mlp_in = hooked_norm(norm2, x, hooks, index, NormSite::Norm2);
   const torch::Tensor hidden =
       activate(hooks.linear(index, Site::Fc1, mlp_in, mlp->fc1->forward(mlp_in)), mlp->act);
   const torch::Tensor mlp_out = hooks.linear(index, Site::Fc2, hidden, mlp->fc2->forward(hidden));
   branch = hooks.linear(index, Site::Mlp, mlp_in, mlp_out);
-  return hooks.block_output(
-      index, x, x + drop_path(ls2 ? ls2->forward(branch) : branch, drop_rate, training));
+  if (ls2) branch = ls2->forward(branch);
+  const torch::Tensor mlp_scale =
+      scales ? scales->mlp : drop_path_scale(branch, drop_rate, training);
+  if (!scales) last_scales_ = {attention_scale, mlp_scale};
+  return hooks.block_output(index, x, x + scaled_branch(branch, mlp_scale));
 }
 
 PatchEmbedImpl::PatchEmbedImpl(const VitConfig& config) {

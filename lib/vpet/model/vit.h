@@ -101,6 +101,19 @@ class BlockImpl : public torch::nn::Module {
   // from o on (o, norm2, fc1, fc2, mlp) see row 0 alone.
   torch::Tensor forward(const torch::Tensor& x, std::int64_t index, ForwardHooks& hooks,
                         double drop_rate, bool training, OutputRows rows = OutputRows::All);
+  // The per-sample drop-path factors (model/drop_path.h) of the two residual
+  // branches, attention's and the MLP's.
+  struct BranchScales {
+    torch::Tensor attention, mlp;  // undefined: nothing dropped
+  };
+  // The same with given factors instead of new draws: rows run beside the
+  // block's own (masked memory's task rows) are dropped with the samples
+  // they belong to.
+  torch::Tensor forward(const torch::Tensor& x, std::int64_t index, ForwardHooks& hooks,
+                        const BranchScales& scales, OutputRows rows = OutputRows::All);
+  // The factors the last forward with a drop rate drew (its hooks may read
+  // them from block_output() on).
+  const BranchScales& last_scales() const { return last_scales_; }
   // The weight [out, in] of linear `site` (q, k, v: views into the fused
   // qkv). Throws std::logic_error for Site::Mlp, which is no one linear.
   torch::Tensor weight_of(Site site) const;
@@ -113,6 +126,12 @@ class BlockImpl : public torch::nn::Module {
   LayerScale ls1{nullptr}, ls2{nullptr};  // null without layer scale
 
  private:
+  // The hooked forward; factors drawn where `scales` is null.
+  torch::Tensor hooked_forward(const torch::Tensor& input, std::int64_t index, ForwardHooks& hooks,
+                               double drop_rate, bool training, const BranchScales* scales,
+                               OutputRows rows);
+
+  BranchScales last_scales_;
   torch::Tensor parameter_of(Site site, bool bias) const;
 };
 TORCH_MODULE(Block);

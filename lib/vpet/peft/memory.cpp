@@ -113,19 +113,32 @@ torch::Tensor MemoryTasks::tokens(const torch::Tensor& x) {
 
 void MemoryTasks::attention(std::int64_t block, const model::BlockImpl& module,
                             model::AttentionInputs& inputs) {
+  (void)block, (void)module;
+  // The originals' own attention is left untouched; the task rows run after
+  // the block (block_output), when its drop-path factors are drawn.
+  originals_ = inputs;
+}
+
+torch::Tensor MemoryTasks::block_output(std::int64_t block, const torch::Tensor& residual,
+                                        const torch::Tensor& output) {
+  (void)residual;
+  model::Block module = vit_->blocks[std::size_t(block)];
   std::vector<torch::Tensor> keys, values;
   for (const auto& task : tasks_) {
-    const KeysValues kv = memory_keys_values(module, task.memory[block], task.memory_norm);
+    const KeysValues kv = memory_keys_values(*module, task.memory[block], task.memory_norm);
     keys.push_back(kv.k);
     values.push_back(kv.v);
   }
   const KeysValues memory{torch::cat(keys), torch::cat(values)};
-  const std::int64_t originals = inputs.k.size(1);
+  const std::int64_t originals = originals_.k.size(1);
   const torch::Tensor mask =
       torch::cat({torch::ones({own_mask_.size(0), originals}, own_mask_.options()), own_mask_}, 1);
-  TaskRows rows(inputs, memory, mask);
-  // The originals' own attention (inputs) is left untouched.
-  state_ = vit_->blocks[std::size_t(block)]->forward(state_, block, rows, 0.0, false);
+  TaskRows rows(originals_, memory, mask);
+  // Each sample's task rows are dropped with its original rows: the full
+  // sequence's drop-path, one residual branch for every row of a sample.
+  state_ = module->forward(state_, block, rows, module->last_scales());
+  originals_ = {};
+  return output;
 }
 
 torch::Tensor MemoryTasks::final_tokens(const torch::Tensor& x) {
@@ -386,6 +399,11 @@ void Memory::attention(std::int64_t block, const model::BlockImpl& module,
   const std::int64_t batch = inputs.q.size(0);
   inputs.k = torch::cat({inputs.k, batched(memory.k, batch)}, 1);
   inputs.v = torch::cat({inputs.v, batched(memory.v, batch)}, 1);
+}
+
+torch::Tensor Memory::block_output(std::int64_t block, const torch::Tensor& residual,
+                                   const torch::Tensor& output) {
+  return masked() ? pass_->block_output(block, residual, output) : output;
 }
 
 torch::Tensor Memory::final_tokens(const torch::Tensor& x) {

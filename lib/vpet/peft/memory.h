@@ -34,8 +34,10 @@
 // task tokens attend to the original tokens' keys/values of that block, to
 // themselves and to their memory. This is exactly the masked full-sequence
 // computation, and the originals stay bit-identical by construction, not by
-// luck of floating-point summation order. Drop-path is not applied to the
-// task path.
+// luck of floating-point summation order. The task rows run after each
+// block, with the per-sample drop-path factors the block drew for the
+// original rows: while training with --drop-path, a sample's task rows are
+// dropped with its original ones, as in the full sequence.
 //
 // Config keys: memory (M; 5), memory_mode ("masked" | "extend" | "unmasked";
 // masked), memory_norm (true); for extend, extends (the parents' bundle
@@ -103,6 +105,8 @@ class MemoryTasks : public model::ForwardHooks {
   torch::Tensor tokens(const torch::Tensor& x) override;
   void attention(std::int64_t block, const model::BlockImpl& module,
                  model::AttentionInputs& inputs) override;
+  torch::Tensor block_output(std::int64_t block, const torch::Tensor& residual,
+                             const torch::Tensor& output) override;
   torch::Tensor final_tokens(const torch::Tensor& x) override;
 
   // After a forward pass with these hooks: task t's pooled feature [B, D],
@@ -115,7 +119,8 @@ class MemoryTasks : public model::ForwardHooks {
   // Over the task rows' keys [task tokens; memories] (the original tokens'
   // keys are always allowed): [k, k + Σm], true = may attend.
   torch::Tensor own_mask_;
-  torch::Tensor state_;  // the task tokens between blocks, [B, k, D]
+  torch::Tensor state_;               // the task tokens between blocks, [B, k, D]
+  model::AttentionInputs originals_;  // the current block's, from attention()
   std::vector<torch::Tensor> features_;
 };
 
@@ -136,6 +141,8 @@ class Memory final : public Method {
   torch::Tensor tokens(const torch::Tensor& x) override;
   void attention(std::int64_t block, const model::BlockImpl& module,
                  model::AttentionInputs& inputs) override;
+  torch::Tensor block_output(std::int64_t block, const torch::Tensor& residual,
+                             const torch::Tensor& output) override;
   torch::Tensor final_tokens(const torch::Tensor& x) override;
   torch::Tensor pooled(const torch::Tensor& feature) override;
   void merge_into(model::VisionTransformer& vit) const override {

@@ -52,6 +52,7 @@ class Recorder : public model::ForwardHooks {
  public:
   explicit Recorder(model::ForwardHooks& inner) : inner_(inner) {}
 
+  torch::Tensor pixels(const torch::Tensor& x) override { return inner_.pixels(x); }
   torch::Tensor patches(const torch::Tensor& x) override { return inner_.patches(x); }
   torch::Tensor tokens(const torch::Tensor& x) override { return first = inner_.tokens(x); }
   torch::Tensor block_input(std::int64_t block, const torch::Tensor& x) override {
@@ -69,6 +70,10 @@ class Recorder : public model::ForwardHooks {
   torch::Tensor norm(std::int64_t block, model::NormSite site, const torch::Tensor& input,
                      const torch::Tensor& output) override {
     return inner_.norm(block, site, input, output);
+  }
+  torch::Tensor block_output(std::int64_t block, const torch::Tensor& residual,
+                             const torch::Tensor& output) override {
+    return inner_.block_output(block, residual, output);
   }
   torch::Tensor final_tokens(const torch::Tensor& x) override {
     last = x;

@@ -145,6 +145,24 @@ TEST_F(MemoryTest, MaskedEqualsTheFullSequenceWithTheTableOneMask) {
                               backbone.vit->features(pixels, reference), 1e-5, 1e-5));
 }
 
+// While training with drop-path, a sample's task row is dropped with its
+// original rows (one residual branch per sample in the full sequence): the
+// same draws give the full sequence's features.
+TEST_F(MemoryTest, DropPathDropsTheTaskRowsWithTheirSample) {
+  torch::NoGradGuard no_grad;
+  auto memory = test::attached("memory", {{"memory", 4}}, backbone.vit);
+  randomise(*memory, 9);
+  FullSequenceTasks reference(backbone.vit, {memory_task(*memory)});
+  const model::ForwardOptions training{0.6, true};
+  torch::manual_seed(21);
+  const torch::Tensor masked = backbone.vit->features(pixels, *memory, training);
+  torch::manual_seed(21);
+  const torch::Tensor full = backbone.vit->features(pixels, reference, training);
+  EXPECT_TRUE(torch::allclose(masked, full, 1e-5, 1e-5));
+  // The draws mattered: without drop-path the features differ.
+  EXPECT_FALSE(torch::allclose(masked, backbone.vit->features(pixels, *memory), 1e-3, 1e-3));
+}
+
 TEST_F(MemoryTest, TwoTasksInOnePassGiveEachTaskItsOwnFeatures) {
   torch::NoGradGuard no_grad;
   auto first = test::attached("memory", {{"memory", 2}}, backbone.vit, 1);
