@@ -46,7 +46,10 @@ void declare(cxxopts::Options& options) {
     ("a,adapter",
      "Adapter bundle from peft-train (repeatable; none: the checkpoint's own head)",
      cxxopts::value<std::vector<std::string>>(),
-     "FILE");
+     "FILE")
+    ("original",
+     "Also score the checkpoint's own head on -d (its labels the head's classes); beside masked "
+     "memory tasks it comes from their one pass, which leaves it bit-identical");
   // clang-format on
   cli::add_data_options(options);
   cli::add_batch_option(options, 64);
@@ -256,6 +259,15 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     return from_bundle ? vpet::image::preprocess_from_json(bundles[i].preprocess)
                        : cli::read_preprocess_options(result, backbone);
   };
+  const bool original = result.count("original") > 0;
+  if (original && bundles.empty()) {
+    throw UsageError(
+        "--original is the checkpoint's head beside adapters (-a); without -a "
+        "peft-eval scores it alone");
+  }
+  if (original && prediction_options) {
+    throw UsageError("--predictions takes one task; leave out --original");
+  }
   std::vector<Result> results;
   if (share_one_pass(bundles)) {
     vpet::model::Backbone backbone = load_for(0, bundles.size());
@@ -268,26 +280,32 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
       tasks.push_back(vpet::eval::adapter_task(bundles[i], adapters[i], backbone));
       rows.push_back(vpet::peft::add_memory_tasks(*tasks.back().hooks, memories));
     }
+    const std::size_t adapted = tasks.size();
+    if (original) tasks.push_back(vpet::eval::frozen_task(backbone));
     vpet::peft::MemoryTasks pass(backbone.vit, memories);
     results = evaluate(tasks, backbone, dataset, preprocess_for(0, backbone), loader_options,
                        runtime.device, precision, [&](const torch::Tensor& pixels) {
-                         backbone.vit->features(pixels, pass);
+                         // The original rows' pooled feature: the frozen model's.
+                         const torch::Tensor frozen = backbone.vit->features(pixels, pass);
                          std::vector<torch::Tensor> logits;
-                         for (std::size_t t = 0; t < tasks.size(); ++t) {
+                         for (std::size_t t = 0; t < adapted; ++t) {
                            logits.push_back(tasks[t].head->forward(pass.features()[rows[t]]));
                          }
+                         if (original) logits.push_back(backbone.vit->head_logits(frozen));
                          return logits;
                        });
   } else {
     // One task at a time, each on a backbone of its own: full fine-tuning and
     // BitFit write their trained tensors into the backbone they are applied to.
-    for (std::size_t i = 0; i < std::max<std::size_t>(1, bundles.size()); ++i) {
-      vpet::model::Backbone backbone = load_for(i, std::min(i + 1, bundles.size()));
+    // With --original, one more pass: the checkpoint's own head.
+    const std::size_t passes = std::max<std::size_t>(1, bundles.size()) + (original ? 1 : 0);
+    for (std::size_t i = 0; i < passes; ++i) {
+      const bool frozen = i >= bundles.size();
+      vpet::model::Backbone backbone = frozen ? load_for(0, bundles.size()) : load_for(i, i + 1);
       std::vector<vpet::eval::Task> tasks;
-      tasks.push_back(bundles.empty()
-                          ? vpet::eval::frozen_task(backbone)
-                          : vpet::eval::adapter_task(bundles[i], adapters[i], backbone));
-      const vpet::image::Preprocess preprocess = preprocess_for(i, backbone);
+      tasks.push_back(frozen ? vpet::eval::frozen_task(backbone)
+                             : vpet::eval::adapter_task(bundles[i], adapters[i], backbone));
+      const vpet::image::Preprocess preprocess = preprocess_for(frozen ? 0 : i, backbone);
       std::unique_ptr<vpet::eval::PredictionWriter> predictions;
       if (predictions_output) {
         nlohmann::json header = vpet::io::make_header("predictions", "peft-eval", args);

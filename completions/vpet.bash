@@ -57,7 +57,7 @@ _vpet_complete() {
         -h --help --version"
       ;;
     peft-eval)
-      options="-m --model --heads --checkpoint-grid --act --pool -a --adapter -d --data --labels --root --classes --per-class --limit
+      options="-m --model --heads --checkpoint-grid --act --pool -a --adapter --original -d --data --labels --root --classes --per-class --limit
         --seed --skip-bad --max-image-pixels -b --batch --img-size --resize --crop-fraction --interp --norm --mean
         --std --json --confusion --predictions --format --top-k --logits -t --threads --device --precision -q --quiet -h --help
         --version"

@@ -108,6 +108,12 @@ PY
   "$BIN/peft-eval" -q -m "$m" -a "$BATS_TEST_TMPDIR/t2.vpet" "${data[@]}" --json >"$BATS_TEST_TMPDIR/a2.json"
   "$BIN/peft-eval" -q -m "$m" -a "$BATS_TEST_TMPDIR/t1.vpet" -a "$BATS_TEST_TMPDIR/t2.vpet" \
     "${data[@]}" --json >"$BATS_TEST_TMPDIR/both.json"
+  # --original: the checkpoint's head from the same pass, as peft-eval scores it alone.
+  "$BIN/peft-eval" -q -m "$m" -a "$BATS_TEST_TMPDIR/t1.vpet" -a "$BATS_TEST_TMPDIR/t2.vpet" \
+    "${data[@]}" --json --original >"$BATS_TEST_TMPDIR/original.json"
+  "$BIN/peft-eval" -q -m "$m" "${data[@]}" --json >"$BATS_TEST_TMPDIR/frozen.json"
+  run "$BIN/peft-eval" -q -m "$m" "${data[@]}" --original
+  assert_failure 2
   run "$PY" - "$BATS_TEST_TMPDIR" <<'PY'
 import json, sys
 d = sys.argv[1]
@@ -119,6 +125,11 @@ keys = {"method", "adapter", "top1", "top5", "n", "per_class", "params_trainable
         "params_trainable_with_head", "params_backbone", "params_percent",
         "images_per_second", "peak_memory_bytes", "precision", "seed", "data"}
 assert all(set(r) == keys for r in alone + both), [set(r) ^ keys for r in alone + both]
+original = [json.loads(line) for line in open(f"{d}/original.json")]
+frozen = json.load(open(f"{d}/frozen.json"))
+assert [r["method"] for r in original] == ["memory", "memory", "frozen"], original
+assert original[2]["top1"] == frozen["top1"] and original[2]["per_class"] == frozen["per_class"]
+assert original[0]["top1"] == both[0]["top1"] and original[1]["top1"] == both[1]["top1"]
 for a, b in zip(alone, both):
     assert a["top1"] == b["top1"] and a["per_class"] == b["per_class"], (a, b)
     assert b["params_trainable"] == 2 * 2 * 48 + 48, b
