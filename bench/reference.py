@@ -478,6 +478,25 @@ class Memory(Method):
         return self.feature
 
 
+class UnmaskedMemory(HeadClass):
+    """Learnable memory tokens, unmasked mode (the paper's Fig. 1): every token
+    attends to each block's memory (through the block's norm1 and its k/v
+    projection), and the class token is trained with it."""
+
+    count = 5
+
+    def __init__(self, vit, args):
+        super().__init__(vit, args)
+        self.memory = self.add("memory", torch.randn(vit.depth, self.count, vit.width) * 0.02)
+
+    def attention(self, block, q, k, v):
+        memory = self.vit.ln(self.memory[block], f"blocks.{block}.norm1")
+        _, memory_k, memory_v = self.vit.project(block, memory)
+        batch = k.shape[0]
+        return (torch.cat([k, memory_k.expand(batch, -1, -1)], 1),
+                torch.cat([v, memory_v.expand(batch, -1, -1)], 1), None)
+
+
 class SptLoRA(Method):
     """SPT-LoRA: the plan's LoRA modules (parallel, no scaling, DropPath and
     a shared dropout on q, k, v's input), full vectors and sparse entries as
@@ -830,6 +849,8 @@ METHODS = {"linear": LinearProbe, "full": Full, "vpt-deep": VptDeep, "lora": LoR
 
 
 def make_method(vit, args):
+    if args.method == "memory" and args.memory_mode == "unmasked":
+        return UnmaskedMemory(vit, args)
     if args.method == "spt-lora":
         fields, sparse = spt_plan(args)
         return SptLoRA(vit, args, fields, sparse)
@@ -1037,6 +1058,8 @@ def main():
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--wd", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--memory-mode", choices=("masked", "unmasked"), default="masked",
+                        help="memory: masked (a task token beside the originals) or unmasked")
     parser.add_argument("--lora-scale", choices=("standard", "rs"), default="standard",
                         help="lora: alpha/r, or rsLoRA's alpha/sqrt(r)")
     parser.add_argument("--lr-ratio-b", type=float, default=1.0,

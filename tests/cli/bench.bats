@@ -80,7 +80,7 @@ PYTHON
 # reference_steps METHOD OPTIONS...: three full-batch steps of peft-train
 # from a trained start (every tensor moved), with weight decay (which the
 # methods' vectors do not take), against bench/reference.py's METHOD from the
-# same bundle: every loss the same to 1e-5.
+# same bundle (with $reference_options): every loss the same to 1e-5.
 reference_steps() {
   local method=$1
   shift
@@ -90,9 +90,10 @@ reference_steps() {
   "${train[@]}" --epochs 2 --lr 0.05 -o "$dir/start.vpet"
   "${train[@]}" --epochs 3 --lr 0.01 --wd 0.1 --rewind-from "$dir/start.vpet" \
     --metrics "$dir/metrics.jsonl" -o "$dir/trained.vpet"
+  # shellcheck disable=SC2086 # reference_options: words for reference.py
   "$PY" "$BATS_TEST_DIRNAME/../../bench/reference.py" --model "$model" --data "$dir/task" \
     --method "$method" --init "$dir/start.vpet" --batch 6 --steps 3 --warmup 0 --lr 0.01 \
-    --wd 0.1 --no-dropout --threads 1 >"$dir/reference.json"
+    --wd 0.1 --no-dropout --threads 1 ${reference_options:-} >"$dir/reference.json"
   run same_losses "$dir/metrics.jsonl" "$dir/reference.json" 3 1e-5
   echo "$output"
   assert_success
@@ -113,6 +114,11 @@ reference_steps() {
 # The memory paper's "head + class token" baseline.
 @test "bench/reference.py computes peft-train's losses for head-class" {
   reference_steps head-class
+}
+
+# Unmasked memory: every token attends to the memory, the class token trained.
+@test "bench/reference.py computes peft-train's losses for unmasked memory" {
+  reference_options="--memory-mode unmasked" reference_steps memory --memory-mode unmasked
 }
 
 @test "under bf16 autocast peft-train and torch.autocast agree to bf16 rounding (lora, lion)" {
