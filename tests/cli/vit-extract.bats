@@ -132,6 +132,44 @@ PY
   assert_output --partial "outside 0..2"
 }
 
+# A middle layer against torchvision's VisionTransformer (the same weights in
+# its layout): the output of encoder.layers[0], taken by a forward hook, is
+# vit-extract's layer 1 of the two-block model, every token.
+@test "--layers 1 (a middle layer) is torchvision's first encoder layer's output" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 2 4
+  local list=$BATS_TEST_TMPDIR/list.txt
+  find "$BATS_TEST_TMPDIR/task" -name '*.png' | sort | sed 's/$/ 0/' >"$list"
+  "$BIN/vit-extract" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$list" --feature tokens \
+    --layers 1 --resize squash --interp bilinear --norm imagenet -o "$BATS_TEST_TMPDIR/t.vpet"
+  run "$PY" - "$FIXTURES/vit/a_torchvision.safetensors" "$list" "$BATS_TEST_TMPDIR/t.vpet" \
+    "$BATS_TEST_DIRNAME" <<'PY'
+import sys
+import msgpack, msgpack_numpy, numpy as np, torch
+sys.path.insert(0, sys.argv[4])
+from merge_reference import images, read_safetensors
+from torchvision.models.vision_transformer import VisionTransformer
+sd, metadata = read_safetensors(sys.argv[1])
+model = VisionTransformer(image_size=32, patch_size=sd["conv_proj.weight"].shape[-1], num_layers=2,
+                          num_heads=int(metadata["num_heads"]), hidden_dim=48,
+                          mlp_dim=sd["encoder.layers.encoder_layer_0.mlp.0.weight"].shape[0],
+                          num_classes=sd["heads.head.weight"].shape[0])
+model.load_state_dict(sd, strict=True)
+outputs = []
+model.encoder.layers[0].register_forward_hook(lambda module, inputs, output: outputs.append(output))
+with torch.no_grad():
+    model.eval()(images(sys.argv[2]))
+with open(sys.argv[3], "rb") as f:
+    header, *records, end = msgpack.Unpacker(f, object_hook=msgpack_numpy.decode, raw=False)
+assert header["layers"] == [1], header["layers"]
+vpet = np.concatenate([r["features"] for r in records])[:, 0]
+diff = np.abs(vpet - outputs[0].numpy()).max()
+assert vpet.shape == (6, 17, 48) and diff < 1e-4, (vpet.shape, diff)
+print("ok", diff)
+PY
+  echo "$output"
+  assert_success
+}
+
 @test "a pipe into vpet-info" {
   local list
   list=$(make_image_list)
