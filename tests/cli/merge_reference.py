@@ -123,13 +123,14 @@ def dora_update(x, weight, a, b, scale, magnitude):
 
 
 def timm_forward(w, x, heads, depth, eps=1e-6, branches=None, cls_delta=None, dora=None,
-                 ssf=None):
+                 ssf=None, appended=None):
     """timm VisionTransformer.forward (class token, token pooling, pre-norm
     blocks, GELU MLP) on weights with q, k, v split; `branches` maps a linear
     ("blocks.0.attn.q") to [(A, B, scale)] added beside it: y += scale·B(A x);
     `dora` maps one to (A, B, scale, magnitude): y += dora_update(...);
     `ssf` maps a linear, a norm or "patch_embed.proj" to (scale, shift)
-    applied to its output: y * scale + shift."""
+    applied to its output: y * scale + shift; `appended` [B, K, D] tokens go
+    after the position-embedded sequence, with no position embedding (PGN)."""
     branches, dora, ssf = branches or {}, dora or {}, ssf or {}
 
     def scaled(t, name):
@@ -153,6 +154,8 @@ def timm_forward(w, x, heads, depth, eps=1e-6, branches=None, cls_delta=None, do
     x = torch.cat([w["cls_token"].expand(B, -1, -1), x], 1) + w["pos_embed"]
     if cls_delta is not None:
         x = torch.cat([x[:, :1] + cls_delta, x[:, 1:]], 1)
+    if appended is not None:
+        x = torch.cat([x, appended], 1)
     D = x.shape[-1]
     for i in range(depth):
         p = f"blocks.{i}."

@@ -78,6 +78,24 @@ PYTHON
   assert_output "ok"
 }
 
+# The generator and the prompts against the released code: peft-eval's
+# logits of a trained latent PGN bundle are those of pgn_reference.py, which
+# runs jochemloedeman/PGN's ResNet and TLPGN.forward written out again.
+@test "a PGN bundle's logits are the released code's generator and prompts" {
+  train -o "$BATS_TEST_TMPDIR/latent.vpet"
+  find "$TASK" -name '*.png' | sort | head -8 | sed 's/$/ blue/' >"$BATS_TEST_TMPDIR/list.txt"
+  run "$PY" "$BATS_TEST_DIRNAME/pgn_reference.py" "$MODEL" "$BATS_TEST_TMPDIR/latent.vpet" \
+    "$BATS_TEST_TMPDIR/list.txt" "$BATS_TEST_TMPDIR/ref.safetensors"
+  echo "$output"
+  assert_success
+  "$BIN/peft-eval" -q -m "$MODEL" -a "$BATS_TEST_TMPDIR/latent.vpet" -d "$BATS_TEST_TMPDIR/list.txt" \
+    --resize squash --interp bilinear --norm imagenet --predictions "$BATS_TEST_TMPDIR/p.vpet" --logits
+  run "$PY" "$BATS_TEST_DIRNAME/compare_stream.py" "$BATS_TEST_TMPDIR/p.vpet" \
+    "$BATS_TEST_TMPDIR/ref.safetensors" ref 1e-4 --field logits
+  echo "$output"
+  assert_success
+}
+
 @test "the fixed-prompt baseline trains, and pgn-invert refuses what it cannot invert" {
   train --pgn-fixed -o "$BATS_TEST_TMPDIR/fixed.vpet"
   run "$BIN/pgn-invert" -m "$MODEL" -i "$BATS_TEST_TMPDIR/fixed.vpet" -o "$BATS_TEST_TMPDIR/o.vpet"
