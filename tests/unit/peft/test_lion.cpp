@@ -124,6 +124,38 @@ TEST(Lion, ThresholdedRegularisationPrunesWhenTrainingEnds) {
   EXPECT_FALSE(lion->structure().empty());
 }
 
+// Variant B's pull, written out: before the step each prunable weight's
+// gradient gains λ·sign(w) at its lion_prune_sparsity fraction of smallest
+// |w| (the entries lion-prune --scope layer would prune), and nothing
+// elsewhere; biases are not pulled.
+TEST(Lion, TheRegulariserPullsExactlyTheSmallestWeightsTowardZero) {
+  model::Backbone backbone = test::tiny_backbone();
+  const double lambda = 0.25;
+  auto lion = test::attached(
+      "lion", small({{"lion_prune_reg", lambda}, {"lion_prune_sparsity", 0.3}}), backbone.vit);
+  for (const auto& [name, tensor] : lion->trainable()) {
+    torch::NoGradGuard no_grad;
+    tensor.normal_();  // distinct magnitudes, so the smallest 30% are one set
+    tensor.mutable_grad() = torch::zeros_like(tensor);
+  }
+  lion->before_step();
+  const auto prunable = dynamic_cast<Lion&>(*lion).prunable();
+  for (const auto& [name, weight] : prunable) {
+    const auto count = std::int64_t(std::llround(0.3 * double(weight.numel())));
+    const torch::Tensor magnitude = weight.detach().abs().flatten();
+    const torch::Tensor threshold = std::get<0>(magnitude.kthvalue(count));
+    const torch::Tensor smallest = (magnitude <= threshold).view(weight.sizes());
+    const torch::Tensor expected = lambda * weight.detach().sign() * smallest.to(torch::kFloat);
+    EXPECT_TRUE(torch::allclose(weight.grad(), expected)) << name;
+    EXPECT_EQ(weight.grad().ne(0).sum().item<std::int64_t>(), count) << name;
+  }
+  for (const auto& [name, tensor] : lion->trainable()) {
+    if (name.find(".bias") != std::string::npos) {
+      EXPECT_EQ(tensor.grad().count_nonzero().item<std::int64_t>(), 0) << name;
+    }
+  }
+}
+
 Bundle lion_bundle() {
   Bundle bundle;
   bundle.method = "lion";
