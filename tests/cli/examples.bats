@@ -108,6 +108,43 @@ assert recipe["overridden"] == {"img-size": "224", "epochs": "100", "warmup": "1
 PYTHON
 }
 
+@test "vtab1k/Makefile tune-then-test: a grid on train800/val200, the best point on train800val200/test" {
+  make_vtab cifar
+  cd "$BATS_TEST_TMPDIR"
+  run make -s -j2 -f "$EXAMPLES/vtab1k/Makefile" BIN="$BIN" VTAB=vtab MODEL="$MODEL" OUT=res \
+    NATURAL=cifar SPECIALIZED= STRUCTURED= METHODS="linear vpt-deep" SEEDS=0 THREADS=1 \
+    PREPROCESS="--img-size 32" TRAIN_OPTIONS="--epochs 2 --warmup 0 -b 8" \
+    TUNE_LR="0.0001 0.3" TUNE_WD="0" TUNE_PROMPTS="1 2" tune-then-test
+  echo "$output"
+  assert_success
+  ls res/tune/cifar/linear res/tune/cifar/vpt-deep
+  [ -f res/tune/cifar/linear/lr0.0001_wd0.json ] && [ -f res/tune/cifar/linear/lr0.3_wd0.json ]
+  [ -f res/tune/cifar/vpt-deep/lr0.3_wd0_p2.json ] && [ -f res/table.tsv ]
+  run "$PY" - <<'PYTHON'
+import json, msgpack
+def top1(path):
+    return json.load(open(path))["top1"]
+grids = {"linear": ["lr0.0001_wd0", "lr0.3_wd0"],
+         "vpt-deep": ["lr0.0001_wd0_p1", "lr0.0001_wd0_p2", "lr0.3_wd0_p1", "lr0.3_wd0_p2"]}
+for method, points in grids.items():
+    scores = [top1(f"res/tune/cifar/{method}/{p}.json") for p in points]
+    best = points[scores.index(max(scores))]  # the first of the best
+    parts = dict((w[:2] if w[:2] in ("lr", "wd") else "p", w[2:] if w[:2] in ("lr", "wd") else w[1:])
+                 for w in best.split("_"))
+    options = open(f"res/tune/cifar/{method}.best").read().split()
+    assert options[:4] == ["--lr", parts["lr"], "--wd", parts["wd"]], (options, best)
+    header = next(iter(msgpack.Unpacker(open(f"res/cifar/{method}-s0.vpet", "rb"), raw=False)))
+    settings = header["training"]["settings"]
+    assert abs(settings["lr"] - float(parts["lr"])) < 1e-12, (settings["lr"], best)
+    if method == "vpt-deep":
+        assert header["config"]["prompts"] == int(parts["p"]), header["config"]
+    assert json.load(open(f"res/cifar/{method}-s0.json"))["data"].endswith("test.txt")
+print("ok")
+PYTHON
+  echo "$output"
+  assert_output "ok"
+}
+
 # The first N images of Fashion-MNIST's training and test files, as IDX
 # files of their own under DIR (the demo reads the data set's folder).
 make_small_fmnist() {
