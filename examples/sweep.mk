@@ -26,6 +26,12 @@ runs: $(RESULTS)
 table: $(OUT)/table.tsv
 	@column -t -s "$$(printf '\t')" $<
 
+# The runs' result files, one a line, in sweep order (task, method, seed):
+# what examples/slurm/ spreads over a job array.
+.PHONY: print-run-targets
+print-run-targets:
+	@printf '%s\n' $(RESULTS)
+
 comma := ,
 empty :=
 space := $(empty) $(empty)

@@ -145,6 +145,54 @@ PYTHON
   assert_output "ok"
 }
 
+# examples/slurm/submit.sh with a stand-in sbatch that records each
+# submission and runs it at once (array tasks in order, SLURM_ARRAY_TASK_ID
+# set), so that each job's dependencies have run before it: the grid array,
+# the runs after it, the table after them.
+@test "slurm/submit.sh: the grid, the runs and the table as dependent job arrays" {
+  make_vtab cifar dmlab
+  cd "$BATS_TEST_TMPDIR"
+  cat >sbatch <<'SH'
+#!/usr/bin/env bash
+id=$(($(cat ids 2>/dev/null || echo 0) + 1)); echo "$id" >ids
+array= wrap= dependency= script=
+for a in "$@"; do
+  case $a in
+    --array=*) array=${a#--array=} ;;
+    --wrap=*) wrap=${a#--wrap=} ;;
+    --dependency=*) dependency=${a#--dependency=} ;;
+    --*) ;;
+    *) script=$a ;;
+  esac
+done
+echo "$id array=$array dependency=$dependency stage=${STAGE:-}" >>submissions
+if [ -n "$wrap" ]; then
+  sh -c "$wrap" >"job-$id.log" 2>&1 || exit 1
+else
+  range=${array%%\%*}
+  for ((i = ${range%-*}; i <= ${range#*-}; i++)); do
+    SLURM_ARRAY_TASK_ID=$i bash "$script" >>"job-$id.log" 2>&1 || exit 1
+  done
+fi
+echo "$id"
+SH
+  chmod +x sbatch
+  run env SBATCH="$PWD/sbatch" "$EXAMPLES/slurm/submit.sh" --tune --throttle 3 BIN="$BIN" \
+    VTAB=vtab MODEL="$MODEL" OUT=res NATURAL=cifar SPECIALIZED= STRUCTURED=dmlab \
+    METHODS="linear vpt-deep" SEEDS=0 THREADS=1 PREPROCESS="--img-size 32" \
+    TRAIN_OPTIONS="--epochs 1 --warmup 0 -b 8" TUNE_LR="0.001 0.01" TUNE_WD=0 TUNE_PROMPTS="1 2"
+  echo "$output"
+  assert_success
+  assert_output --partial "table: job 3"
+  # 2 tasks x (2 linear + 4 vpt-deep points); then 2 tasks x 2 methods x 1 seed.
+  [ "$(cat submissions)" = "1 array=0-11%3 dependency= stage=tune
+2 array=0-3%3 dependency=afterok:1 stage=run
+3 array= dependency=afterok:2 stage=" ]
+  [ -f res/table.tsv ] && [ -f res/tune/dmlab/vpt-deep.best ] && [ -f res/dmlab/vpt-deep-s0.json ]
+  run "$EXAMPLES/slurm/submit.sh" --throttle 0 OUT=res
+  assert_failure 2
+}
+
 # The first N images of Fashion-MNIST's training and test files, as IDX
 # files of their own under DIR (the demo reads the data set's folder).
 make_small_fmnist() {
