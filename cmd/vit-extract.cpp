@@ -3,6 +3,9 @@
 // bundle, the adapted model's features or logits.
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -72,6 +75,64 @@ std::vector<std::int64_t> parse_layers(const std::string& text, std::int64_t dep
   return layers;
 }
 
+// --shard: which piece of how many.
+struct Shard {
+  std::int64_t index = 0, count = 1;
+};
+
+// "I/N", or "rank": torchrun's RANK and WORLD_SIZE, else Slurm's
+// SLURM_PROCID and SLURM_NTASKS.
+Shard parse_shard(const std::string& text) {
+  std::string spec = text;
+  if (text == "rank") {
+    const auto from = [](const char* rank, const char* size) -> std::string {
+      const char* r = std::getenv(rank);
+      const char* n = std::getenv(size);
+      return r && n ? std::string(r) + "/" + n : std::string();
+    };
+    spec = from("RANK", "WORLD_SIZE");
+    if (spec.empty()) spec = from("SLURM_PROCID", "SLURM_NTASKS");
+    if (spec.empty()) {
+      throw UsageError(
+          "--shard rank: neither RANK/WORLD_SIZE (torchrun) nor "
+          "SLURM_PROCID/SLURM_NTASKS (srun) is set");
+    }
+  }
+  const std::size_t slash = spec.find('/');
+  const auto number = [&](const std::string& part) {
+    std::size_t used = 0;
+    long long value = -1;
+    try {
+      value = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (part.empty() || used != part.size() || value < 0 || value > 1000000) return -1LL;
+    return value;
+  };
+  const long long index = slash == std::string::npos ? -1 : number(spec.substr(0, slash));
+  const long long count = slash == std::string::npos ? -1 : number(spec.substr(slash + 1));
+  if (index < 0 || count < 1 || index >= count) {
+    throw UsageError("--shard: '" + spec + "' is not I/N with 0 <= I < N");
+  }
+  return {index, count};
+}
+
+// The command line without --shard and its value: every piece's header is
+// the whole stream's.
+std::vector<std::string> without_shard(const std::vector<std::string>& args) {
+  std::vector<std::string> kept;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--shard") {
+      ++i;
+      continue;
+    }
+    if (args[i].rfind("--shard=", 0) == 0) continue;
+    kept.push_back(args[i]);
+  }
+  return kept;
+}
+
 void declare(cxxopts::Options& options) {
   vpet::cli::add_model_options(options);
   // clang-format off
@@ -102,7 +163,13 @@ void declare(cxxopts::Options& options) {
     ("layers",
      "With --feature tokens: layer numbers (0: before the blocks, i: output of " "block i-1, negative from the end) or 'all' (default: the last)",
      cxxopts::value<std::string>(),
-     "LIST");
+     "LIST")
+    ("shard",
+     "Write piece I (from 0) of N of the stream, or the piece of this process ('rank': "
+     "torchrun's RANK/WORLD_SIZE, else Slurm's SLURM_PROCID/SLURM_NTASKS); the pieces "
+     "concatenated in order (cat) are the whole stream, byte for byte",
+     cxxopts::value<std::string>(),
+     "I/N|rank");
   // clang-format on
   vpet::cli::add_output_option(options, "Features stream");
   vpet::cli::add_runtime_options(options);
@@ -186,8 +253,27 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   const std::int64_t epoch = result["epoch"].as<std::int64_t>();
   if (epoch < 0) throw UsageError("--epoch must not be negative");
 
+  // A shard is the run's batches floor(I·B/N) .. floor((I+1)·B/N) - 1 of
+  // its B: the records the whole run writes there, so that the pieces
+  // concatenate to the whole stream.
+  const Shard shard =
+      result.count("shard") ? parse_shard(result["shard"].as<std::string>()) : Shard{};
+  if (shard.count > 1 && loader_options.skip_bad) {
+    throw UsageError("--shard with --skip-bad: a piece cannot know what the others skipped");
+  }
+  const auto batches = std::int64_t((dataset.size() + std::size_t(loader_options.batch) - 1) /
+                                    std::size_t(loader_options.batch));
+  const std::int64_t first_batch = shard.index * batches / shard.count;
+  const std::int64_t end_batch = (shard.index + 1) * batches / shard.count;
+  loader_options.first = std::size_t(first_batch * loader_options.batch);
+  loader_options.count = std::size_t((end_batch - first_batch) * loader_options.batch);
+  const auto piece = shard.count == 1                ? vpet::io::StreamWriter::Shape::kStream
+                     : shard.index == 0              ? vpet::io::StreamWriter::Shape::kFirstPiece
+                     : shard.index + 1 < shard.count ? vpet::io::StreamWriter::Shape::kMiddlePiece
+                                                     : vpet::io::StreamWriter::Shape::kLastPiece;
+
   nlohmann::json header = vpet::io::make_header(feature == Feature::Tokens ? "tokens" : "features",
-                                                "vit-extract", args);
+                                                "vit-extract", without_shard(args));
   header["feature"] = result["feature"].as<std::string>();
   if (feature == Feature::Tokens) {
     header["layers"] = request.layers;
@@ -210,10 +296,12 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     header["method"] = task->method;
   }
 
-  vpet::io::StreamWriter writer(output, header);
+  vpet::io::StreamWriter writer(output, header, piece);
   vpet::data::BatchLoader loader(dataset, preprocess, loader_options, augment, dataset_options.seed,
                                  epoch);
-  cli::Progress progress("extracting", static_cast<std::int64_t>(dataset.size()));
+  const std::size_t shard_samples = std::min(
+      loader_options.count, dataset.size() - std::min(loader_options.first, dataset.size()));
+  cli::Progress progress("extracting", static_cast<std::int64_t>(shard_samples));
   torch::InferenceMode inference;
   vpet::data::Batch batch;
   std::int64_t samples = 0;
@@ -258,8 +346,13 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
     samples += batch.labels.size(0);
     progress.advance(batch.labels.size(0));
   }
-  // The end record counts what was written (--skip-bad may have dropped some).
-  writer.close({{"samples", samples}});
+  // The end record counts what was written (--skip-bad may have dropped
+  // some); the last piece's, what every piece wrote.
+  if (shard.count > 1) {
+    writer.close({{"samples", dataset.size()}, {"records", batches}});
+  } else {
+    writer.close({{"samples", samples}});
+  }
   outputs.commit();
   progress.finish();
   if (loader.skipped() > 0) {

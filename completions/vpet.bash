@@ -14,7 +14,7 @@ _vpet_complete() {
       options="-m --model --heads --checkpoint-grid --act --pool -a --adapter -d --data --labels --root --classes --per-class --limit --seed
         --skip-bad --max-image-pixels --img-size --resize --crop-fraction --interp --norm --mean --std
         --augment --train-resize --random-crop --rrc-scale --rrc-ratio --hflip --epoch
-        --feature --layers -b --batch -o --output -t --threads --device --precision -q --quiet
+        --feature --layers --shard -b --batch -o --output -t --threads --device --precision -q --quiet
         -h --help --version"
       ;;
     vpet-info)

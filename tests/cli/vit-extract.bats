@@ -170,6 +170,38 @@ PY
   assert_success
 }
 
+# --shard I/N: piece I of the run's batches; the pieces, concatenated in
+# order, are the whole stream byte for byte (written alike, here to standard
+# output), also with more pieces than batches; 'rank' reads torchrun's or
+# Slurm's variables.
+@test "--shard: the pieces concatenate to the whole stream" {
+  make_colour_task "$BATS_TEST_TMPDIR/task" 3 2
+  local run=("$BIN/vit-extract" -q -m "$FIXTURES/vit/a_timm.safetensors" -d "$BATS_TEST_TMPDIR/task"
+    -b 2 --feature tokens --layers 0,2)
+  cd "$BATS_TEST_TMPDIR"
+  "${run[@]}" >whole.vpet
+  local n i
+  for n in 2 3 7; do
+    for ((i = 0; i < n; i++)); do "${run[@]}" --shard "$i/$n" >"piece.$i"; done
+    cat $(for ((i = 0; i < n; i++)); do echo "piece.$i"; done) | cmp - whole.vpet
+    rm piece.*
+  done
+  RANK=1 WORLD_SIZE=2 "${run[@]}" --shard rank >rank.1
+  "${run[@]}" --shard 1/2 | cmp - rank.1
+  SLURM_PROCID=0 SLURM_NTASKS=2 "${run[@]}" --shard rank >rank.0
+  cat rank.0 rank.1 | cmp - whole.vpet
+  run "$BIN/vpet-info" rank.0
+  assert_failure 1  # a piece is not a whole stream
+  run "${run[@]}" --shard 2/2
+  assert_failure 2
+  assert_output --partial "--shard: '2/2' is not I/N"
+  run "${run[@]}" --shard rank
+  assert_failure 2
+  assert_output --partial "RANK/WORLD_SIZE"
+  run "${run[@]}" --shard 0/2 --skip-bad
+  assert_failure 2
+}
+
 @test "a pipe into vpet-info" {
   local list
   list=$(make_image_list)

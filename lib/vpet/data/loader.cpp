@@ -1,5 +1,6 @@
 #include "vpet/data/loader.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "vpet/data/sample_pipeline.h"
@@ -34,13 +35,18 @@ BatchLoader::BatchLoader(const Dataset& dataset, const image::Preprocess& prepro
       sample_floats_(static_cast<size_t>(preprocess.channels) * preprocess.size * preprocess.size),
       augment_(augment) {
   validate(options_);
+  first_ = std::min(options_.first, dataset_.size());
+  end_ = first_ + std::min(options_.count, dataset_.size() - first_);
+  cursor_ = first_;
   image::validate(preprocess_);
   image::validate(augment_, preprocess_);
   const size_t window = static_cast<size_t>(options_.batch * options_.prefetch);
   slots_.resize(window);
   if (augment_.active()) draws_.resize(window);
+  // The pipeline counts from 0: its sample k is the dataset's first_ + k.
   pipeline_ = std::make_unique<SamplePipeline>(
-      dataset_.size(), window, options_.threads, [this, seed, epoch](size_t sample, size_t slot) {
+      end_ - first_, window, options_.threads, [this, seed, epoch](size_t k, size_t slot) {
+        const size_t sample = first_ + k;
         std::vector<float>& out = slots_[slot];
         out.resize(sample_floats_);
         if (!augment_.active()) {
@@ -61,7 +67,7 @@ BatchLoader::~BatchLoader() = default;
 
 bool BatchLoader::next(Batch& batch) {
   if (failure_) std::rethrow_exception(failure_);
-  if (cursor_ >= dataset_.size()) return false;
+  if (cursor_ >= end_) return false;
   const int64_t size = preprocess_.size;
   torch::Tensor images = torch::empty({options_.batch, preprocess_.channels, size, size});
   torch::Tensor labels = torch::empty({options_.batch}, torch::kInt64);
@@ -72,18 +78,19 @@ bool BatchLoader::next(Batch& batch) {
   int64_t* label_data = labels.data_ptr<int64_t>();
   int64_t* index_data = index.data_ptr<int64_t>();
   int64_t rows = 0;
-  while (rows < options_.batch && cursor_ < dataset_.size()) {
+  while (rows < options_.batch && cursor_ < end_) {
     const size_t sample = cursor_++;
+    const size_t k = sample - first_;  // the pipeline's number for it
     size_t slot = 0;
     try {
-      slot = pipeline_->wait(sample);
+      slot = pipeline_->wait(k);
     } catch (const Error& e) {
       if (!options_.skip_bad) {
         failure_ = std::current_exception();
         pipeline_.reset();  // stop decoding: the run is over
         throw;
       }
-      pipeline_->release(sample);
+      pipeline_->release(k);
       ++skipped_;
       if (options_.warn) options_.warn(std::string(e.what()) + " (skipped)");
       continue;
@@ -101,7 +108,7 @@ bool BatchLoader::next(Batch& batch) {
       int64_t* row = draws.data_ptr<int64_t>() + rows * 5;
       row[0] = d.top, row[1] = d.left, row[2] = d.height, row[3] = d.width, row[4] = d.flip;
     }
-    pipeline_->release(sample);
+    pipeline_->release(k);
     ++rows;
   }
   if (rows == 0) return false;

@@ -42,6 +42,10 @@ struct LoaderOptions {
   // Receives the warning for each skipped image, on the consumer's thread
   // and in dataset order. Unset: warnings are dropped.
   std::function<void(const std::string&)> warn;
+  // The samples of the pass: [first, first + count) of the dataset, clipped
+  // to its end (vit-extract --shard); the default is every sample.
+  size_t first = 0;
+  size_t count = static_cast<size_t>(-1);
 };
 
 class BatchLoader {
@@ -74,7 +78,8 @@ class BatchLoader {
   const image::Augment augment_;
   std::vector<image::AugmentDraw> draws_;  // per slot, when augmenting
   std::unique_ptr<SamplePipeline> pipeline_;
-  size_t cursor_ = 0;  // next sample to hand out
+  size_t first_ = 0, end_ = 0;  // the pass's samples, [first_, end_)
+  size_t cursor_ = 0;           // next sample to hand out, from first_
   size_t skipped_ = 0;
   std::exception_ptr failure_;
 };

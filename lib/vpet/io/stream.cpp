@@ -116,14 +116,21 @@ struct StreamWriter::Impl {
       throw Error("a vpet header needs format \"vpet\", version " + std::to_string(kFormatVersion) +
                   " and a kind (use make_header)");
     }
-    if (shape == Shape::kStream) {
+    // The header of a piece of a stream is the whole stream's; only the
+    // first piece holds it.
+    const bool streamed = shape != Shape::kOneShot;
+    if (streamed) {
       header[kEndRecordKey] = true;
     } else {
       header.erase(kEndRecordKey);
     }
+    if (shape == Shape::kMiddlePiece || shape == Shape::kLastPiece) return;
     pack_map(header, /*fixed_keys_first=*/true);
     output.flush();
   }
+
+  // Whether this writer ends its bytes with the end record.
+  bool writes_end() const { return shape == Shape::kStream || shape == Shape::kLastPiece; }
 };
 
 StreamWriter::StreamWriter(const std::string& path, const nlohmann::json& header, Shape shape) {
@@ -183,7 +190,7 @@ void StreamWriter::write(const Record& record) {
 
 void StreamWriter::close(const nlohmann::json& summary) {
   if (impl_->closed) return;
-  if (impl_->shape == Shape::kStream) {
+  if (impl_->writes_end()) {
     nlohmann::json end = {{"format", kEndRecordFormat}, {"records", impl_->records}};
     if (summary.is_object()) {
       for (auto it = summary.begin(); it != summary.end(); ++it) end[it.key()] = it.value();

@@ -75,6 +75,14 @@ class StreamWriter {
   enum class Shape {
     kStream,   // any number of records, then the end record
     kOneShot,  // exactly one record, no end record (write_one_shot)
+    // One piece of a stream (vit-extract --shard): the bytes the whole
+    // stream has from its header (kFirstPiece: the header and records), its
+    // middle (kMiddlePiece: records) or to its end (kLastPiece: records and
+    // the end record, whose summary gives the whole stream's counts), so
+    // that the pieces concatenated in order are the stream.
+    kFirstPiece,
+    kMiddlePiece,
+    kLastPiece,
   };
   // Throws vpet::Error if the header lacks format "vpet" or a string kind.
   StreamWriter(const std::string& path, const nlohmann::json& header, Shape shape = Shape::kStream);

@@ -76,6 +76,31 @@ TEST(BatchLoader, YieldsEverySampleInOrderWhateverTheThreadCount) {
   EXPECT_FLOAT_EQ(one.images[2][3][1][2][2].item<float>(), 13.0f / 255.0f);
 }
 
+// first/count: the pass is that stretch of the dataset, in order, with the
+// samples' own positions, the images those of the whole pass; clipped to
+// the end, and empty past it.
+TEST(BatchLoader, PassesAStretchOfTheDataset) {
+  TempDir dir;
+  write_idx_pair(dir / "x-images-idx3-ubyte", dir / "x-labels-idx1-ubyte", 37, 3, 3, 4, false);
+  const Dataset d(dir / "x-images-idx3-ubyte");
+  LoaderOptions options;
+  options.batch = 5;
+  options.threads = 2;
+  const Pass whole = run_pass(d, plain(3, 3), options);
+  options.first = 10;
+  options.count = 15;
+  const Pass middle = run_pass(d, plain(3, 3), options);
+  EXPECT_EQ(middle.batch_sizes, (std::vector<int64_t>{5, 5, 5}));
+  EXPECT_EQ(middle.index, std::vector<int64_t>(whole.index.begin() + 10, whole.index.begin() + 25));
+  for (size_t k = 0; k < middle.images.size(); ++k) {
+    EXPECT_TRUE(torch::equal(middle.images[k], whole.images[k + 2])) << "batch " << k;
+  }
+  options.first = 35;
+  EXPECT_EQ(run_pass(d, plain(3, 3), options).index, (std::vector<int64_t>{35, 36}));
+  options.first = 40;
+  EXPECT_TRUE(run_pass(d, plain(3, 3), options).index.empty());
+}
+
 // A folder of six 2x2 PNGs where c/3.png is not an image.
 struct CorruptFolder {
   TempDir dir;

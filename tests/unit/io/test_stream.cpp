@@ -99,6 +99,32 @@ TEST_F(StreamTest, HeaderAndRecordsRoundTripThroughAFile) {
   EXPECT_EQ(reader.records_read(), 3u);
 }
 
+// Pieces (vit-extract --shard): the first has the header, the last the end
+// record with the whole stream's counts; concatenated, they are the stream
+// the whole run writes, byte for byte.
+TEST_F(StreamTest, PiecesConcatenateToTheWholeStream) {
+  const nlohmann::json header = make_header("features", "vit-extract", {"-m", "vit.safetensors"});
+  {
+    StreamWriter whole(path("whole.vpet"), header);
+    for (int i = 0; i < 4; ++i) whole.write(sample_record(i));
+    whole.close({{"samples", 8}});
+  }
+  using Shape = StreamWriter::Shape;
+  const std::vector<std::pair<Shape, std::vector<int>>> pieces = {{Shape::kFirstPiece, {0}},
+                                                                  {Shape::kMiddlePiece, {1, 2}},
+                                                                  {Shape::kMiddlePiece, {}},
+                                                                  {Shape::kLastPiece, {3}}};
+  std::string joined;
+  for (std::size_t p = 0; p < pieces.size(); ++p) {
+    const std::string name = path("piece" + std::to_string(p));
+    StreamWriter writer(name, header, pieces[p].first);
+    for (int i : pieces[p].second) writer.write(sample_record(i));
+    writer.close({{"samples", 8}, {"records", 4}});
+    joined += slurp(name);
+  }
+  EXPECT_EQ(joined, slurp(path("whole.vpet")));
+}
+
 TEST_F(StreamTest, OutputIsReproducibleAndStartsWithTheFormatKey) {
   for (const char* name : {"a.vpet", "b.vpet"}) {
     nlohmann::json header = make_header("plan", "spt-sensitivity", {"--budget", "0.5"});
