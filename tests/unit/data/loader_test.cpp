@@ -44,17 +44,30 @@ Pass run_pass(const Dataset& d, const image::Preprocess& p, LoaderOptions option
   return pass;
 }
 
-TEST(BatchLoader, YieldsEverySampleInOrderWhateverTheThreadCount) {
+// 37 3x3 gray IDX images (image i filled with the value i, label i % 4),
+// passed five to a batch.
+class ThirtySevenImages : public ::testing::Test {
+ protected:
+  ThirtySevenImages() {
+    write_idx_pair(dir / "x-images-idx3-ubyte", dir / "x-labels-idx1-ubyte", 37, 3, 3, 4, false);
+  }
+  Pass pass(int threads, size_t first = 0, size_t count = static_cast<size_t>(-1),
+            int64_t prefetch = 2) const {
+    const Dataset d(dir / "x-images-idx3-ubyte");
+    LoaderOptions options;
+    options.batch = 5;
+    options.threads = threads;
+    options.prefetch = prefetch;
+    options.first = first;
+    options.count = count;
+    return run_pass(d, plain(3, 3), options);
+  }
   TempDir dir;
-  write_idx_pair(dir / "x-images-idx3-ubyte", dir / "x-labels-idx1-ubyte", 37, 3, 3, 4, false);
-  const Dataset d(dir / "x-images-idx3-ubyte");
-  LoaderOptions options;
-  options.batch = 5;
-  options.threads = 1;
-  const Pass one = run_pass(d, plain(3, 3), options);
-  options.threads = 4;
-  options.prefetch = 3;
-  const Pass four = run_pass(d, plain(3, 3), options);
+};
+
+TEST_F(ThirtySevenImages, YieldsEverySampleInOrderWhateverTheThreadCount) {
+  const Pass one = pass(1);
+  const Pass four = pass(4, 0, static_cast<size_t>(-1), 3);
 
   EXPECT_EQ(one.batch_sizes, (std::vector<int64_t>{5, 5, 5, 5, 5, 5, 5, 2}));
   std::vector<int64_t> expected_index(37), expected_labels(37);
@@ -79,26 +92,16 @@ TEST(BatchLoader, YieldsEverySampleInOrderWhateverTheThreadCount) {
 // first/count: the pass is that stretch of the dataset, in order, with the
 // samples' own positions, the images those of the whole pass; clipped to
 // the end, and empty past it.
-TEST(BatchLoader, PassesAStretchOfTheDataset) {
-  TempDir dir;
-  write_idx_pair(dir / "x-images-idx3-ubyte", dir / "x-labels-idx1-ubyte", 37, 3, 3, 4, false);
-  const Dataset d(dir / "x-images-idx3-ubyte");
-  LoaderOptions options;
-  options.batch = 5;
-  options.threads = 2;
-  const Pass whole = run_pass(d, plain(3, 3), options);
-  options.first = 10;
-  options.count = 15;
-  const Pass middle = run_pass(d, plain(3, 3), options);
+TEST_F(ThirtySevenImages, PassesAStretchOfTheDataset) {
+  const Pass whole = pass(2);
+  const Pass middle = pass(2, 10, 15);
   EXPECT_EQ(middle.batch_sizes, (std::vector<int64_t>{5, 5, 5}));
   EXPECT_EQ(middle.index, std::vector<int64_t>(whole.index.begin() + 10, whole.index.begin() + 25));
   for (size_t k = 0; k < middle.images.size(); ++k) {
     EXPECT_TRUE(torch::equal(middle.images[k], whole.images[k + 2])) << "batch " << k;
   }
-  options.first = 35;
-  EXPECT_EQ(run_pass(d, plain(3, 3), options).index, (std::vector<int64_t>{35, 36}));
-  options.first = 40;
-  EXPECT_TRUE(run_pass(d, plain(3, 3), options).index.empty());
+  EXPECT_EQ(pass(2, 35, 15).index, (std::vector<int64_t>{35, 36}));
+  EXPECT_TRUE(pass(2, 40, 15).index.empty());
 }
 
 // A folder of six 2x2 PNGs where c/3.png is not an image.
