@@ -148,7 +148,7 @@ std::vector<Result> evaluate(std::vector<vpet::eval::Task>& tasks, vpet::model::
 bool share_one_pass(const std::vector<vpet::peft::Bundle>& bundles) {
   if (bundles.size() < 2) return false;
   for (const vpet::peft::Bundle& bundle : bundles) {
-    const std::string mode = bundle.config.value("memory_mode", "");
+    const nlohmann::json mode = bundle.config.value("memory_mode", nlohmann::json());
     if (bundle.method != "memory" || (mode != "masked" && mode != "extend")) return false;
   }
   return true;

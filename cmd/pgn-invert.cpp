@@ -56,10 +56,10 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
 
   vpet::peft::Bundle bundle = vpet::peft::read_bundle(input);
   if (bundle.method != "pgn") throw Error(input + ": a " + bundle.method + " bundle, not pgn");
-  if (bundle.config.value("pgn_fixed", false)) {
+  if (bundle.config.value("pgn_fixed", nlohmann::json(false)) == true) {
     throw Error(input + ": fixed PGN prompts (--pgn-fixed) have no library to invert");
   }
-  if (bundle.config.value("pgn_pixels", false)) {
+  if (bundle.config.value("pgn_pixels", nlohmann::json(false)) == true) {
     throw Error(input + ": the library is in pixel space already");
   }
   vpet::model::Backbone backbone =

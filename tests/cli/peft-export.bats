@@ -228,6 +228,25 @@ json.dump(c, open("bad/adapter_config.json", "w"))' "$1" "$2"
   run "$BIN/peft-export" -m "$MODEL" --from-peft bad -o back.vpet
   assert_failure 1
   assert_output --partial "DoRA"
+  # A DoRA bundle without a magnitude, or with a rank that is no number: the
+  # bundle and what is wrong, not a library's message.
+  "$PY" - "$BATS_FILE_TMPDIR/dora-qv.vpet" <<'PYTHON'
+import sys, msgpack, msgpack_numpy
+header, record = msgpack.Unpacker(open(sys.argv[1], "rb"), object_hook=msgpack_numpy.decode,
+                                  raw=False)
+del record["blocks.0.lora_q.magnitude"]
+pack = lambda *maps: b"".join(msgpack.packb(m, default=msgpack_numpy.encode) for m in maps)
+open("no-magnitude.vpet", "wb").write(pack(header, record))
+header["config"]["rank"] = "two"
+open("bad-rank.vpet", "wb").write(pack(header, record))
+PYTHON
+  run "$BIN/peft-export" -m "$MODEL" -a no-magnitude.vpet --peft peft-bad
+  assert_failure 1
+  assert_output --partial "no-magnitude.vpet: the dora bundle lacks the tensor 'blocks.0.lora_q.magnitude'"
+  run "$BIN/peft-export" -m "$MODEL" -a bad-rank.vpet --peft peft-bad
+  assert_failure 1
+  assert_output --partial "bad-rank.vpet: config key 'rank' must be an integer"
+  rm no-magnitude.vpet bad-rank.vpet
   run "$BIN/peft-export" -m "$FIXTURES/vit/b_timm.safetensors" --from-peft peft -o back.vpet
   assert_failure 1
   assert_output --partial "adapter_model.safetensors"

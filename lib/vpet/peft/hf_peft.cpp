@@ -4,12 +4,15 @@
 #include <array>
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 
 #include "vpet/error.h"
 #include "vpet/io/tensor_text.h"
 #include "vpet/model/key_layout.h"
+#include "vpet/peft/registry.h"
+#include "vpet/peft/settings.h"
 #include "vpet/strings.h"
 
 namespace vpet::peft {
@@ -131,12 +134,13 @@ struct Part {
 // DoRA's magnitude vector of a peft module: its parts' magnitudes, and on
 // timm's fused qkv the row norms of W for a part vpet did not adapt (which
 // makes peft's m / ‖W + 0‖ exactly 1 there: those rows unchanged).
+using TensorLookup = std::function<torch::Tensor(const std::string&)>;
+
 torch::Tensor module_magnitude(const model::Backbone& backbone, Layout layout,
-                               const std::vector<Part>& parts,
-                               const std::map<std::string, torch::Tensor>& tensors) {
+                               const std::vector<Part>& parts, const TensorLookup& tensor) {
   const auto magnitude_of = [&](const Part& part) {
-    return tensors.at("blocks." + std::to_string(part.block) + ".lora_" +
-                      model::site_name(part.site) + ".magnitude");
+    return tensor("blocks." + std::to_string(part.block) + ".lora_" + model::site_name(part.site) +
+                  ".magnitude");
   };
   if (!is_qkv(parts[0].site) || layout != Layout::Timm) return magnitude_of(parts[0]);
   const model::Block& block = backbone.vit->blocks.at(std::size_t(parts[0].block));
@@ -159,6 +163,15 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
                 bundle.method + " (--merge folds it into the backbone where it is linear)");
   }
   const bool dora = bundle.method == "dora";
+  // The configuration is data: a bad value is the bundle's fault, named
+  // with its key, before any of it is read here.
+  try {
+    (void)create_method(bundle.method, bundle.config);
+  } catch (const SettingError& e) {
+    throw Error(bundle_path + ": config key '" + e.key + "' " + e.problem);
+  } catch (const UsageError& e) {
+    throw Error(bundle_path + ": " + e.what());
+  }
   const Layout layout = peft_layout(backbone, bundle_path);
   const model::VitConfig& c = backbone.vit->config();
   const std::int64_t rank = bundle.config.at("rank").get<std::int64_t>();
@@ -167,6 +180,14 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
   const bool rslora = bundle.config.value("lora_scale", nlohmann::json("standard")) == "rs";
   std::map<std::string, torch::Tensor> tensors;
   for (const auto& [name, tensor] : bundle.tensors) tensors[name] = stored(tensor);
+  const TensorLookup tensor = [&](const std::string& name) {
+    const auto found = tensors.find(name);
+    if (found == tensors.end()) {
+      throw Error(bundle_path + ": the " + bundle.method + " bundle lacks the tensor '" + name +
+                  "'");
+    }
+    return found->second;
+  };
 
   // Per module, in model order: its parts (site, A, B).
   std::vector<std::pair<std::string, std::vector<Part>>> modules;
@@ -181,7 +202,7 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
         modules.push_back({place.module, {}});
       }
       modules[index[place.module]].second.push_back(
-          {block, site, a->second, tensors.at(lora_name(block, site, "B"))});
+          {block, site, a->second, tensor(lora_name(block, site, "B"))});
     }
   }
   PeftFolder folder;
@@ -207,7 +228,7 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
     folder.weights.add(kPeftKeyPrefix + module + ".lora_B.weight", b.contiguous());
     if (dora) {
       folder.weights.add(kPeftKeyPrefix + module + ".lora_magnitude_vector.weight",
-                         module_magnitude(backbone, layout, parts, tensors));
+                         module_magnitude(backbone, layout, parts, tensor));
     }
   }
   const std::string head = head_module(layout);

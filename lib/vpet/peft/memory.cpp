@@ -157,11 +157,16 @@ std::string memory_task_fingerprint(const MemoryTask& task) {
 
 namespace {
 
-// The parents an extension is built on: from the --extends bundles (their
-// tensors), or from a bundle's "parents" (fingerprints and shapes; the
-// tensors follow through restore_structure()).
+// A bundle's "parents" that is not what config() writes.
 [[noreturn]] void bad_parents(const std::string& problem) {
   throw SettingError("parents", "--extends", problem);
+}
+
+// A JSON value's boolean, `fallback` for any other value (a bundle written
+// by hand may hold anything; the parent's own reader validated it).
+bool flag(const nlohmann::json& object, const char* key, bool fallback) {
+  const nlohmann::json value = object.value(key, nlohmann::json());
+  return value.is_boolean() ? value.get<bool>() : fallback;
 }
 
 }  // namespace
@@ -180,15 +185,17 @@ Memory::Memory(const nlohmann::json& config) {
     }
     return;
   }
+  // The parents an extension is built on: the --extends bundles (their
+  // tensors), or a bundle's "parents" (fingerprints; the tensors follow
+  // through restore_structure()).
   if (!extends.empty()) {
     std::istringstream list(extends);
     for (std::string path; std::getline(list, path, ',');) {
       const Bundle parent = read_bundle(path);
-      if (parent.method != "memory" || parent.config.value("memory_mode", "") != "masked") {
+      const nlohmann::json mode = parent.config.value("memory_mode", nlohmann::json());
+      if (parent.method != "memory" || mode != "masked") {
         throw Error(path + ": --extends takes masked memory bundles; this one is " + parent.method +
-                    (parent.method == "memory"
-                         ? " in mode " + parent.config.value("memory_mode", std::string("?"))
-                         : std::string()));
+                    (parent.method == "memory" ? " in mode " + mode.dump() : std::string()));
       }
       const auto tensor = [&](const std::string& name) {
         for (const auto& [tensor_name, value] : parent.tensors) {
@@ -205,7 +212,7 @@ Memory::Memory(const nlohmann::json& config) {
       }
       Parent entry;
       entry.task = {tensor("task_token"), tensor("memory"),
-                    parent.config.value("memory_norm", true)};
+                    flag(parent.config, "memory_norm", true)};
       entry.fingerprint = memory_task_fingerprint(entry.task);
       parents_.push_back(entry);
     }
@@ -223,7 +230,7 @@ Memory::Memory(const nlohmann::json& config) {
     }
     Parent entry;
     entry.fingerprint = item["fingerprint"].get<std::string>();
-    entry.task.memory_norm = item.value("memory_norm", true);
+    entry.task.memory_norm = flag(item, "memory_norm", true);
     parents_.push_back(entry);
   }
 }
