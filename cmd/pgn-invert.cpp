@@ -38,14 +38,6 @@ void declare(cxxopts::Options& options) {
   cli::add_runtime_options(options);
 }
 
-torch::Tensor tensor_of(const vpet::peft::Bundle& bundle, const std::string& name,
-                        const std::string& path) {
-  for (const auto& [tensor_name, tensor] : bundle.tensors) {
-    if (tensor_name == name) return tensor;
-  }
-  throw Error(path + ": the bundle has no '" + name + "' tensor");
-}
-
 int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args) {
   const std::string model_path = cli::required_string(result, "model", "-m/--model");
   const std::string input = cli::required_string(result, "input", "-i/--input");
@@ -76,7 +68,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   const torch::Tensor b = proj->bias.defined()
                               ? proj->bias.detach().to(torch::kCPU, torch::kFloat64)
                               : torch::zeros({w.size(0)}, torch::kFloat64);
-  const torch::Tensor library = tensor_of(bundle, "library", input).to(torch::kFloat64);
+  const torch::Tensor library = bundle.tensor("library", input).to(torch::kFloat64);
   if (library.dim() != 2 || library.size(1) != w.size(0)) {
     throw Error(input + ": the library is not [N, " + std::to_string(w.size(0)) + "]");
   }

@@ -299,9 +299,7 @@ int run(const cxxopts::ParseResult& result, const std::vector<std::string>& args
   vpet::io::StreamWriter writer(output, header, piece);
   vpet::data::BatchLoader loader(dataset, preprocess, loader_options, augment, dataset_options.seed,
                                  epoch);
-  const std::size_t shard_samples = std::min(
-      loader_options.count, dataset.size() - std::min(loader_options.first, dataset.size()));
-  cli::Progress progress("extracting", static_cast<std::int64_t>(shard_samples));
+  cli::Progress progress("extracting", static_cast<std::int64_t>(loader.samples()));
   torch::InferenceMode inference;
   vpet::data::Batch batch;
   std::int64_t samples = 0;

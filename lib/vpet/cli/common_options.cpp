@@ -9,6 +9,7 @@
 #include "vpet/cli/blas_threads.h"
 #include "vpet/cli/log.h"
 #include "vpet/error.h"
+#include "vpet/strings.h"
 
 namespace vpet::cli {
 namespace {
@@ -37,9 +38,7 @@ T at_least(const cxxopts::ParseResult& result, const std::string& name, T minimu
 // embeddings is far beyond any ViT).
 std::array<std::int64_t, 2> parse_grid(const std::string& text) {
   const auto side = [&](const std::string& digits) -> std::int64_t {
-    if (digits.empty() || digits.size() > 4 ||
-        !std::all_of(digits.begin(), digits.end(), [](unsigned char c) { return std::isdigit(c); }))
-      return 0;
+    if (!is_digits(digits, 4)) return 0;
     const std::int64_t value = std::stoll(digits);
     return value <= 4096 ? value : 0;
   };

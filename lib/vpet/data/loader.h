@@ -68,6 +68,9 @@ class BatchLoader {
   bool next(Batch& batch);
 
   size_t skipped() const { return skipped_; }
+  // The samples this pass hands out (options' first/count, clipped),
+  // skipped ones included.
+  size_t samples() const { return end_ - first_; }
 
  private:
   const Dataset& dataset_;

@@ -21,6 +21,13 @@ std::string Bundle::fingerprint() const {
   return backbone.is_object() ? backbone.value("fingerprint", "") : "";
 }
 
+const torch::Tensor& Bundle::tensor(const std::string& name, const std::string& path) const {
+  for (const auto& [tensor_name, value] : tensors) {
+    if (tensor_name == name) return value;
+  }
+  throw Error(path + ": the " + method + " bundle lacks the tensor '" + name + "'");
+}
+
 void write_bundle(const std::string& path, const Bundle& bundle, const std::string& program,
                   const std::vector<std::string>& args, const std::string& kind) {
   io::AtomicOutput output(path);

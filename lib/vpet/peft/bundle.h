@@ -39,6 +39,9 @@ struct Bundle {
   torch::Tensor head_weight, head_bias;
 
   std::string fingerprint() const;  // backbone["fingerprint"]
+  // The trained tensor called `name`. Throws vpet::Error naming `path` and
+  // the tensor when the bundle has none.
+  const torch::Tensor& tensor(const std::string& name, const std::string& path) const;
 };
 
 // Writes atomically. `program` and `args` go into the header. `kind`:

@@ -20,9 +20,7 @@ void DoRA::attach(model::VisionTransformer& vit, torch::Generator& generator) {
 NamedTensors DoRA::trainable() const {
   NamedTensors tensors = LoRA::trainable();
   for (const auto& [target, magnitude] : magnitudes_) {
-    tensors.emplace_back("blocks." + std::to_string(target.first) + ".lora_" +
-                             model::site_name(target.second) + ".magnitude",
-                         magnitude);
+    tensors.emplace_back(tensor_name(target.first, target.second, "magnitude"), magnitude);
   }
   return tensors;
 }

@@ -11,6 +11,7 @@
 #include "vpet/error.h"
 #include "vpet/io/tensor_text.h"
 #include "vpet/model/key_layout.h"
+#include "vpet/peft/lora.h"
 #include "vpet/peft/registry.h"
 #include "vpet/peft/settings.h"
 #include "vpet/strings.h"
@@ -82,10 +83,6 @@ std::array<std::int64_t, 2> site_shape(const model::VitConfig& c, Site site) {
   return {site == Site::Fc1 ? c.mlp_hidden : c.width, site == Site::Fc2 ? c.mlp_hidden : c.width};
 }
 
-std::string lora_name(std::int64_t block, Site site, const char* factor) {
-  return "blocks." + std::to_string(block) + ".lora_" + model::site_name(site) + "." + factor;
-}
-
 nlohmann::json number(double value) {
   if (value == std::floor(value) && std::abs(value) < 1e15) return std::int64_t(value);
   return value;
@@ -139,8 +136,7 @@ using TensorLookup = std::function<torch::Tensor(const std::string&)>;
 torch::Tensor module_magnitude(const model::Backbone& backbone, Layout layout,
                                const std::vector<Part>& parts, const TensorLookup& tensor) {
   const auto magnitude_of = [&](const Part& part) {
-    return tensor("blocks." + std::to_string(part.block) + ".lora_" + model::site_name(part.site) +
-                  ".magnitude");
+    return tensor(LoRA::tensor_name(part.block, part.site, "magnitude"));
   };
   if (!is_qkv(parts[0].site) || layout != Layout::Timm) return magnitude_of(parts[0]);
   const model::Block& block = backbone.vit->blocks.at(std::size_t(parts[0].block));
@@ -181,12 +177,7 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
   std::map<std::string, torch::Tensor> tensors;
   for (const auto& [name, tensor] : bundle.tensors) tensors[name] = stored(tensor);
   const TensorLookup tensor = [&](const std::string& name) {
-    const auto found = tensors.find(name);
-    if (found == tensors.end()) {
-      throw Error(bundle_path + ": the " + bundle.method + " bundle lacks the tensor '" + name +
-                  "'");
-    }
-    return found->second;
+    return stored(bundle.tensor(name, bundle_path));
   };
 
   // Per module, in model order: its parts (site, A, B).
@@ -194,7 +185,7 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
   std::map<std::string, std::size_t> index;
   for (std::int64_t block = 0; block < c.depth; ++block) {
     for (Site site : kSites) {
-      const auto a = tensors.find(lora_name(block, site, "A"));
+      const auto a = tensors.find(LoRA::tensor_name(block, site, "A"));
       if (a == tensors.end()) continue;
       const Place place = place_of(layout, block, site);
       if (!index.count(place.module)) {
@@ -202,7 +193,7 @@ PeftFolder to_peft(const Bundle& bundle, const std::string& bundle_path,
         modules.push_back({place.module, {}});
       }
       modules[index[place.module]].second.push_back(
-          {block, site, a->second, tensor(lora_name(block, site, "B"))});
+          {block, site, a->second, tensor(LoRA::tensor_name(block, site, "B"))});
     }
   }
   PeftFolder folder;
@@ -437,8 +428,8 @@ Bundle from_peft(const PeftFolder& folder, const std::string& dir,
         a.narrow(0, 0, k).copy_(found->second.first);
         b.narrow(1, 0, k).copy_(found->second.second);
       }
-      bundle.tensors.emplace_back(lora_name(block, site, "A"), a);
-      bundle.tensors.emplace_back(lora_name(block, site, "B"), b);
+      bundle.tensors.emplace_back(LoRA::tensor_name(block, site, "A"), a);
+      bundle.tensors.emplace_back(LoRA::tensor_name(block, site, "B"), b);
     }
   }
   const auto classes = folder.weights.metadata.find("vpet_classes");

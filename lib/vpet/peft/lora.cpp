@@ -110,13 +110,15 @@ std::vector<std::pair<std::int64_t, Site>> LoRA::adapted() const {
   return pairs;
 }
 
+std::string LoRA::tensor_name(std::int64_t block, Site site, const std::string& part) {
+  return "blocks." + std::to_string(block) + ".lora_" + model::site_name(site) + "." + part;
+}
+
 NamedTensors LoRA::trainable() const {
   NamedTensors tensors;
   for (const auto& [block, site] : adapted()) {
-    const std::string prefix =
-        "blocks." + std::to_string(block) + ".lora_" + model::site_name(site) + ".";
-    tensors.emplace_back(prefix + "A", factors(block, site)->a);
-    tensors.emplace_back(prefix + "B", factors(block, site)->b);
+    tensors.emplace_back(tensor_name(block, site, "A"), factors(block, site)->a);
+    tensors.emplace_back(tensor_name(block, site, "B"), factors(block, site)->b);
   }
   return tensors;
 }

@@ -48,6 +48,9 @@ class LoRA : public Method {
   void merge_into(model::VisionTransformer& vit) const override;
   // s: alpha / rank, or alpha / √rank with lora_scale "rs".
   double scale() const;
+  // The bundle name of a tensor of the LoRA at `site` of `block`:
+  // "blocks.<block>.lora_<site>.<part>" (part "A", "B"; DoRA's "magnitude").
+  static std::string tensor_name(std::int64_t block, model::Site site, const std::string& part);
 
  protected:
   struct Factors {

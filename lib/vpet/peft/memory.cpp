@@ -157,6 +157,11 @@ std::string memory_task_fingerprint(const MemoryTask& task) {
 
 namespace {
 
+// The structure tensor of parent i's `field` ("task_token", "memory").
+std::string parent_tensor(std::size_t i, const char* field) {
+  return "parent." + std::to_string(i) + "." + field;
+}
+
 // A bundle's "parents" that is not what config() writes.
 [[noreturn]] void bad_parents(const std::string& problem) {
   throw SettingError("parents", "--extends", problem);
@@ -198,10 +203,7 @@ Memory::Memory(const nlohmann::json& config) {
                     (parent.method == "memory" ? " in mode " + mode.dump() : std::string()));
       }
       const auto tensor = [&](const std::string& name) {
-        for (const auto& [tensor_name, value] : parent.tensors) {
-          if (tensor_name == name) return value.to(torch::kFloat32);
-        }
-        throw Error(path + ": the memory bundle has no '" + name + "' tensor");
+        return parent.tensor(name, path).to(torch::kFloat32);
       };
       if (parents_made_for_.empty()) {
         parents_made_for_ = parent.fingerprint();
@@ -276,31 +278,23 @@ nlohmann::json Memory::config() const {
 NamedTensors Memory::structure() const {
   NamedTensors tensors;
   for (std::size_t i = 0; i < parents_.size(); ++i) {
-    const std::string prefix = "parent." + std::to_string(i) + ".";
-    tensors.emplace_back(prefix + "task_token", parents_[i].task.task_token);
-    tensors.emplace_back(prefix + "memory", parents_[i].task.memory);
+    tensors.emplace_back(parent_tensor(i, "task_token"), parents_[i].task.task_token);
+    tensors.emplace_back(parent_tensor(i, "memory"), parents_[i].task.memory);
   }
   return tensors;
 }
 
 void Memory::restore_structure(const NamedTensors& tensors) {
   for (const auto& [name, tensor] : tensors) {
-    const std::string prefix = "parent.";
-    const std::size_t dot = name.find('.', prefix.size());
-    std::size_t index = parents_.size();
-    if (mode_ == Mode::Extend && name.rfind(prefix, 0) == 0 && dot != std::string::npos) {
-      const std::string digits = name.substr(prefix.size(), dot - prefix.size());
-      if (!digits.empty() && digits.size() < 6 &&
-          std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-        index = std::size_t(std::stoul(digits));
-      }
+    torch::Tensor* target = nullptr;
+    for (std::size_t i = 0; i < parents_.size() && !target; ++i) {
+      if (name == parent_tensor(i, "task_token")) target = &parents_[i].task.task_token;
+      if (name == parent_tensor(i, "memory")) target = &parents_[i].task.memory;
     }
-    const std::string field = dot == std::string::npos ? "" : name.substr(dot + 1);
-    if (index >= parents_.size() || (field != "task_token" && field != "memory")) {
+    if (!target) {
       throw Error("the bundle holds structure tensor '" + name + "', which memory does not use");
     }
-    (field == "memory" ? parents_[index].task.memory : parents_[index].task.task_token) =
-        tensor.to(torch::kFloat32);
+    *target = tensor.to(torch::kFloat32);
   }
 }
 

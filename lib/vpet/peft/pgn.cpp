@@ -97,8 +97,8 @@ void Pgn::attach(model::VisionTransformer& vit, torch::Generator& generator) {
       throw Error("8-bit PGN prompts need the structure tensors 'pixel_mean' and 'pixel_std' [" +
                   std::to_string(c.in_chans) + "], the std positive");
     }
-    pixel_mean_ = pixel_mean_.to(like.device()).view({1, -1, 1, 1});
-    pixel_std_ = pixel_std_.to(like.device()).view({1, -1, 1, 1});
+    pixel_mean_ = pixel_mean_.to(like.device());
+    pixel_std_ = pixel_std_.to(like.device());
   }
 }
 
@@ -179,8 +179,8 @@ torch::Tensor Pgn::prompts(std::int64_t batch) {
   if (!rgb8_prompts_) return embed(exact);
   // What an 8-bit client sends: each image's K mixed patches as RGB, clipped
   // and rounded after the mixing, read back as the model's normalised input.
-  const torch::Tensor mean = pixel_mean_.to(exact.scalar_type());
-  const torch::Tensor spread = pixel_std_.to(exact.scalar_type());
+  const torch::Tensor mean = pixel_mean_.to(exact.scalar_type()).view({1, -1, 1, 1});
+  const torch::Tensor spread = pixel_std_.to(exact.scalar_type()).view({1, -1, 1, 1});
   const torch::Tensor rgb8 = ((exact * spread + mean).clamp(0, 1) * 255.0).round();
   const torch::Tensor sent = embed((rgb8 / 255.0 - mean) / spread);
   sent_error_ =

@@ -92,7 +92,7 @@ class Pgn final : public Method {
   NamedTensors statistics_;    // BatchNorm statistics given before attach()
   torch::Tensor rgb8_;         // pgn-invert's 8-bit patches, kept for the bundle
   bool rgb8_prompts_ = false;  // each image's prompts sent as 8-bit RGB
-  torch::Tensor pixel_mean_, pixel_std_;  // [C] from the bundle, [1, C, 1, 1] once attached
+  torch::Tensor pixel_mean_, pixel_std_;  // [C], from the bundle
   double sent_error_ = 0.0;
   torch::nn::LayerNorm norm_pre_{nullptr};
   torch::nn::Conv2d patch_embed_{nullptr};

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "vpet/error.h"
+#include "vpet/strings.h"
 
 namespace vpet::peft {
 namespace {
@@ -156,11 +157,7 @@ std::vector<std::int64_t> Settings::block_numbers(const std::string& key) const 
       const std::size_t dash = item.find('-', 1);
       const std::string first = item.substr(0, dash);
       const std::string last = dash == std::string::npos ? first : item.substr(dash + 1);
-      const auto digits = [](const std::string& s) {
-        return !s.empty() && s.size() <= 6 &&
-               std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-      };
-      if (!digits(first) || !digits(last)) bad(key, expected + ", got '" + text + "'");
+      if (!is_digits(first, 6) || !is_digits(last, 6)) bad(key, expected + ", got '" + text + "'");
       add(std::stoll(first), std::stoll(last));
     }
     if (text.empty() || text.back() == ',') bad(key, expected + ", got '" + text + "'");
@@ -169,10 +166,8 @@ std::vector<std::int64_t> Settings::block_numbers(const std::string& key) const 
   }
   if (blocks.empty()) bad(key, expected);
   std::sort(blocks.begin(), blocks.end());
-  if (std::adjacent_find(blocks.begin(), blocks.end()) != blocks.end()) {
-    bad(key, "names block " + std::to_string(*std::adjacent_find(blocks.begin(), blocks.end())) +
-                 " twice");
-  }
+  const auto twice = std::adjacent_find(blocks.begin(), blocks.end());
+  if (twice != blocks.end()) bad(key, "names block " + std::to_string(*twice) + " twice");
   return blocks;
 }
 
